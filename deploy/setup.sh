@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building and testing Shoal needs on a Debian 12 machine, only what is missing:
+# compilers and CMake, the libraries (liburing, mimalloc, OpenSSL, zlib, simdjson, toml++, CLI11,
+# GoogleTest, Google Benchmark), clang's libFuzzer and sanitizer runtimes, and the real
+# WebSocket clients the integration tests drive (Python websockets, Node ws). Idempotent.
+set -euo pipefail
+
+packages=(
+  g++ clang cmake make pkg-config
+  libclang-rt-14-dev
+  liburing-dev libmimalloc-dev libssl-dev zlib1g-dev openssl
+  libsimdjson-dev libtomlplusplus-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3-websockets nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# Node and npm are on some machines outside Debian's packaging; accept those.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do
+    [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p")
+  done
+  missing=("${filtered[@]}")
+fi
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all Debian packages present"
+fi

@@ -1,0 +1,451 @@
+// The connection state machine (see connection.hpp). Input is read into the shard's buffer and
+// decoded in place; output is queued and written once per loop pass by flush(). A connection
+// is closed in one place, abort(), which the shard notices through ctx.closed.
+#include "gateway/connection.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/frame_encoder.hpp"
+#include "core/handshake.hpp"
+#include "core/http_request.hpp"
+#include "gateway/http_router.hpp"
+
+namespace shoal::gateway {
+
+namespace {
+constexpr std::size_t max_iov = 1024;  // IOV_MAX on Linux
+constexpr int read_rounds = 4;         // reads per connection per pass before yielding
+constexpr std::size_t keep_message_capacity = 64 * 1024;
+
+core::http_limits http_limits_from(const connection_settings& s) {
+  core::http_limits l;
+  l.max_head_bytes = s.max_header_bytes;
+  l.max_headers = s.max_headers;
+  return l;
+}
+}  // namespace
+
+connection::connection(int fd, std::uint64_t token, shard_context& ctx)
+    : fd_(fd),
+      token_(token),
+      http_(std::make_unique<core::http_request_parser>(http_limits_from(ctx.settings))),
+      decoder_(core::decoder_options{core::role::server, ctx.settings.max_message_size, false}) {
+  owner_.bind();
+  timer_.owner = this;
+  phase_started_ = last_rx_ = ping_sent_ = ctx.now;
+  reschedule(ctx);
+}
+
+connection::~connection() {
+  timer_wheel::cancel(timer_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void connection::on_readable(shard_context& ctx) {
+  owner_.check();
+  if (state_ == conn_state::closed || read_paused_) return;
+  const std::span<std::uint8_t> buf = ctx.read_buffer;
+  for (int round = 0; round < read_rounds; ++round) {
+    const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      shard_metrics::add(ctx.metrics.bytes_in, static_cast<std::uint64_t>(n));
+      if (!input_done_) process(ctx, buf.first(static_cast<std::size_t>(n)));
+      if (state_ == conn_state::closed || read_paused_) return;
+      if (static_cast<std::size_t>(n) < buf.size()) return;  // the socket is drained
+      continue;
+    }
+    if (n == 0) {
+      on_eof(ctx);
+      return;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (errno == EINTR) continue;
+    abort(ctx);  // ECONNRESET and friends
+    return;
+  }
+  // Read budget used: there may be more; other connections get their turn first.
+  if (!in_read_again_list) {
+    in_read_again_list = true;
+    ctx.read_again.push_back(this);
+  }
+}
+
+void connection::on_writable(shard_context& ctx) {
+  owner_.check();
+  write_blocked_ = false;
+  if (!out_.empty()) mark_dirty(ctx);
+}
+
+void connection::on_hangup(shard_context& ctx) {
+  owner_.check();
+  if (read_paused_) {
+    abort(ctx);
+    return;
+  }
+  on_readable(ctx);  // reads what is left, then sees EOF or the error
+}
+
+void connection::on_eof(shard_context& ctx) {
+  // The peer's FIN. In lingering or closing this ends the close; anywhere else the peer
+  // vanished without a closing handshake (1006, nothing to send).
+  abort(ctx);
+}
+
+void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
+  while (!bytes.empty() && !input_done_) {
+    std::size_t used = 0;
+    if (state_ == conn_state::http)
+      used = process_http(ctx, bytes);
+    else if (state_ == conn_state::open || state_ == conn_state::closing)
+      used = process_frames(ctx, bytes);
+    else
+      return;
+    bytes = bytes.subspan(used);
+  }
+}
+
+std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t> bytes) {
+  const core::http_parse_result r = http_->feed(bytes);
+  switch (r.status) {
+    case core::http_parse_status::need_more:
+      return bytes.size();
+    case core::http_parse_status::error: {
+      shard_metrics::add(ctx.metrics.handshakes_failed);
+      queue_bytes(ctx, core::build_error_response(r.error));
+      input_done_ = true;
+      after_flush_ = then::linger;
+      return bytes.size();
+    }
+    case core::http_parse_status::complete:
+      break;
+  }
+  const core::http_request& req = http_->request();
+  route_result route = route_request(req, ctx.server, ctx.settings);
+  queue_bytes(ctx, route.response);
+  if (route.upgrade != endpoint::none) {
+    endpoint_ = route.upgrade;
+    http_.reset();
+    shard_metrics::add(ctx.metrics.websocket_open);
+    last_rx_ = ping_sent_ = ctx.now;
+    enter(ctx, conn_state::open);
+    return r.consumed;  // frames may follow the request in the same read
+  }
+  if (route.refused_upgrade) shard_metrics::add(ctx.metrics.handshakes_failed);
+  else shard_metrics::add(ctx.metrics.http_requests);
+  // No endpoint takes a request body yet, so a request with one ends the connection rather
+  // than have its body read as the next request.
+  const bool has_body = req.has_transfer_encoding() || req.content_length().value_or(0) > 0;
+  if (route.close || has_body || !req.keep_alive()) {
+    input_done_ = true;
+    after_flush_ = then::linger;
+    return bytes.size();
+  }
+  http_->reset();
+  enter(ctx, conn_state::http);  // a new request: a new handshake deadline
+  return r.consumed;
+}
+
+std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_t> bytes) {
+  std::size_t used = 0;
+  while (used < bytes.size() && !input_done_) {
+    const core::decode_event ev = decoder_.next(bytes.subspan(used));
+    used += ev.consumed;
+    switch (ev.status) {
+      case core::decode_status::need_more:
+        return bytes.size();
+      case core::decode_status::data:
+        last_rx_ = ctx.now;
+        if (state_ == conn_state::open) on_message_chunk(ctx, ev);
+        break;  // after our Close, data is discarded (§5.5.1)
+      case core::decode_status::control:
+        last_rx_ = ctx.now;
+        on_control(ctx, ev);
+        break;
+      case core::decode_status::error:
+        fail(ctx, ev.error);
+        return bytes.size();
+    }
+  }
+  return input_done_ ? bytes.size() : used;
+}
+
+void connection::on_message_chunk(shard_context& ctx, const core::decode_event& ev) {
+  if (ev.first && ev.last) {  // a whole message in one read: echo it straight from the buffer
+    shard_metrics::add(ctx.metrics.messages_in);
+    queue_frame(ctx, ev.op, ev.payload);
+    return;
+  }
+  if (ev.first) {
+    message_op_ = ev.op;
+    message_.clear();
+  }
+  // The decoder has checked the message against max_message_size before this chunk arrived.
+  message_.insert(message_.end(), ev.payload.begin(), ev.payload.end());
+  if (!ev.last) return;
+  shard_metrics::add(ctx.metrics.messages_in);
+  queue_frame(ctx, message_op_, message_);
+  message_.clear();
+  if (message_.capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(message_);
+}
+
+void connection::on_control(shard_context& ctx, const core::decode_event& ev) {
+  switch (ev.op) {
+    case core::opcode::ping:
+      if (state_ == conn_state::open) queue_frame(ctx, core::opcode::pong, ev.payload);
+      return;
+    case core::opcode::pong:
+      // Unsolicited pongs are allowed and ignored (§5.5.3). An answer moves the timer from
+      // the pong deadline back to the next ping.
+      if (ping_outstanding_) {
+        ping_outstanding_ = false;
+        reschedule(ctx);
+      }
+      return;
+    case core::opcode::close: {
+      // The peer's Close: answer with the same code if we have not sent ours (§5.5.1), then the
+      // server closes the TCP connection first (§7.1.1) once the answer is written.
+      if (!close_sent_) {
+        const core::close_body body = core::parse_close_body(ev.payload);
+        std::uint8_t reply[core::max_control_payload];
+        std::size_t len = 0;
+        if (body.code != static_cast<std::uint16_t>(core::close_code::no_status))
+          len = core::encode_close_body(reply, static_cast<core::close_code>(body.code), {});
+        queue_frame(ctx, core::opcode::close, {reply, len});
+        close_sent_ = true;
+        ctx.metrics.count_close(body.code);
+      }
+      input_done_ = true;
+      after_flush_ = then::close;
+      enter(ctx, conn_state::closing);
+      mark_dirty(ctx);
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void connection::fail(shard_context& ctx, core::protocol_error err) {
+  // Fail the WebSocket connection (§7.1.7): send a Close with the code for the error, then
+  // half-close and wait briefly for the peer's FIN so it can read our Close.
+  if (!close_sent_) {
+    const core::close_code code = core::close_code_for(err);
+    std::uint8_t body[core::max_control_payload];
+    const std::size_t len = core::encode_close_body(body, code, core::describe(err));
+    queue_frame(ctx, core::opcode::close, {body, len});
+    close_sent_ = true;
+    ctx.metrics.count_close(static_cast<std::uint16_t>(code));
+  }
+  input_done_ = true;
+  after_flush_ = then::linger;
+  enter(ctx, conn_state::closing);
+  mark_dirty(ctx);
+}
+
+void connection::start_close(shard_context& ctx, std::uint16_t code, std::string_view reason) {
+  owner_.check();
+  if (state_ == conn_state::http) {
+    abort(ctx);  // no WebSocket yet: nothing to say
+    return;
+  }
+  if (state_ != conn_state::open || close_sent_) return;
+  std::uint8_t body[core::max_control_payload];
+  const std::size_t len = core::encode_close_body(body, static_cast<core::close_code>(code), reason);
+  queue_frame(ctx, core::opcode::close, {body, len});
+  close_sent_ = true;
+  ctx.metrics.count_close(code);
+  enter(ctx, conn_state::closing);  // keep reading for the peer's Close, until the close timeout
+}
+
+void connection::on_timer(shard_context& ctx) {
+  owner_.check();
+  const std::uint64_t now = ctx.now;
+  const connection_settings& s = ctx.settings;
+  switch (state_) {
+    case conn_state::http:
+      if (now - phase_started_ >= s.handshake_ticks) {
+        abort(ctx);  // handshake timeout: a slow or silent client
+        return;
+      }
+      break;
+    case conn_state::open:
+      if (ping_outstanding_ && now - ping_sent_ >= s.pong_timeout_ticks) {
+        shard_metrics::add(ctx.metrics.heartbeat_timeouts);
+        abort(ctx);  // the peer stopped answering: vanished, or stopped reading
+        return;
+      }
+      if (s.idle_ticks && now - last_rx_ >= s.idle_ticks) {
+        start_close(ctx, static_cast<std::uint16_t>(core::close_code::going_away), "idle timeout");
+        break;
+      }
+      if (s.ping_interval_ticks && !ping_outstanding_ && now - ping_sent_ >= s.ping_interval_ticks) {
+        queue_frame(ctx, core::opcode::ping, {});
+        ping_outstanding_ = true;
+        ping_sent_ = now;
+        shard_metrics::add(ctx.metrics.pings_sent);
+      }
+      break;
+    case conn_state::closing:
+    case conn_state::lingering:
+      if (now - phase_started_ >= s.close_ticks) {
+        abort(ctx);  // close timeout: the peer did not finish the closing handshake
+        return;
+      }
+      break;
+    case conn_state::closed:
+      return;
+  }
+  reschedule(ctx);
+}
+
+void connection::reschedule(shard_context& ctx) {
+  const connection_settings& s = ctx.settings;
+  std::uint64_t due = 0;
+  switch (state_) {
+    case conn_state::http:
+      due = phase_started_ + s.handshake_ticks;
+      break;
+    case conn_state::open: {
+      std::uint64_t next = ~std::uint64_t{0};
+      if (ping_outstanding_) next = ping_sent_ + s.pong_timeout_ticks;
+      else if (s.ping_interval_ticks) next = ping_sent_ + s.ping_interval_ticks;
+      if (s.idle_ticks) next = std::min(next, last_rx_ + s.idle_ticks);
+      if (next == ~std::uint64_t{0}) {
+        timer_wheel::cancel(timer_);
+        return;
+      }
+      due = next;
+      break;
+    }
+    case conn_state::closing:
+    case conn_state::lingering:
+      due = phase_started_ + s.close_ticks;
+      break;
+    case conn_state::closed:
+      timer_wheel::cancel(timer_);
+      return;
+  }
+  ctx.timers.schedule(timer_, due);
+}
+
+void connection::enter(shard_context& ctx, conn_state next) {
+  state_ = next;
+  phase_started_ = ctx.now;
+  reschedule(ctx);
+}
+
+void connection::queue_frame(shard_context& ctx, core::opcode op,
+                             std::span<const std::uint8_t> payload) {
+  const std::size_t header = core::frame_header_size(payload.size(), false);
+  std::uint8_t* p = out_.append_local(header + payload.size());
+  core::encode_frame_header(p, op, payload.size(), true, false, nullptr);
+  if (!payload.empty()) std::memcpy(p + header, payload.data(), payload.size());
+  if (!core::is_control(op)) shard_metrics::add(ctx.metrics.messages_out);
+  mark_dirty(ctx);
+}
+
+void connection::queue_bytes(shard_context& ctx, std::string_view bytes) {
+  if (bytes.empty()) return;
+  std::memcpy(out_.append_local(bytes.size()), bytes.data(), bytes.size());
+  mark_dirty(ctx);
+}
+
+void connection::mark_dirty(shard_context& ctx) {
+  sync_buffered(ctx);
+  // Backpressure: above the high watermark, stop reading from this peer; TCP slows it down.
+  if (!read_paused_ && out_.buffered() > ctx.settings.high_watermark) {
+    read_paused_ = true;
+    shard_metrics::add(ctx.metrics.paused_reads);
+  }
+  if (!in_dirty_list) {
+    in_dirty_list = true;
+    ctx.dirty.push_back(this);
+  }
+}
+
+void connection::sync_buffered(shard_context& ctx) {
+  const std::size_t now = out_.buffered();
+  if (now > reported_buffered_) shard_metrics::add(ctx.metrics.buffered_bytes, now - reported_buffered_);
+  else shard_metrics::sub(ctx.metrics.buffered_bytes, reported_buffered_ - now);
+  reported_buffered_ = now;
+}
+
+void connection::flush(shard_context& ctx) {
+  owner_.check();
+  in_dirty_list = false;
+  if (state_ == conn_state::closed || write_blocked_) return;
+  iovec iov[max_iov];
+  while (!out_.empty()) {
+    const std::size_t count = out_.gather(iov);
+    std::size_t want = 0;
+    for (std::size_t i = 0; i < count; ++i) want += iov[i].iov_len;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        write_blocked_ = true;  // EPOLLOUT (edge-triggered, registered once) resumes us
+        break;
+      }
+      abort(ctx);
+      return;
+    }
+    shard_metrics::add(ctx.metrics.writes);
+    shard_metrics::add(ctx.metrics.bytes_out, static_cast<std::uint64_t>(n));
+    out_.consume(static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < want) {
+      write_blocked_ = true;  // the socket buffer is full
+      break;
+    }
+  }
+  sync_buffered(ctx);
+  if (read_paused_ && out_.buffered() <= ctx.settings.low_watermark) {
+    read_paused_ = false;
+    shard_metrics::sub(ctx.metrics.paused_reads);
+    if (!in_read_again_list) {
+      in_read_again_list = true;
+      ctx.read_again.push_back(this);
+    }
+  }
+  if (out_.empty()) after_flush(ctx);
+}
+
+void connection::after_flush(shard_context& ctx) {
+  switch (after_flush_) {
+    case then::keep_open:
+      return;
+    case then::close:
+      abort(ctx);
+      return;
+    case then::linger:
+      after_flush_ = then::keep_open;
+      ::shutdown(fd_, SHUT_WR);
+      input_done_ = true;
+      enter(ctx, conn_state::lingering);
+      return;
+  }
+}
+
+void connection::abort(shard_context& ctx) {
+  if (state_ == conn_state::closed) return;
+  if (endpoint_ != endpoint::none) shard_metrics::sub(ctx.metrics.websocket_open);
+  if (read_paused_) shard_metrics::sub(ctx.metrics.paused_reads);
+  read_paused_ = false;
+  out_.clear();
+  sync_buffered(ctx);
+  timer_wheel::cancel(timer_);
+  ::close(fd_);
+  fd_ = -1;
+  state_ = conn_state::closed;
+  shard_metrics::sub(ctx.metrics.connections_open);
+  ctx.server.connections.fetch_sub(1, std::memory_order_relaxed);
+  ctx.closed.push_back(this);
+}
+
+}  // namespace shoal::gateway

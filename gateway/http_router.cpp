@@ -1,0 +1,83 @@
+// The request router (see http_router.hpp): WebSocket endpoints by path, then the plain HTTP
+// endpoints an operator and a load balancer need. Every refusal says why, with its RFC clause.
+#include "gateway/http_router.hpp"
+
+#include <algorithm>
+
+#include "core/handshake.hpp"
+
+namespace shoal::gateway {
+
+namespace {
+
+const core::http_header allow_get_head[] = {{"Allow", "GET, HEAD"}};
+
+route_result plain(unsigned status, std::string_view content_type, std::string_view body,
+                   const core::http_request& req, bool draining,
+                   std::span<const core::http_header> headers = {}) {
+  const bool close = draining || !req.keep_alive();
+  core::http_response r;
+  r.status = status;
+  r.content_type = content_type;
+  r.body = body;
+  r.headers = headers;
+  r.head = req.method() == "HEAD";
+  r.close = close;
+  return route_result{core::build_http_response(r), endpoint::none, close, false};
+}
+
+route_result refuse(std::string response, bool upgrade_attempt) {
+  return route_result{std::move(response), endpoint::none, true, upgrade_attempt};
+}
+
+// The subprotocol to answer with: the first of ours, in our order of preference, that the client
+// offered; none if there is no overlap (RFC 6455 §4.2.2 item 5.4: the client then decides).
+std::string_view choose_subprotocol(const std::vector<std::string_view>& offered,
+                                    const std::vector<std::string>& ours) {
+  for (const std::string& p : ours)
+    if (std::find(offered.begin(), offered.end(), p) != offered.end()) return p;
+  return {};
+}
+
+route_result websocket(const core::http_request& req, endpoint ep, const connection_settings& s) {
+  const core::upgrade_result u = core::validate_upgrade(req);
+  if (!u.ok()) return refuse(core::build_error_response(u), u.error != core::upgrade_error::not_upgrade);
+  if (!s.allowed_origins.empty()) {
+    const bool allowed = u.upgrade.origin &&
+        std::find(s.allowed_origins.begin(), s.allowed_origins.end(), *u.upgrade.origin) !=
+            s.allowed_origins.end();
+    if (!allowed)
+      return refuse(core::build_error_response(
+                        403, "Origin not allowed by this server's allow-list (RFC 6455 §4.2.2, §10.2)"),
+                    true);
+  }
+  const std::string_view protocol = choose_subprotocol(u.upgrade.protocols, s.subprotocols);
+  // No extension is offered back yet: permessage-deflate offers are declined by omission
+  // (RFC 6455 §9.1).
+  return route_result{core::build_upgrade_response(u.upgrade.key, protocol), ep, false, false};
+}
+
+}  // namespace
+
+route_result route_request(const core::http_request& req, const server_state& server,
+                           const connection_settings& settings) {
+  const std::string_view path = req.path();
+  if (path == "/echo") return websocket(req, endpoint::echo, settings);
+
+  const bool draining = server.draining.load(std::memory_order_relaxed);
+  const bool get_or_head = req.method() == "GET" || req.method() == "HEAD";
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
+    if (!get_or_head)
+      return plain(405, "text/plain", "use GET or HEAD\n", req, draining, allow_get_head);
+    if (path == "/healthz") return plain(200, "text/plain", "ok\n", req, draining);
+    if (path == "/readyz") {
+      if (draining) return plain(503, "text/plain", "draining\n", req, draining);
+      return plain(200, "text/plain", "ready\n", req, draining);
+    }
+    const std::string text = render_prometheus(server.shard_metrics_list, draining);
+    return plain(200, "text/plain; version=0.0.4", text, req, draining);
+  }
+  return plain(404, "text/plain", "no such endpoint\n", req, draining);
+}
+
+}  // namespace shoal::gateway

@@ -1,0 +1,25 @@
+// Routes a complete HTTP request to what the server answers: a WebSocket upgrade on /echo or
+// /ws (with the 101 response), or a plain HTTP response (/healthz, /readyz, /metrics, 404, 405,
+// 426 for a plain GET on a WebSocket path, and every handshake refusal). Pure function of the
+// request and the server state; runs on the shard thread that read the request.
+#pragma once
+
+#include <string>
+
+#include "core/http_request.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/shard_context.hpp"
+
+namespace shoal::gateway {
+
+struct route_result {
+  std::string response;              // bytes to send
+  endpoint upgrade = endpoint::none;  // not none: the connection becomes a WebSocket on it
+  bool close = false;                // close the connection after the response
+  bool refused_upgrade = false;      // an upgrade attempt was refused (metrics)
+};
+
+route_result route_request(const core::http_request& request, const server_state& server,
+                           const connection_settings& settings);
+
+}  // namespace shoal::gateway

@@ -1,0 +1,88 @@
+// Prometheus text rendering of the per-shard metrics (see metrics.hpp).
+#include "gateway/metrics.hpp"
+
+#include <string_view>
+
+namespace shoal::gateway {
+namespace {
+
+struct metric_def {
+  const char* name;
+  const char* type;
+  const char* help;
+  shard_metrics::counter shard_metrics::*field;
+};
+
+constexpr metric_def defs[] = {
+    {"shoal_connections_accepted_total", "counter", "TCP connections accepted", &shard_metrics::connections_accepted},
+    {"shoal_connections", "gauge", "TCP connections open", &shard_metrics::connections_open},
+    {"shoal_websocket_connections", "gauge", "WebSocket connections open", &shard_metrics::websocket_open},
+    {"shoal_handshakes_failed_total", "counter", "Upgrade requests refused", &shard_metrics::handshakes_failed},
+    {"shoal_accept_paused_total", "counter", "Times accept paused at the open-file limit", &shard_metrics::accept_emfile},
+    {"shoal_connections_refused_total", "counter", "Connections refused at max_connections", &shard_metrics::connections_refused_limit},
+    {"shoal_http_requests_total", "counter", "Plain HTTP requests served", &shard_metrics::http_requests},
+    {"shoal_messages_in_total", "counter", "WebSocket messages received", &shard_metrics::messages_in},
+    {"shoal_messages_out_total", "counter", "WebSocket messages queued for sending", &shard_metrics::messages_out},
+    {"shoal_bytes_in_total", "counter", "Bytes read from sockets", &shard_metrics::bytes_in},
+    {"shoal_bytes_out_total", "counter", "Bytes written to sockets", &shard_metrics::bytes_out},
+    {"shoal_writes_total", "counter", "Gather-write system calls", &shard_metrics::writes},
+    {"shoal_drops_total", "counter", "Messages skipped for slow consumers", &shard_metrics::drops},
+    {"shoal_gaps_total", "counter", "Gap notices sent", &shard_metrics::gaps},
+    {"shoal_pings_sent_total", "counter", "Heartbeat pings sent", &shard_metrics::pings_sent},
+    {"shoal_heartbeat_timeouts_total", "counter", "Peers closed for not answering pings", &shard_metrics::heartbeat_timeouts},
+    {"shoal_buffered_bytes", "gauge", "Bytes queued for sending, not yet written", &shard_metrics::buffered_bytes},
+    {"shoal_paused_reads", "gauge", "Connections not read because their output is above the high watermark", &shard_metrics::paused_reads},
+};
+
+// Appends one sample line: name{shard="s"[,code="c"]} value.
+void sample(std::string& out, std::string_view name, std::size_t shard, std::string_view code,
+            std::uint64_t value) {
+  out += name;
+  out += "{shard=\"";
+  out += std::to_string(shard);
+  if (!code.empty()) {
+    out += "\",code=\"";
+    out += code;
+  }
+  out += "\"} ";
+  out += std::to_string(value);
+  out += '\n';
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+}  // namespace
+
+std::string render_prometheus(std::span<const shard_metrics* const> shards, bool draining) {
+  std::string out;
+  out.reserve(4096 + shards.size() * 2048);
+  for (const metric_def& d : defs) {
+    header(out, d.name, d.type, d.help);
+    for (std::size_t s = 0; s < shards.size(); ++s)
+      sample(out, d.name, s, {}, (shards[s]->*d.field).load(std::memory_order_relaxed));
+  }
+  header(out, "shoal_closes_total", "counter", "Close frames sent, by close code");
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    for (std::size_t i = 0; i < shard_metrics::close_slots; ++i) {
+      const std::uint64_t v = shards[s]->closes_by_code[i].load(std::memory_order_relaxed);
+      if (v == 0) continue;
+      const std::string code = i + 1 == shard_metrics::close_slots ? "other" : std::to_string(1000 + i);
+      sample(out, "shoal_closes_total", s, code, v);
+    }
+  }
+  header(out, "shoal_draining", "gauge", "1 while the server drains for shutdown");
+  out += draining ? "shoal_draining 1\n" : "shoal_draining 0\n";
+  return out;
+}
+
+}  // namespace shoal::gateway

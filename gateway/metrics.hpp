@@ -1,0 +1,55 @@
+// Per-shard counters and gauges for /metrics (Prometheus text format). Each shard writes only
+// its own shard_metrics (relaxed atomic stores by the one owner thread); any shard may read all
+// of them to answer a scrape. These atomics are one of the few named cross-thread places.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace shoal::gateway {
+
+class shard_metrics {
+ public:
+  using counter = std::atomic<std::uint64_t>;
+  // Owner-thread increment: a relaxed load and store, not a locked read-modify-write, since
+  // only the owning shard writes.
+  static void add(counter& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  static void sub(counter& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
+
+  counter connections_accepted{0};
+  counter connections_open{0};        // gauge: TCP connections held
+  counter websocket_open{0};          // gauge: upgraded connections
+  counter handshakes_failed{0};
+  counter accept_emfile{0};           // accept paused on EMFILE/ENFILE
+  counter connections_refused_limit{0};
+  counter http_requests{0};
+  counter messages_in{0};
+  counter messages_out{0};
+  counter bytes_in{0};
+  counter bytes_out{0};
+  counter writes{0};                  // gather-write syscalls
+  counter drops{0};                   // messages skipped for slow consumers
+  counter gaps{0};                    // gap notices sent
+  counter pings_sent{0};
+  counter heartbeat_timeouts{0};
+  counter buffered_bytes{0};          // gauge: bytes queued, not yet written
+  counter paused_reads{0};            // gauge: connections above the high watermark
+  // Close frames sent, by code: 1000..1015 in [code-1000], everything else in the last slot.
+  static constexpr std::size_t close_slots = 17;
+  counter closes_by_code[close_slots]{};
+
+  void count_close(std::uint16_t code) noexcept {
+    add(closes_by_code[code >= 1000 && code < 1016 ? code - 1000 : close_slots - 1]);
+  }
+};
+
+// Renders every shard's metrics, labelled by shard, in the Prometheus text exposition format.
+std::string render_prometheus(std::span<const shard_metrics* const> shards, bool draining);
+
+}  // namespace shoal::gateway

@@ -1,0 +1,54 @@
+// A connection's output: an ordered queue of byte ranges, each either a reference to a
+// shared_frame (broadcast, zero-copy) or bytes the connection produced itself (echo replies,
+// pongs, acks) kept in its own append-only buffer. It counts the bytes queued and not yet
+// written (the connection's buffered amount) and fills an iovec array for one gather write per
+// loop pass. Owned by one connection on one shard.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "gateway/shared_frame.hpp"
+
+namespace shoal::gateway {
+
+class out_queue {
+ public:
+  out_queue() = default;
+  out_queue(const out_queue&) = delete;
+  out_queue& operator=(const out_queue&) = delete;
+  ~out_queue() { clear(); }
+
+  // Appends `n` bytes of local output; returns where to write them (valid until the next call).
+  std::uint8_t* append_local(std::size_t n);
+  // Queues a reference to `frame` (takes one reference, which the queue releases when written).
+  void append_shared(shared_frame* frame);
+
+  // Fills `iov` with the queued ranges, in order; returns how many were filled.
+  std::size_t gather(std::span<iovec> iov) const noexcept;
+  // Drops `n` written bytes from the front.
+  void consume(std::size_t n) noexcept;
+  void clear() noexcept;
+
+  std::size_t buffered() const noexcept { return buffered_; }
+  bool empty() const noexcept { return buffered_ == 0; }
+
+ private:
+  struct entry {
+    shared_frame* frame;      // null: bytes in local_
+    std::uint32_t offset;     // into the frame or local_
+    std::uint32_t length;
+  };
+  // Pending entries are entries_[head_..]; a vector, not a deque, so an idle connection's empty
+  // queue holds no memory (libstdc++'s deque allocates on construction).
+  std::vector<entry> entries_;
+  std::size_t head_ = 0;
+  std::vector<std::uint8_t> local_;  // append-only until the queue empties
+  std::size_t buffered_ = 0;
+};
+
+}  // namespace shoal::gateway

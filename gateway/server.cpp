@@ -1,0 +1,127 @@
+// Server start-up and shutdown (see server.hpp). Signals are blocked in every thread and taken
+// synchronously by the main thread with sigtimedwait: the first SIGTERM/SIGINT starts the drain
+// (stop accepting, /readyz 503, 1001 spread over the drain period), a second one exits at once.
+#include "gateway/server.hpp"
+
+#if SHOAL_HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+
+#include "core/unmask.hpp"
+#include "core/utf8.hpp"
+#include "gateway/log.hpp"
+
+namespace shoal::gateway {
+
+namespace {
+std::uint64_t to_ticks(std::chrono::milliseconds d) {
+  const auto ms = static_cast<std::uint64_t>(d.count());
+  return (ms + tick_ms - 1) / tick_ms;
+}
+
+std::vector<int> allowed_cpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+      if (CPU_ISSET(i, &set)) cpus.push_back(i);
+  return cpus;
+}
+}  // namespace
+
+connection_settings make_connection_settings(const config& cfg) {
+  connection_settings s;
+  s.handshake_ticks = to_ticks(cfg.timeouts.handshake);
+  s.idle_ticks = to_ticks(cfg.timeouts.idle);
+  s.ping_interval_ticks = to_ticks(cfg.timeouts.ping_interval);
+  s.pong_timeout_ticks = to_ticks(cfg.timeouts.pong_timeout);
+  s.close_ticks = to_ticks(cfg.timeouts.close);
+  s.max_message_size = cfg.limits.max_message_size;
+  s.max_header_bytes = cfg.limits.max_header_bytes;
+  s.max_headers = cfg.limits.max_headers;
+  s.high_watermark = cfg.backpressure.high_watermark;
+  s.low_watermark = cfg.backpressure.high_watermark / 2;
+  s.allowed_origins = cfg.security.allowed_origins;
+  s.subprotocols = cfg.security.subprotocols;
+  return s;
+}
+
+server::server(const config& cfg) : cfg_(cfg), settings_(make_connection_settings(cfg)) {}
+
+server::~server() = default;
+
+int server::run() {
+  // Every thread inherits this mask; the main thread takes the signals synchronously.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const unsigned count = resolved_shard_count(cfg_.server);
+  const std::vector<int> cpus = allowed_cpus();
+  for (unsigned i = 0; i < count; ++i) {
+    auto s = std::make_unique<shard>(shard_id{static_cast<std::uint16_t>(i)}, cfg_, settings_, state_);
+    std::string error;
+    if (!s->open(error)) {
+      log_line(log_level::error, "%s", error.c_str());
+      return 1;
+    }
+    state_.shard_metrics_list.push_back(&s->metrics());
+    shards_.push_back(std::move(s));
+  }
+  for (unsigned i = 0; i < count; ++i) {
+    const int cpu = cfg_.server.pin_shards && !cpus.empty() ? cpus[i % cpus.size()] : -1;
+    shards_[i]->start(cpu);
+  }
+  std::string where;
+  for (const listen_address& a : cfg_.server.listen) {
+    where += ' ';  // two appends, not " " + str: g++ 12 warns falsely on that (-Wrestrict)
+    where += format_listen_address(a);
+  }
+#if SHOAL_HAVE_MIMALLOC
+  const int allocator = mi_version();
+#else
+  const int allocator = 0;  // sanitizer build: the sanitizer's allocator
+#endif
+  log_line(log_level::info, "listening on%s with %u shards (epoll, unmask %s, utf8 %s, mimalloc %d)",
+           where.c_str(), count, core::unmask_kernel_name(), core::utf8_kernel_name(), allocator);
+
+  bool draining = false;
+  for (;;) {
+    timespec wait{0, 100 * 1000 * 1000};
+    const int sig = ::sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGINT || sig == SIGTERM) {
+      if (draining) {
+        log_line(log_level::warn, "second signal: exiting without finishing the drain");
+        std::_Exit(1);
+      }
+      draining = true;
+      log_line(log_level::info, "signal %d: draining (up to %lld ms)", sig,
+               static_cast<long long>(cfg_.timeouts.shutdown_deadline.count()));
+      state_.draining.store(true, std::memory_order_release);
+      for (auto& s : shards_) s->wake();
+    } else if (sig == SIGHUP) {
+      log_line(log_level::info, "SIGHUP: nothing to reload");
+    }
+    if (draining && state_.connections.load(std::memory_order_relaxed) == 0) break;
+  }
+  for (auto& s : shards_) {
+    s->wake();
+    s->join();
+  }
+  log_line(log_level::info, "stopped");
+  return 0;
+}
+
+}  // namespace shoal::gateway

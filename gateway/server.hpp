@@ -1,0 +1,35 @@
+// The server: builds the shards from the configuration, opens every listener before any thread
+// starts (so a bad address fails start-up with a clear message), runs one pinned shard per
+// core, and turns SIGTERM/SIGINT into a graceful drain. Lives on the main thread.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/shard.hpp"
+#include "gateway/shard_context.hpp"
+
+namespace shoal::gateway {
+
+// Connection limits and timeouts in the units connections use (ticks).
+connection_settings make_connection_settings(const config& cfg);
+
+class server {
+ public:
+  explicit server(const config& cfg);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Runs until a signal ends the drain; returns the process exit code.
+  int run();
+
+ private:
+  const config& cfg_;
+  connection_settings settings_;
+  server_state state_;
+  std::vector<std::unique_ptr<shard>> shards_;
+};
+
+}  // namespace shoal::gateway

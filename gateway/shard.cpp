@@ -1,0 +1,314 @@
+// The shard loop (see shard.hpp). One pass: wait for readiness, dispatch events, give
+// connections with more input another read, fire due timers, advance the drain, then one gather
+// write per connection with output, and free what closed. Writing once per pass, after all
+// input, is what turns a burst of messages into one syscall per connection.
+#include "gateway/shard.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "gateway/log.hpp"
+
+namespace shoal::gateway {
+
+namespace {
+constexpr std::uint64_t listener_tag = std::uint64_t{1} << 63;
+constexpr std::uint64_t wake_token = listener_tag | 0xffffffffu;
+constexpr std::size_t read_buffer_size = 256 * 1024;
+constexpr std::uint64_t accept_pause_ticks = 10;  // 100 ms at EMFILE
+constexpr int listen_backlog = 4096;
+
+int open_listener(const listen_address& addr, std::string& error) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const std::string host = addr.host == "localhost" ? "127.0.0.1" : addr.host;
+  int family = AF_INET;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(addr.port);
+    len = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    family = AF_INET6;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(addr.port);
+    len = sizeof(sockaddr_in6);
+  } else {
+    error = "listen address " + format_listen_address(addr) + ": not an IP address";
+    return -1;
+  }
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, listen_backlog) != 0) {
+    error = "listen on " + format_listen_address(addr) + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+shard::shard(shard_id id, const config& cfg, const connection_settings& settings,
+             server_state& server)
+    : id_(id),
+      cfg_(cfg),
+      settings_(settings),
+      server_(server),
+      read_buffer_(read_buffer_size),
+      ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, 0} {}
+
+shard::~shard() {
+  slots_.clear();
+  for (int fd : listeners_) ::close(fd);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+bool shard::open(std::string& error) {
+  backend_ = make_epoll_backend(error);
+  if (!backend_) return false;
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    error = std::string("eventfd: ") + std::strerror(errno);
+    return false;
+  }
+  if (!backend_->add(wake_fd_, want_read, wake_token)) {
+    error = "epoll: cannot watch the wake-up eventfd";
+    return false;
+  }
+  for (const listen_address& addr : cfg_.server.listen) {
+    const int fd = open_listener(addr, error);
+    if (fd < 0) return false;
+    if (const io_status st = backend_->add(fd, want_read, listener_tag | listeners_.size()); !st) {
+      error = "epoll: cannot watch a listener: " + std::string(std::strerror(st.error));
+      ::close(fd);
+      return false;
+    }
+    listeners_.push_back(fd);
+  }
+  return true;
+}
+
+void shard::start(int cpu) {
+  thread_ = std::thread([this, cpu] {
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) != 0)
+        log_line(log_level::warn, "shard %u: cannot pin to cpu %d", index_of(id_), cpu);
+    }
+    run();
+  });
+}
+
+void shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void shard::wake() noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+std::uint64_t shard::current_tick() const noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  const std::uint64_t ms = static_cast<std::uint64_t>(ts.tv_sec) * 1000 +
+                           static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+  return ms / tick_ms - start_tick_base_;
+}
+
+connection* shard::lookup(std::uint64_t token) noexcept {
+  const std::uint32_t slot = static_cast<std::uint32_t>(token);
+  if (slot >= slots_.size() || !slots_[slot]) return nullptr;
+  if (generations_[slot] != static_cast<std::uint32_t>(token >> 32)) return nullptr;
+  return slots_[slot].get();
+}
+
+void shard::run() {
+  start_tick_base_ = 0;
+  start_tick_base_ = current_tick();
+  std::array<io_event, 512> events;
+  for (;;) {
+    const bool busy = !read_again_.empty() || !dirty_.empty();
+    const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
+    ctx_.now = current_tick();
+    for (int i = 0; i < n; ++i) {
+      const io_event& ev = events[static_cast<std::size_t>(i)];
+      if (ev.token == wake_token) {
+        std::uint64_t drained;
+        [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &drained, sizeof drained);
+        continue;
+      }
+      if (ev.token & listener_tag) {
+        if (!draining_ && accept_retry_at_ == 0)
+          accept_all(listeners_[static_cast<std::size_t>(ev.token & 0xffffffffu)]);
+        continue;
+      }
+      connection* c = lookup(ev.token);
+      if (!c || c->state() == conn_state::closed) continue;
+      if (ev.writable) c->on_writable(ctx_);
+      if (c->state() == conn_state::closed) continue;
+      if (ev.readable) c->on_readable(ctx_);
+      else if (ev.hangup) c->on_hangup(ctx_);
+    }
+    // Connections that used their read budget, or were resumed below the low watermark.
+    if (!read_again_.empty()) {
+      std::vector<connection*> again;
+      again.swap(read_again_);
+      for (connection* c : again) {
+        c->in_read_again_list = false;
+        if (c->state() != conn_state::closed) c->on_readable(ctx_);
+      }
+    }
+    if (accept_retry_at_ != 0 && ctx_.now >= accept_retry_at_ && !draining_) {
+      accept_retry_at_ = 0;
+      for (int fd : listeners_) accept_all(fd);
+    }
+    timers_.advance(ctx_.now, [this](timer_node& node) {
+      static_cast<connection*>(node.owner)->on_timer(ctx_);
+    });
+    if (!draining_ && server_.draining.load(std::memory_order_acquire)) begin_drain();
+    if (draining_) drain_step();
+    // One gather write per connection with output.
+    for (std::size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush(ctx_);
+    dirty_.clear();
+    free_closed();
+    if (draining_ && metrics_.connections_open.load(std::memory_order_relaxed) == 0) break;
+  }
+  log_line(log_level::debug, "shard %u: stopped", index_of(id_));
+}
+
+void shard::accept_all(int listener) {
+  for (;;) {
+    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      admit(fd);
+      continue;
+    }
+    switch (errno) {
+      case EINTR:
+      case ECONNABORTED:
+        continue;
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM:
+        // Out of descriptors or memory: a normal condition under load. Pause accepting for a
+        // moment (the backlog holds the peers), keep serving the connections we have.
+        shard_metrics::add(metrics_.accept_emfile);
+        accept_retry_at_ = ctx_.now + accept_pause_ticks;
+        return;
+      default:
+        return;  // EAGAIN: the backlog is empty
+    }
+  }
+}
+
+void shard::admit(int fd) {
+  const std::uint64_t held = server_.connections.fetch_add(1, std::memory_order_relaxed);
+  if (held >= cfg_.limits.max_connections) {
+    server_.connections.fetch_sub(1, std::memory_order_relaxed);
+    shard_metrics::add(metrics_.connections_refused_limit);
+    ::close(fd);
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+    generations_.push_back(0);
+  }
+  const std::uint64_t token = (std::uint64_t{generations_[slot]} << 32) | slot;
+  shard_metrics::add(metrics_.connections_accepted);
+  shard_metrics::add(metrics_.connections_open);
+  slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
+  if (!backend_->add(fd, want_read | want_write, token)) {
+    slots_[slot]->abort(ctx_);
+    return;
+  }
+  // Bytes may already be waiting (edge-triggered registration reports them too, but reading
+  // now saves a pass).
+  slots_[slot]->on_readable(ctx_);
+}
+
+void shard::free_closed() {
+  for (connection* c : closed_) {
+    if (c->in_read_again_list) std::erase(read_again_, c);
+    const std::uint32_t slot = static_cast<std::uint32_t>(c->token());
+    slots_[slot].reset();
+    ++generations_[slot];
+    free_slots_.push_back(slot);
+  }
+  closed_.clear();
+}
+
+void shard::begin_drain() {
+  draining_ = true;
+  for (int fd : listeners_) {
+    backend_->remove(fd);
+    ::close(fd);
+  }
+  listeners_.clear();
+  drain_started_ = ctx_.now;
+  drain_total_ = 0;
+  for (const auto& c : slots_)
+    if (c && c->state() == conn_state::open) ++drain_total_;
+  drain_closed_ = 0;
+  log_line(log_level::info, "shard %u: draining %zu connections", index_of(id_), drain_total_);
+}
+
+void shard::drain_step() {
+  const std::uint64_t drain_ticks =
+      std::max<std::uint64_t>(1, static_cast<std::uint64_t>(cfg_.timeouts.drain.count()) / tick_ms);
+  const std::uint64_t deadline_ticks =
+      static_cast<std::uint64_t>(cfg_.timeouts.shutdown_deadline.count()) / tick_ms;
+  const std::uint64_t elapsed = ctx_.now - drain_started_;
+  if (elapsed >= deadline_ticks) {
+    for (const auto& c : slots_)
+      if (c && c->state() != conn_state::closed) c->abort(ctx_);
+    return;
+  }
+  // Close 1001 to a share of the connections that grows linearly over the drain period, so a
+  // fleet of clients does not reconnect all at once.
+  const std::size_t target =
+      elapsed >= drain_ticks ? drain_total_ : drain_total_ * elapsed / drain_ticks + 1;
+  for (const auto& c : slots_) {
+    if (drain_closed_ >= target) break;
+    if (!c || c->state() == conn_state::closed) continue;
+    // WebSockets only: a keep-alive HTTP connection is answered with "Connection: close" while
+    // draining (so a probe can still see /readyz 503) and ends at its idle timeout.
+    if (c->state() == conn_state::open) {
+      c->start_close(ctx_, static_cast<std::uint16_t>(core::close_code::going_away),
+                     "server shutting down");
+      ++drain_closed_;
+    }
+  }
+}
+
+}  // namespace shoal::gateway

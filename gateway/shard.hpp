@@ -1,0 +1,78 @@
+// A shard: one pinned thread running one reactor, with its own SO_REUSEPORT listeners, its
+// connections, read buffer, timer wheel and metrics. Nothing a shard owns is touched by another
+// thread; other threads reach it only through wake() (an eventfd) and the server_state atomics.
+// Listeners are opened on the main thread (so start-up errors surface before threads start).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/connection.hpp"
+#include "gateway/metrics.hpp"
+#include "gateway/reactor_backend.hpp"
+#include "gateway/shard_context.hpp"
+#include "gateway/shard_id.hpp"
+#include "gateway/timer_wheel.hpp"
+
+namespace shoal::gateway {
+
+class shard {
+ public:
+  shard(shard_id id, const config& cfg, const connection_settings& settings, server_state& server);
+  ~shard();
+  shard(const shard&) = delete;
+  shard& operator=(const shard&) = delete;
+
+  // Creates the reactor, the wake-up eventfd and one listener per configured address.
+  bool open(std::string& error);
+  // Runs the loop on a new thread, pinned to `cpu` (-1: not pinned).
+  void start(int cpu);
+  void join();
+  // Any thread: makes the loop look at server_state (draining) now.
+  void wake() noexcept;
+
+  const shard_metrics& metrics() const noexcept { return metrics_; }
+  shard_id id() const noexcept { return id_; }
+
+ private:
+  void run();
+  void accept_all(int listener);
+  void admit(int fd);
+  connection* lookup(std::uint64_t token) noexcept;
+  void free_closed();
+  void begin_drain();
+  void drain_step();
+  std::uint64_t current_tick() const noexcept;
+
+  shard_id id_;
+  const config& cfg_;
+  const connection_settings& settings_;
+  server_state& server_;
+  shard_metrics metrics_;
+  std::unique_ptr<reactor_backend> backend_;
+  std::vector<int> listeners_;
+  int wake_fd_ = -1;
+  timer_wheel timers_;
+  std::vector<std::uint8_t> read_buffer_;
+  std::vector<connection*> dirty_, read_again_, closed_;
+  shard_context ctx_;
+  // Connections by slot; a token is (generation << 32 | slot), so a stale event for a reused
+  // slot is recognised and ignored.
+  std::vector<std::unique_ptr<connection>> slots_;
+  std::vector<std::uint32_t> generations_;
+  std::vector<std::uint32_t> free_slots_;
+  std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE
+  // Draining: connections get their 1001 spread over the drain period.
+  bool draining_ = false;
+  std::uint64_t drain_started_ = 0;
+  std::size_t drain_total_ = 0;
+  std::size_t drain_closed_ = 0;
+  std::uint64_t start_tick_base_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace shoal::gateway

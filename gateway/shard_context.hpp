@@ -1,0 +1,57 @@
+// What a connection may use of the shard that owns it: settings in ticks, the shard's read
+// buffer and timer wheel, its metrics, the lists of connections to flush or read again this
+// loop pass, and the server-wide state. Built by the shard; used on the shard's thread only.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gateway/metrics.hpp"
+#include "gateway/timer_wheel.hpp"
+
+namespace shoal::gateway {
+
+class connection;
+
+constexpr std::uint64_t tick_ms = 10;  // timer resolution
+
+// Server-wide state shared by every shard: written rarely, read on HTTP requests and accepts.
+struct server_state {
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
+  std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
+};
+
+// Limits and timeouts as a connection sees them (durations in ticks, 0 = off).
+struct connection_settings {
+  std::uint64_t handshake_ticks = 500;
+  std::uint64_t idle_ticks = 0;
+  std::uint64_t ping_interval_ticks = 2000;
+  std::uint64_t pong_timeout_ticks = 1000;
+  std::uint64_t close_ticks = 300;
+  std::uint64_t max_message_size = 1u << 20;
+  std::size_t max_header_bytes = 8192;
+  std::size_t max_headers = 64;
+  std::size_t high_watermark = 256 * 1024;  // stop reading above this many buffered bytes
+  std::size_t low_watermark = 128 * 1024;   // resume reading below this
+  std::vector<std::string> allowed_origins;  // empty: any origin
+  std::vector<std::string> subprotocols;     // offered, in our order of preference
+};
+
+struct shard_context {
+  const connection_settings& settings;
+  shard_metrics& metrics;
+  server_state& server;
+  timer_wheel& timers;
+  std::span<std::uint8_t> read_buffer;
+  std::vector<connection*>& dirty;       // have output to write at the end of the pass
+  std::vector<connection*>& read_again;  // may have more input, or were resumed
+  std::vector<connection*>& closed;      // closed this pass; freed at the end of the pass
+  std::uint64_t now = 0;                 // current tick
+};
+
+}  // namespace shoal::gateway

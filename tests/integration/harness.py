@@ -1,0 +1,97 @@
+"""Starts the real `shoal` binary for integration tests and stops it again.
+
+The binary comes from $SHOAL_BIN (ctest sets it); each server gets free ports on 127.0.0.1,
+2 shards, and any extra flags the test passes. Run with /usr/bin/python3 (Debian's websockets).
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, *flags, shards=2):
+        self.port = free_port()
+        binary = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
+        self.args = [binary, "--listen", f"127.0.0.1:{self.port}", "--shards", str(shards), *flags]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                raise RuntimeError(f"shoal exited with {self.proc.returncode}: {err.decode()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("shoal did not start listening within 20 s")
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    def signal(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        """Waits for exit; returns (exit code, stderr text)."""
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err.decode(errors="replace")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+        return self.proc.returncode
+
+
+def http_get(port, path, method="GET", headers=None, timeout=5):
+    """A minimal HTTP/1.1 client over a raw socket: returns (status, headers dict, body bytes)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    for k, v in (headers or {}).items():
+        lines.append(f"{k}: {v}")
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    status = int(status_line.split(" ")[1])
+    hdrs = {}
+    for line in header_lines:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, body
+
+
+class ServerTest(unittest.TestCase):
+    """Base class: one server per test class."""
+    flags = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(*cls.flags)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.stop()
+        assert code == 0, f"shoal exited with {code}"
