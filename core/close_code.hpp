@@ -2,6 +2,7 @@
 // on the wire, and a one-line meaning for each. Pure data and functions; safe from any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -24,6 +25,9 @@ enum class close_code : std::uint16_t {
   bad_gateway = 1014,      // IANA registry
   tls_handshake = 1015,    // never sent on the wire (§7.4.1)
 };
+
+// Longest close reason: a control payload's 125 bytes minus the 2-byte code (§5.5, §5.5.1).
+constexpr std::size_t max_close_reason = 123;
 
 // True if `code` may appear in a Close frame received from a peer (§7.4.1, §7.4.2): the codes
 // defined for use on the wire in 1000..2999 (1000-1003, 1007-1014) and every code in 3000..4999.

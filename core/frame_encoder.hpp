@@ -24,15 +24,18 @@ namespace shoal::core {
 std::size_t encode_frame_header(std::uint8_t* out, opcode op, std::uint64_t payload_len, bool fin,
                                 bool rsv1, const mask_key* key) noexcept;
 
-// Writes a close frame's body (code in network order, then the reason truncated to fit 125
-// bytes at a UTF-8 boundary) into `out` (125 bytes of room); returns its length.
+// Writes a close frame's body (code in network order, then the reason truncated to
+// max_close_reason bytes at a UTF-8 character boundary) into `out` (125 bytes of room); returns
+// its length. A code that must not be sent (1005, 1006, 1015, anything invalid on the wire)
+// yields an empty body, which the peer reads as 1005 "no status" (§7.4.1).
 std::size_t encode_close_body(std::uint8_t* out, close_code code, std::string_view reason) noexcept;
 
 class frame_encoder {
  public:
   explicit frame_encoder(role local_role) noexcept : role_(local_role) {}
 
-  // Appends one whole frame to `out`: header, then the payload (masked for a client).
+  // Appends one whole frame to `out`: header, then the payload (masked for a client, in `out`;
+  // the caller's payload is left as it is). May allocate (it grows `out`).
   void append_frame(std::vector<std::uint8_t>& out, opcode op, std::span<const std::uint8_t> payload,
                     bool fin = true, bool rsv1 = false);
   // Appends a close frame with `code` and `reason`.
@@ -43,8 +46,10 @@ class frame_encoder {
 
  private:
   role role_;
-  std::array<mask_key, 64> keys_{};
-  std::size_t next_key_ = 64;
+  static constexpr std::size_t key_batch = 64;
+  std::array<mask_key, key_batch> keys_{};  // filled by one RAND_bytes call
+  std::size_t next_key_ = key_batch;        // index of the next unused key
+  static_assert(sizeof(std::array<mask_key, key_batch>) == key_batch * sizeof(mask_key));
 };
 
 }  // namespace shoal::core

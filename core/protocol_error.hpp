@@ -22,21 +22,21 @@ enum class protocol_error : std::uint8_t {
   masked_frame,               // a client received a masked frame (§5.1)
   unexpected_continuation,    // continuation frame with no message in progress (§5.4)
   expected_continuation,      // new text/binary frame inside a fragmented message (§5.4)
-  compressed_continuation,    // RSV1 on a continuation frame (RFC 7692 §6.1)
-  compressed_control,         // RSV1 on a control frame (RFC 7692 §6.1)
+  compressed_continuation,    // RSV1 on a continuation frame (RFC 7692 §6)
+  compressed_control,         // RSV1 on a control frame (RFC 7692 §6)
   message_too_big,            // message over the configured limit (§7.4.1, 1009)
   invalid_utf8,               // text message payload is not UTF-8 (§8.1, 1007)
   close_payload_length_one,   // close frame with a 1-byte body (§5.5.1)
   invalid_close_code,         // close code not allowed on the wire (§7.4)
   invalid_close_reason,       // close reason is not UTF-8 (§5.5.1, 1007)
-  inflate_failed,             // permessage-deflate data does not inflate (RFC 7692 §8.2.3.4, 1007)
+  inflate_failed,             // permessage-deflate data does not inflate (RFC 7692 §6.2, 1007)
 };
 
 // The close code to send when closing for `err` (§7.4.1).
 close_code close_code_for(protocol_error err) noexcept;
 
-// A one-line reason for logs and close frames, naming the RFC clause; under 123 bytes so it fits
-// in a close frame's reason.
+// A one-line reason for logs and close frames, naming the RFC clause; at most max_close_reason
+// (123) bytes so it fits in a close frame's reason. Static storage; never null.
 std::string_view describe(protocol_error err) noexcept;
 
 }  // namespace shoal::core
