@@ -1,0 +1,367 @@
+// Single-value parsers and formatters, and validate(): every rule over the final config lives
+// here once, whether a value came from the defaults, the TOML file or a flag.
+// Pure functions (resolved_shard_count() asks the kernel for the affinity mask); any thread.
+// Parsers return the problem without the key; callers prefix the key or flag.
+#include "gateway/config.hpp"
+
+#include <arpa/inet.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <thread>
+#include <utility>
+
+#include "gateway/config_fields.hpp"
+
+namespace shoal::gateway {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t kib = 1024;
+constexpr std::uint64_t mib = kib * 1024;
+constexpr std::uint64_t gib = mib * 1024;
+constexpr std::uint64_t tib = gib * 1024;
+constexpr unsigned max_shards = 256;
+constexpr milliseconds max_duration{24 * 3600 * 1000};
+
+template <class E, std::size_t N>
+using name_table = std::array<std::pair<std::string_view, E>, N>;
+
+constexpr name_table<io_backend, 2> io_backend_names{{
+    {"epoll", io_backend::epoll},
+    {"io_uring", io_backend::io_uring},
+}};
+constexpr name_table<slow_consumer_policy, 3> policy_names{{
+    {"drop", slow_consumer_policy::drop},
+    {"close", slow_consumer_policy::close},
+    {"conflate", slow_consumer_policy::conflate},
+}};
+constexpr name_table<log_level, 4> log_level_names{{
+    {"error", log_level::error},
+    {"warn", log_level::warn},
+    {"info", log_level::info},
+    {"debug", log_level::debug},
+}};
+
+template <class E, std::size_t N>
+value_result<E> parse_enum(const name_table<E, N>& names, std::string_view text) {
+  for (const auto& [name, value] : names) {
+    if (name == text) return {value, {}};
+  }
+  std::string problem = "must be one of";
+  for (std::size_t i = 0; i < N; ++i) {
+    problem += (i == 0 ? " " : i + 1 == N ? " or " : ", ");
+    problem += names[i].first;
+  }
+  return {std::nullopt, std::move(problem)};
+}
+
+template <class E, std::size_t N>
+std::string_view enum_name(const name_table<E, N>& names, E value) noexcept {
+  for (const auto& [name, v] : names) {
+    if (v == value) return name;
+  }
+  return "?";
+}
+
+bool is_ipv4_literal(const std::string& host) {
+  in_addr addr{};
+  return inet_pton(AF_INET, host.c_str(), &addr) == 1;
+}
+
+bool is_ipv6_literal(const std::string& host) {
+  in6_addr addr{};
+  return inet_pton(AF_INET6, host.c_str(), &addr) == 1;
+}
+
+// The one rule for a listen address, shared by the parser and validate().
+std::string listen_problem(const listen_address& a) {
+  if (a.host.empty()) return "host is missing; use 0.0.0.0 or [::] for every address";
+  if (a.host != "localhost" && !is_ipv4_literal(a.host) && !is_ipv6_literal(a.host)) {
+    return "host must be an IPv4 or IPv6 address or localhost (names are not resolved)";
+  }
+  if (a.port == 0) return "port must be 1..65535";
+  return {};
+}
+
+value_result<std::uint16_t> parse_port(std::string_view text) {
+  std::uint32_t port = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, port);
+  if (text.empty() || ec != std::errc{} || ptr != end || port == 0 || port > 65535) {
+    return {std::nullopt, "port must be 1..65535"};
+  }
+  return {static_cast<std::uint16_t>(port), {}};
+}
+
+bool is_tchar(char c) {  // RFC 7230 §3.2.6
+  constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         extra.find(c) != std::string_view::npos;
+}
+
+bool is_visible_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// Origins are compared byte for byte with what browsers send: the ASCII serialisation
+// scheme://host[:port] (RFC 6454 §6.2), lowercase, punycode for IDNs, no path.
+std::string origin_problem(std::string_view origin) {
+  if (origin == "*") return "leave allowed_origins empty to allow every origin";
+  const auto sep = origin.find("://");
+  if (sep == std::string_view::npos || sep == 0 || sep + 3 == origin.size()) {
+    return "must be scheme://host[:port], as in https://app.example.com";
+  }
+  if (!is_visible_ascii(origin)) return "must be ASCII without spaces (punycode for IDNs)";
+  if (std::any_of(origin.begin(), origin.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return "must be lowercase, as browsers send it";
+  }
+  const auto rest = origin.substr(sep + 3);
+  if (rest.find_first_of("/?#") != std::string_view::npos) {
+    return "must not have a path, query or trailing /; an origin is scheme://host[:port]";
+  }
+  const auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.back() != ']' &&
+      !parse_port(rest.substr(colon + 1)).value) {
+    return "port must be 1..65535";
+  }
+  return {};
+}
+
+// Built by appending: `"\"" + std::string(s) + "\""` trips GCC 12's -Wrestrict false positive
+// (GCC PR 105329) in optimised builds.
+std::string quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += s;
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
+// --- Single values.
+
+value_result<milliseconds> parse_duration(std::string_view text) {
+  const auto bad = [&] {
+    return value_result<milliseconds>{
+        std::nullopt, "not a duration; write 250ms, 5s, 2m or an integer of milliseconds"};
+  };
+  const auto digits_end = text.find_first_not_of("0123456789");
+  const auto digits = text.substr(0, digits_end);
+  const auto unit =
+      digits_end == std::string_view::npos ? std::string_view{} : text.substr(digits_end);
+  std::int64_t scale = 0;
+  if (unit.empty() || unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60'000;
+  } else {
+    return bad();
+  }
+  std::int64_t count = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  if (digits.empty() || ptr != digits.data() + digits.size()) return bad();
+  if (ec == std::errc::result_out_of_range ||
+      count > std::numeric_limits<std::int64_t>::max() / scale) {
+    return {std::nullopt, "too long"};
+  }
+  return {milliseconds{count * scale}, {}};
+}
+
+value_result<listen_address> parse_listen_address(std::string_view text) {
+  listen_address a;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return {std::nullopt, "missing ] after the IPv6 address"};
+    a.host = std::string(text.substr(1, close - 1));
+    const auto after = text.substr(close + 1);
+    if (after.empty() || after.front() != ':') {
+      return {std::nullopt, "expected HOST:PORT, as in [::1]:8080"};
+    }
+    port = after.substr(1);
+    if (!is_ipv6_literal(a.host)) return {std::nullopt, "brackets must hold an IPv6 address"};
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return {std::nullopt, "expected HOST:PORT, as in 127.0.0.1:8080"};
+    }
+    a.host = std::string(text.substr(0, colon));
+    if (a.host.find(':') != std::string::npos) {
+      return {std::nullopt, "an IPv6 address goes in brackets, as in [::1]:8080"};
+    }
+    port = text.substr(colon + 1);
+  }
+  const auto parsed_port = parse_port(port);
+  if (!parsed_port.value) return {std::nullopt, parsed_port.error};
+  a.port = *parsed_port.value;
+  if (auto problem = listen_problem(a); !problem.empty()) return {std::nullopt, std::move(problem)};
+  return {std::move(a), {}};
+}
+
+value_result<io_backend> parse_io_backend(std::string_view text) {
+  return parse_enum(io_backend_names, text);
+}
+value_result<slow_consumer_policy> parse_slow_consumer_policy(std::string_view text) {
+  return parse_enum(policy_names, text);
+}
+value_result<log_level> parse_log_level(std::string_view text) {
+  return parse_enum(log_level_names, text);
+}
+
+std::string_view to_string(io_backend v) noexcept { return enum_name(io_backend_names, v); }
+std::string_view to_string(slow_consumer_policy v) noexcept { return enum_name(policy_names, v); }
+std::string_view to_string(log_level v) noexcept { return enum_name(log_level_names, v); }
+
+std::string format_duration(milliseconds d) {
+  const auto ms = d.count();
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_listen_address(const listen_address& a) {
+  const bool v6 = a.host.find(':') != std::string::npos;
+  return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+}
+
+// --- The whole struct.
+
+std::vector<config_issue> validate(const config& cfg) {
+  std::vector<config_issue> issues;
+  const auto issue = [&](std::string key, std::string problem) {
+    issues.push_back({std::move(key), std::move(problem)});
+  };
+  const auto in_range = [&](const char* key, std::uint64_t v, std::uint64_t lo, std::uint64_t hi) {
+    if (v < lo || v > hi) {
+      issue(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " +
+                     std::to_string(v));
+    }
+  };
+  const auto at_least = [&](const char* key, std::uint64_t v, std::uint64_t lo) {
+    if (v < lo) issue(key, "must be at least " + std::to_string(lo) + ", got " + std::to_string(v));
+  };
+
+  const auto& s = cfg.server;
+  if (s.listen.empty()) issue("server.listen", "must list at least one HOST:PORT");
+  for (std::size_t i = 0; i < s.listen.size(); ++i) {
+    const auto text = quoted(format_listen_address(s.listen[i]));
+    if (auto problem = listen_problem(s.listen[i]); !problem.empty()) {
+      issue("server.listen", text + ": " + problem);
+    } else if (std::find(s.listen.begin(), s.listen.begin() + static_cast<std::ptrdiff_t>(i),
+                         s.listen[i]) != s.listen.begin() + static_cast<std::ptrdiff_t>(i)) {
+      issue("server.listen", text + " is listed twice");
+    }
+  }
+  if (s.shards > max_shards) {
+    issue("server.shards", "must be between 0 (one per CPU) and " + std::to_string(max_shards) +
+                               ", got " + std::to_string(s.shards));
+  }
+
+  const auto& t = cfg.timeouts;
+  const std::pair<const char*, milliseconds> durations[] = {
+      {"timeouts.handshake", t.handshake},
+      {"timeouts.idle", t.idle},
+      {"timeouts.ping_interval", t.ping_interval},
+      {"timeouts.pong_timeout", t.pong_timeout},
+      {"timeouts.close", t.close},
+      {"timeouts.drain", t.drain},
+      {"timeouts.shutdown_deadline", t.shutdown_deadline}};
+  for (const auto& [key, d] : durations) {
+    if (d.count() < 0) issue(key, "must not be negative, got " + format_duration(d));
+    if (d > max_duration) {
+      issue(key, "must be at most 24 hours (86400s), got " + format_duration(d));
+    }
+  }
+  const std::pair<const char*, milliseconds> positive[] = {
+      {"timeouts.handshake", t.handshake},
+      {"timeouts.pong_timeout", t.pong_timeout},
+      {"timeouts.close", t.close},
+      {"timeouts.shutdown_deadline", t.shutdown_deadline}};
+  for (const auto& [key, d] : positive) {
+    if (d.count() == 0) issue(key, "must be greater than 0");
+  }
+  if (t.drain > t.shutdown_deadline) {
+    issue("timeouts.drain", "must be at most timeouts.shutdown_deadline (" +
+                                format_duration(t.shutdown_deadline) + "), got " +
+                                format_duration(t.drain));
+  }
+
+  const auto& l = cfg.limits;
+  in_range("limits.max_message_size", l.max_message_size, 125, gib);
+  at_least("limits.max_connections", l.max_connections, 1);
+  at_least("limits.max_topics_per_connection", l.max_topics_per_connection, 1);
+  in_range("limits.max_header_bytes", l.max_header_bytes, kib, mib);
+  // Host, Upgrade, Connection, Sec-WebSocket-Key and -Version are required (RFC 6455 §4.1).
+  in_range("limits.max_headers", l.max_headers, 5, 1024);
+
+  const auto& b = cfg.backpressure;
+  in_range("backpressure.high_watermark", b.high_watermark, 1, tib);
+  if (b.slow_consumer_limit < b.high_watermark) {
+    issue("backpressure.slow_consumer_limit", "must be at least backpressure.high_watermark (" +
+                                                  std::to_string(b.high_watermark) + "), got " +
+                                                  std::to_string(b.slow_consumer_limit));
+  } else {
+    in_range("backpressure.slow_consumer_limit", b.slow_consumer_limit, 1, tib);
+  }
+
+  const auto& p = cfg.pubsub;
+  if (p.ring_size < 16 || p.ring_size > (1u << 20) || (p.ring_size & (p.ring_size - 1)) != 0) {
+    issue("pubsub.ring_size",
+          "must be a power of two between 16 and 1048576, got " + std::to_string(p.ring_size));
+  }
+  in_range("pubsub.max_topic_length", p.max_topic_length, 1, 65535);
+  if (!is_visible_ascii(p.publish_token)) {
+    issue("pubsub.publish_token",
+          "must be visible ASCII without spaces (it is an HTTP header value)");
+  }
+
+  const auto& sec = cfg.security;
+  for (std::size_t i = 0; i < sec.allowed_origins.size(); ++i) {
+    const auto& o = sec.allowed_origins[i];
+    if (auto problem = origin_problem(o); !problem.empty()) {
+      issue("security.allowed_origins", quoted(o) + ": " + problem);
+    } else if (std::count(sec.allowed_origins.begin(),
+                          sec.allowed_origins.begin() + static_cast<std::ptrdiff_t>(i), o) != 0) {
+      issue("security.allowed_origins", quoted(o) + " is listed twice");
+    }
+  }
+  for (std::size_t i = 0; i < sec.subprotocols.size(); ++i) {
+    const auto& sp = sec.subprotocols[i];
+    if (sp.empty() || !std::all_of(sp.begin(), sp.end(), is_tchar)) {
+      issue("security.subprotocols",
+            quoted(sp) + ": must be an HTTP token (RFC 6455 §4.1, RFC 7230 §3.2.6)");
+    } else if (std::count(sec.subprotocols.begin(),
+                          sec.subprotocols.begin() + static_cast<std::ptrdiff_t>(i), sp) != 0) {
+      issue("security.subprotocols", quoted(sp) + " is listed twice");
+    }
+  }
+  return issues;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  const config defaults;
+  detail::for_each_field(defaults, [&](const detail::field_info& f, const auto&) {
+    keys.push_back(std::string(f.table) + "." + std::string(f.key));
+  });
+  return keys;
+}
+
+unsigned resolved_shard_count(const server_config& server) {
+  if (server.shards != 0) return server.shards;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int cpus = 0;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(static_cast<unsigned>(cpus), 1u, max_shards);
+}
+
+}  // namespace shoal::gateway

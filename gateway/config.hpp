@@ -1,0 +1,167 @@
+// The gateway's configuration: every setting with its embedded default, the parsers for single
+// values, one validation pass over the whole struct, and the loader (defaults < TOML file < CLI).
+// Loaded once on the main thread before any shard starts; afterwards read-only, so shards may
+// read a shared const config without synchronisation. Nothing here throws to the caller.
+// A config returned by load_config() or parse_config_text() has passed validate().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shoal::gateway {
+
+enum class io_backend : std::uint8_t { epoll, io_uring };
+
+// What happens to a connection whose buffered bytes exceed backpressure.slow_consumer_limit.
+enum class slow_consumer_policy : std::uint8_t {
+  drop,      // drop further messages for it and send a gap notice once it drains
+  close,     // close it (1008 policy violation / 1013 try again later)
+  conflate,  // keep only the latest message per topic (tickers)
+};
+
+enum class log_level : std::uint8_t { error, warn, info, debug };
+
+// One listening address. host is an IPv4 or IPv6 literal (IPv6 without brackets) or "localhost".
+struct listen_address {
+  std::string host;
+  std::uint16_t port = 0;
+  bool operator==(const listen_address&) const = default;
+};
+
+struct server_config {
+  std::vector<listen_address> listen{{"127.0.0.1", 8080}};
+  unsigned shards = 0;  // 0: one per CPU this process may run on (sched_getaffinity)
+  bool pin_shards = true;
+  io_backend io = io_backend::epoll;
+  bool operator==(const server_config&) const = default;
+};
+
+// A zero idle or ping_interval turns that timer off.
+struct timeouts_config {
+  std::chrono::milliseconds handshake{5'000};
+  std::chrono::milliseconds idle{120'000};
+  std::chrono::milliseconds ping_interval{20'000};
+  std::chrono::milliseconds pong_timeout{10'000};
+  std::chrono::milliseconds close{3'000};
+  std::chrono::milliseconds drain{5'000};  // shutdown spreads its 1001 closes over this long
+  std::chrono::milliseconds shutdown_deadline{10'000};
+  bool operator==(const timeouts_config&) const = default;
+};
+
+struct limits_config {
+  std::uint64_t max_message_size = 1u << 20;  // bytes, summed over fragments
+  std::uint32_t max_connections = 100'000;    // per process
+  std::uint32_t max_topics_per_connection = 256;
+  std::uint32_t max_header_bytes = 8192;  // whole HTTP request head
+  std::uint32_t max_headers = 64;
+  bool operator==(const limits_config&) const = default;
+};
+
+struct backpressure_config {
+  std::uint64_t high_watermark = 256u << 10;     // buffered bytes; above it, stop reading
+  std::uint64_t slow_consumer_limit = 4u << 20;  // buffered bytes; above it, apply policy
+  slow_consumer_policy policy = slow_consumer_policy::drop;
+  bool operator==(const backpressure_config&) const = default;
+};
+
+struct pubsub_config {
+  std::uint32_t ring_size = 4096;  // messages of history per topic; a power of two
+  std::uint32_t max_topic_length = 200;
+  std::string publish_token;  // non-empty: POST /publish needs "Authorization: Bearer <token>"
+  bool operator==(const pubsub_config&) const = default;
+};
+
+struct security_config {
+  std::vector<std::string> allowed_origins;  // empty: allow every Origin; else exact matches
+  std::vector<std::string> subprotocols{"shoal.v1"};
+  bool operator==(const security_config&) const = default;
+};
+
+struct log_config {
+  log_level level = log_level::info;
+  bool operator==(const log_config&) const = default;
+};
+
+struct config {
+  server_config server;
+  timeouts_config timeouts;
+  limits_config limits;
+  backpressure_config backpressure;
+  pubsub_config pubsub;
+  security_config security;
+  log_config log;
+  bool operator==(const config&) const = default;
+};
+
+// --- Single values. A parse error is the problem alone ("port must be 1..65535"); the caller
+// prefixes the key or flag it came from.
+
+template <class T>
+struct value_result {
+  std::optional<T> value;  // set on success
+  std::string error;       // set on failure
+};
+
+// "250ms", "5s", "2m", or a bare integer of milliseconds ("0" turns a timer off).
+value_result<std::chrono::milliseconds> parse_duration(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", "localhost:8080".
+value_result<listen_address> parse_listen_address(std::string_view text);
+value_result<io_backend> parse_io_backend(std::string_view text);
+value_result<slow_consumer_policy> parse_slow_consumer_policy(std::string_view text);
+value_result<log_level> parse_log_level(std::string_view text);
+
+std::string format_duration(std::chrono::milliseconds d);    // "5s", "250ms"; parses back
+std::string format_listen_address(const listen_address& a);  // "[::1]:8080"
+std::string_view to_string(io_backend v) noexcept;
+std::string_view to_string(slow_consumer_policy v) noexcept;
+std::string_view to_string(log_level v) noexcept;
+
+// --- The whole struct.
+
+struct config_issue {
+  std::string key;      // "limits.max_message_size"
+  std::string problem;  // "must be between 125 and 1073741824, got 12"
+};
+
+// Every rule over the final struct, in one place; empty when the config is usable.
+std::vector<config_issue> validate(const config& cfg);
+
+// Every key the TOML file accepts, as "table.key", in the order print_config() writes them.
+std::vector<std::string> config_keys();
+
+// The config as a TOML document, every key in struct order; parse_config_text() of it gives
+// back an equal config.
+std::string print_config(const config& cfg);
+
+// server.shards with 0 resolved to the CPUs in this process's affinity mask, at most 256.
+unsigned resolved_shard_count(const server_config& server);
+
+// --- Loading.
+
+enum class config_action : std::uint8_t {
+  run,   // settings holds the effective, validated configuration
+  exit,  // print output to stdout and exit with exit_code (0): --help, --version, --print-config
+  fail,  // print output to stderr and exit with exit_code (2): the error names key or flag
+};
+
+struct config_result {
+  config_action action = config_action::run;
+  config settings;
+  std::string output;  // exit and fail: ready to print as is, ending in a newline
+  int exit_code = 0;
+};
+
+// TOML text (a whole file) over `base`, then validate(). Never returns exit. source_name is used
+// in messages ("shoal.toml:12:5: ...").
+config_result parse_config_text(std::string_view toml, std::string_view source_name = "<config>",
+                                const config& base = {});
+
+// The command line of `shoal`: defaults < --config FILE < flags, then validate(). Flags that
+// take a list (--listen, --allowed-origin) replace the file's list when given.
+config_result load_config(int argc, const char* const* argv);
+
+}  // namespace shoal::gateway

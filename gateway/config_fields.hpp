@@ -1,0 +1,176 @@
+// Internal to config*.cpp: the one list of settings (TOML table and key, CLI flag, help text),
+// visited generically by the TOML reader, the printer, the CLI builder and config_keys(), so a
+// setting is added in exactly one place. Also the text codecs shared by flags and the file.
+// Pure functions; used on the main thread during start-up.
+#pragma once
+
+#include <chrono>
+#include <concepts>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/config.hpp"
+
+namespace shoal::gateway::detail {
+
+struct field_info {
+  std::string_view table;       // "limits"
+  std::string_view key;         // "max_message_size"
+  std::string_view flag;        // "--max-message-size"
+  std::string_view value_name;  // shown in --help: "BYTES"
+  std::string_view help;
+  bool secret = false;  // never printed by --print-config
+};
+
+// Calls visit(field_info, member&) for every setting, in print order. Config is config or
+// const config.
+template <class Config, class Visit>
+void for_each_field(Config& c, Visit&& visit) {
+  auto& s = c.server;
+  visit(field_info{"server", "listen", "--listen", "HOST:PORT",
+                   "Address to listen on; IPv6 as [::1]:8080"},
+        s.listen);
+  visit(field_info{"server", "shards", "--shards", "N",
+                   "Shard threads, 0..256; 0 = one per CPU this process may use"},
+        s.shards);
+  visit(field_info{"server", "pin_shards", "--pin-shards", "true|false",
+                   "Pin each shard thread to one CPU"},
+        s.pin_shards);
+  visit(field_info{"server", "io", "--io", "epoll|io_uring", "I/O backend"}, s.io);
+  auto& t = c.timeouts;
+  visit(field_info{"timeouts", "handshake", "--handshake-timeout", "DURATION",
+                   "Time allowed for the HTTP upgrade; > 0"},
+        t.handshake);
+  visit(field_info{"timeouts", "idle", "--idle-timeout", "DURATION",
+                   "Close a connection silent for this long; 0 = off"},
+        t.idle);
+  visit(field_info{"timeouts", "ping_interval", "--ping-interval", "DURATION",
+                   "Ping each peer this often; 0 = off"},
+        t.ping_interval);
+  visit(field_info{"timeouts", "pong_timeout", "--pong-timeout", "DURATION",
+                   "Close a peer that has not answered a ping after this long; > 0"},
+        t.pong_timeout);
+  visit(field_info{"timeouts", "close", "--close-timeout", "DURATION",
+                   "Wait this long for the peer's close frame, then drop the connection; > 0"},
+        t.close);
+  visit(field_info{"timeouts", "drain", "--drain", "DURATION",
+                   "On shutdown, spread the 1001 closes over this long; <= shutdown_deadline"},
+        t.drain);
+  visit(field_info{"timeouts", "shutdown_deadline", "--shutdown-deadline", "DURATION",
+                   "On shutdown, exit after this long whatever is still open; > 0"},
+        t.shutdown_deadline);
+  auto& l = c.limits;
+  visit(field_info{"limits", "max_message_size", "--max-message-size", "BYTES",
+                   "Largest message, summed over fragments; 125..1073741824 (else close 1009)"},
+        l.max_message_size);
+  visit(field_info{"limits", "max_connections", "--max-connections", "N",
+                   "Connections per process, >= 1"},
+        l.max_connections);
+  visit(field_info{"limits", "max_topics_per_connection", "--max-topics-per-connection", "N",
+                   "Subscriptions per connection, >= 1"},
+        l.max_topics_per_connection);
+  visit(field_info{"limits", "max_header_bytes", "--max-header-bytes", "BYTES",
+                   "Size of an HTTP request head; 1024..1048576"},
+        l.max_header_bytes);
+  visit(field_info{"limits", "max_headers", "--max-headers", "N",
+                   "Header fields in an HTTP request; 5..1024"},
+        l.max_headers);
+  auto& b = c.backpressure;
+  visit(field_info{"backpressure", "high_watermark", "--high-watermark", "BYTES",
+                   "Buffered bytes for a connection above which Shoal stops reading from it"},
+        b.high_watermark);
+  visit(field_info{"backpressure", "slow_consumer_limit", "--slow-consumer-limit", "BYTES",
+                   "Buffered bytes above which the policy applies; >= high_watermark"},
+        b.slow_consumer_limit);
+  visit(field_info{"backpressure", "policy", "--policy", "drop|close|conflate",
+                   "What to do with a slow consumer"},
+        b.policy);
+  auto& p = c.pubsub;
+  visit(field_info{"pubsub", "ring_size", "--ring-size", "N",
+                   "Messages of history per topic; a power of two, 16..1048576"},
+        p.ring_size);
+  visit(field_info{"pubsub", "max_topic_length", "--max-topic-length", "BYTES",
+                   "Longest topic name; 1..65535"},
+        p.max_topic_length);
+  visit(field_info{"pubsub", "publish_token", "--publish-token", "TOKEN",
+                   "If set, POST /publish needs 'Authorization: Bearer TOKEN' (a flag is visible "
+                   "in ps; prefer the file)",
+                   true},
+        p.publish_token);
+  auto& sec = c.security;
+  visit(field_info{"security", "allowed_origins", "--allowed-origin", "ORIGIN",
+                   "Allowed Origin, exactly as browsers send it (https://app.example.com); "
+                   "none = allow all"},
+        sec.allowed_origins);
+  visit(field_info{"security", "subprotocols", "--subprotocol", "NAME",
+                   "Subprotocol offered, in order of preference"},
+        sec.subprotocols);
+  visit(field_info{"log", "level", "--log-level", "error|warn|info|debug", "Log level"},
+        c.log.level);
+}
+
+template <class T>
+concept count_type = std::unsigned_integral<T> && !std::same_as<T, bool>;
+
+template <class T>
+inline constexpr bool is_list = false;
+template <class T>
+inline constexpr bool is_list<std::vector<T>> = true;
+
+// A decimal integer, digits only.
+value_result<std::uint64_t> parse_unsigned(std::string_view text);
+
+// Text (a flag's value, or a TOML string) into a setting. Returns "" or the problem.
+template <count_type T>
+std::string assign_text(std::string_view text, T& out) {
+  auto parsed = parse_unsigned(text);
+  if (!parsed.value) return parsed.error;
+  if (*parsed.value > std::numeric_limits<T>::max()) {
+    return "must be at most " + std::to_string(std::numeric_limits<T>::max());
+  }
+  out = static_cast<T>(*parsed.value);
+  return {};
+}
+std::string assign_text(std::string_view text, bool& out);
+std::string assign_text(std::string_view text, std::chrono::milliseconds& out);
+std::string assign_text(std::string_view text, std::string& out);
+std::string assign_text(std::string_view text, io_backend& out);
+std::string assign_text(std::string_view text, slow_consumer_policy& out);
+std::string assign_text(std::string_view text, log_level& out);
+// A list element: appends to out.
+std::string assign_text(std::string_view text, std::vector<listen_address>& out);
+std::string assign_text(std::string_view text, std::vector<std::string>& out);
+
+// A setting as plain text, for --help defaults; lists are joined with ", ".
+template <count_type T>
+std::string format_text(T v) {
+  return std::to_string(v);
+}
+std::string format_text(bool v);
+std::string format_text(std::chrono::milliseconds v);
+std::string format_text(const std::string& v);
+std::string format_text(io_backend v);
+std::string format_text(slow_consumer_policy v);
+std::string format_text(log_level v);
+std::string format_text(const std::vector<listen_address>& v);
+std::string format_text(const std::vector<std::string>& v);
+
+// Where each key got its value ("shoal.toml:3:10" or "--shards"), for messages.
+using origin_map = std::map<std::string, std::string, std::less<>>;
+
+// validate() with each issue on its own line, prefixed "config error: " and suffixed with the
+// origin of the key when known. "" when there are no issues.
+std::string check(const config& cfg, const origin_map& origins);
+
+// Reads TOML text over cfg, recording origins. Returns "" or the message (with source position).
+std::string apply_toml(std::string_view toml, std::string_view source_name, config& cfg,
+                       origin_map& origins);
+
+enum class secrets : std::uint8_t { shown, redacted };
+std::string print_toml(const config& cfg, secrets mode);
+
+}  // namespace shoal::gateway::detail

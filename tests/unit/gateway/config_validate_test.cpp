@@ -1,0 +1,147 @@
+// Tests for validate(): one case per rule, each changing the defaults in one way and expecting
+// exactly one issue that names its key; and the boundary values every rule must accept.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <ostream>
+#include <string>
+
+#include "gateway/config.hpp"
+
+namespace shoal::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+
+// --- One case per rule of validate(): the config differs from the defaults in one way and
+// must produce exactly one issue, naming its key.
+
+struct rule_case {
+  std::string name;
+  std::function<void(config&)> change;
+  std::string key;
+  std::string problem;  // a substring of the problem
+};
+
+void PrintTo(const rule_case& c, std::ostream* os) { *os << c.name; }
+
+class ConfigRule : public testing::TestWithParam<rule_case> {};
+
+TEST_P(ConfigRule, ProducesOneIssueNamingItsKey) {
+  config c;
+  GetParam().change(c);
+  const auto issues = validate(c);
+  ASSERT_EQ(issues.size(), 1u) << (issues.empty() ? "no issue"
+                                                  : issues[0].key + ": " + issues[0].problem);
+  EXPECT_EQ(issues[0].key, GetParam().key);
+  EXPECT_NE(issues[0].problem.find(GetParam().problem), std::string::npos) << issues[0].problem;
+}
+
+const rule_case rule_cases[] = {
+    {"ListenEmpty", [](config& c) { c.server.listen.clear(); }, "server.listen", "at least one"},
+    {"ListenHostName",
+     [](config& c) {
+       c.server.listen = {{"example.com", 80}};
+     },
+     "server.listen", "\"example.com:80\": host must be"},
+    {"ListenPortZero",
+     [](config& c) {
+       c.server.listen = {{"::1", 0}};
+     },
+     "server.listen", "\"[::1]:0\": port must be 1..65535"},
+    {"ListenDuplicate", [](config& c) { c.server.listen.push_back(c.server.listen[0]); },
+     "server.listen", "listed twice"},
+    {"ShardsOver256", [](config& c) { c.server.shards = 257; }, "server.shards",
+     "and 256, got 257"},
+    {"IdleOver24h", [](config& c) { c.timeouts.idle = 25h; }, "timeouts.idle",
+     "must be at most 24 hours (86400s), got 90000s"},
+    {"HandshakeZero", [](config& c) { c.timeouts.handshake = 0ms; }, "timeouts.handshake",
+     "greater than 0"},
+    {"PongTimeoutZero", [](config& c) { c.timeouts.pong_timeout = 0ms; }, "timeouts.pong_timeout",
+     "greater than 0"},
+    {"CloseZero", [](config& c) { c.timeouts.close = 0ms; }, "timeouts.close", "greater than 0"},
+    {"ShutdownDeadlineZero",
+     [](config& c) { c.timeouts.shutdown_deadline = 0ms, c.timeouts.drain = 0ms; },
+     "timeouts.shutdown_deadline", "greater than 0"},
+    {"DrainOverDeadline", [](config& c) { c.timeouts.drain = 11s; }, "timeouts.drain",
+     "at most timeouts.shutdown_deadline (10s), got 11s"},
+    {"MessageSizeUnder125", [](config& c) { c.limits.max_message_size = 12; },
+     "limits.max_message_size", "must be between 125 and 1073741824, got 12"},
+    {"MessageSizeOver1GiB", [](config& c) { c.limits.max_message_size = (1u << 30) + 1; },
+     "limits.max_message_size", "between 125 and 1073741824"},
+    {"MaxConnectionsZero", [](config& c) { c.limits.max_connections = 0; },
+     "limits.max_connections", "at least 1"},
+    {"MaxTopicsZero", [](config& c) { c.limits.max_topics_per_connection = 0; },
+     "limits.max_topics_per_connection", "at least 1"},
+    {"HeaderBytesUnder1KiB", [](config& c) { c.limits.max_header_bytes = 1023; },
+     "limits.max_header_bytes", "between 1024 and 1048576"},
+    {"HeaderBytesOver1MiB", [](config& c) { c.limits.max_header_bytes = (1u << 20) + 1; },
+     "limits.max_header_bytes", "between 1024 and 1048576"},
+    {"MaxHeadersUnder5", [](config& c) { c.limits.max_headers = 4; }, "limits.max_headers",
+     "between 5 and 1024"},
+    {"HighWatermarkZero", [](config& c) { c.backpressure.high_watermark = 0; },
+     "backpressure.high_watermark", "between 1 and"},
+    {"SlowConsumerUnderWatermark", [](config& c) { c.backpressure.slow_consumer_limit = 1000; },
+     "backpressure.slow_consumer_limit", "at least backpressure.high_watermark (262144), got 1000"},
+    {"SlowConsumerOver1TiB", [](config& c) { c.backpressure.slow_consumer_limit = 1ull << 41; },
+     "backpressure.slow_consumer_limit", "between 1 and"},
+    {"RingNotPowerOfTwo", [](config& c) { c.pubsub.ring_size = 1000; }, "pubsub.ring_size",
+     "power of two between 16 and 1048576, got 1000"},
+    {"RingUnder16", [](config& c) { c.pubsub.ring_size = 8; }, "pubsub.ring_size", "power of two"},
+    {"RingOver1Mi", [](config& c) { c.pubsub.ring_size = 1u << 21; }, "pubsub.ring_size",
+     "power of two"},
+    {"TopicLengthZero", [](config& c) { c.pubsub.max_topic_length = 0; }, "pubsub.max_topic_length",
+     "between 1 and 65535"},
+    {"TokenWithSpace", [](config& c) { c.pubsub.publish_token = "a b"; }, "pubsub.publish_token",
+     "visible ASCII"},
+    {"OriginStar", [](config& c) { c.security.allowed_origins = {"*"}; },
+     "security.allowed_origins", "leave allowed_origins empty"},
+    {"OriginWithoutScheme", [](config& c) { c.security.allowed_origins = {"app.example.com"}; },
+     "security.allowed_origins", "scheme://host[:port]"},
+    {"OriginUppercase", [](config& c) { c.security.allowed_origins = {"https://App.example.com"}; },
+     "security.allowed_origins", "lowercase"},
+    {"OriginTrailingSlash", [](config& c) { c.security.allowed_origins = {"https://a.example/"}; },
+     "security.allowed_origins", "must not have a path"},
+    {"OriginBadPort", [](config& c) { c.security.allowed_origins = {"https://a.example:0"}; },
+     "security.allowed_origins", "port must be 1..65535"},
+    {"OriginDuplicate",
+     [](config& c) {
+       c.security.allowed_origins = {"https://a.example", "https://a.example"};
+     },
+     "security.allowed_origins", "listed twice"},
+    {"SubprotocolNotToken", [](config& c) { c.security.subprotocols = {"shoal v1"}; },
+     "security.subprotocols", "HTTP token"},
+    {"SubprotocolEmpty", [](config& c) { c.security.subprotocols = {""}; }, "security.subprotocols",
+     "HTTP token"},
+    {"SubprotocolDuplicate",
+     [](config& c) {
+       c.security.subprotocols = {"a", "a"};
+     },
+     "security.subprotocols", "listed twice"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Config, ConfigRule, testing::ValuesIn(rule_cases),
+                         [](const auto& param_info) { return param_info.param.name; });
+
+TEST(Config, AcceptsBoundaryValues) {
+  config c;
+  c.server.shards = 256;
+  c.server.listen = {{"::", 1}, {"0.0.0.0", 65535}, {"localhost", 8080}};
+  c.timeouts.idle = 0ms;
+  c.timeouts.ping_interval = 0ms;
+  c.timeouts.drain = c.timeouts.shutdown_deadline;
+  c.limits.max_message_size = 125;
+  c.limits.max_header_bytes = 1024;
+  c.backpressure.slow_consumer_limit = c.backpressure.high_watermark;
+  c.pubsub.ring_size = 16;
+  c.security.allowed_origins = {"http://localhost:3000", "https://[::1]:8443",
+                                "https://app.example.com"};
+  c.security.subprotocols = {};
+  EXPECT_TRUE(validate(c).empty());
+  c.limits.max_message_size = 1u << 30;
+  c.pubsub.ring_size = 1u << 20;
+  EXPECT_TRUE(validate(c).empty());
+}
+
+}  // namespace
+}  // namespace shoal::gateway
