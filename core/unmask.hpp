@@ -22,6 +22,14 @@ unsigned unmask(std::uint8_t* data, std::size_t n, mask_key key, unsigned phase)
 const char* unmask_kernel_name() noexcept;
 
 namespace kernels {
+// The key as a little-endian 32-bit word that starts at `phase`: byte i is key[(phase + i) % 4].
+// A vector of these words masks bytes whose phase at lane 0 is `phase`.
+constexpr std::uint32_t key_word(mask_key key, unsigned phase) noexcept {
+  std::uint32_t w = 0;
+  for (unsigned i = 0; i < 4; ++i) w |= static_cast<std::uint32_t>(key[(phase + i) & 3]) << (8 * i);
+  return w;
+}
+
 // The individual kernels, same contract as unmask(); exposed for tests and benchmarks.
 // The SIMD ones must only be called when the CPU supports them (see cpu_features.hpp).
 unsigned unmask_scalar(std::uint8_t* data, std::size_t n, mask_key key, unsigned phase) noexcept;

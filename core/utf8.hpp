@@ -48,4 +48,21 @@ bool unmask_validate_utf8(std::uint8_t* data, std::size_t n, mask_key key, unsig
 // Names of the dispatched kernels: "scalar", "avx2" or "avx512".
 const char* utf8_kernel_name() noexcept;
 
+namespace kernels {
+// The individual kernels, exposed for tests and benchmarks. utf8_* return the validator state
+// (see utf8_dfa.hpp) after `n` more bytes from `state`; unmask_utf8_* also unmask the bytes in
+// place first, from mask phase `phase`, and unmask all of them even when validation fails.
+// Every kernel returns the same state for the same input. The SIMD ones must only be called
+// when the CPU supports them (see cpu_features.hpp).
+std::uint8_t utf8_scalar(std::uint8_t state, const std::uint8_t* data, std::size_t n) noexcept;
+std::uint8_t utf8_avx2(std::uint8_t state, const std::uint8_t* data, std::size_t n) noexcept;
+std::uint8_t utf8_avx512(std::uint8_t state, const std::uint8_t* data, std::size_t n) noexcept;
+std::uint8_t unmask_utf8_scalar(std::uint8_t state, std::uint8_t* data, std::size_t n, mask_key key,
+                                unsigned phase) noexcept;
+std::uint8_t unmask_utf8_avx2(std::uint8_t state, std::uint8_t* data, std::size_t n, mask_key key,
+                              unsigned phase) noexcept;
+std::uint8_t unmask_utf8_avx512(std::uint8_t state, std::uint8_t* data, std::size_t n, mask_key key,
+                                unsigned phase) noexcept;
+}  // namespace kernels
+
 }  // namespace shoal::core
