@@ -13,6 +13,8 @@
 #include "core/handshake.hpp"
 #include "core/http_request.hpp"
 #include "gateway/http_router.hpp"
+#include "gateway/pubsub_hub.hpp"
+#include "gateway/pubsub_protocol.hpp"
 
 namespace shoal::gateway {
 
@@ -98,7 +100,18 @@ void connection::on_eof(shard_context& ctx) {
 void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
   while (!bytes.empty() && !input_done_) {
     std::size_t used = 0;
-    if (state_ == conn_state::http)
+    if (publish_ && publish_->awaiting) {
+      // A pipelined request behind a publish waits for the publish's answer, bounded.
+      if (pending_input_.size() + bytes.size() > ctx.settings.max_header_bytes + ctx.settings.max_message_size) {
+        abort(ctx);
+        return;
+      }
+      pending_input_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      return;
+    }
+    if (publish_)
+      used = process_body(ctx, bytes);
+    else if (state_ == conn_state::http)
       used = process_http(ctx, bytes);
     else if (state_ == conn_state::open || state_ == conn_state::closing)
       used = process_frames(ctx, bytes);
@@ -126,8 +139,19 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
   const core::http_request& req = http_->request();
   route_result route = route_request(req, ctx.server, ctx.settings);
   queue_bytes(ctx, route.response);
+  if (route.publish) {
+    publish_ = std::make_unique<http_publish>();
+    publish_->topic = std::string(route.publish_topic);
+    publish_->content_type = std::string(req.header("Content-Type").value_or(""));
+    publish_->remaining = route.body_length;
+    publish_->keep_alive = req.keep_alive();
+    publish_->body.reserve(route.body_length);
+    if (route.body_length == 0) process_body(ctx, {});
+    return r.consumed;
+  }
   if (route.upgrade != endpoint::none) {
     endpoint_ = route.upgrade;
+    if (endpoint_ == endpoint::pubsub) session_ = std::make_unique<pubsub_session>(*this);
     http_.reset();
     shard_metrics::add(ctx.metrics.websocket_open);
     last_rx_ = ping_sent_ = ctx.now;
@@ -136,17 +160,73 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
   }
   if (route.refused_upgrade) shard_metrics::add(ctx.metrics.handshakes_failed);
   else shard_metrics::add(ctx.metrics.http_requests);
-  // No endpoint takes a request body yet, so a request with one ends the connection rather
-  // than have its body read as the next request.
+  // Only the publish API takes a request body, so a body elsewhere ends the connection rather
+  // than be read as the next request.
   const bool has_body = req.has_transfer_encoding() || req.content_length().value_or(0) > 0;
   if (route.close || has_body || !req.keep_alive()) {
     input_done_ = true;
     after_flush_ = then::linger;
     return bytes.size();
   }
+  finish_http_request(ctx, true);
+  return r.consumed;
+}
+
+void connection::finish_http_request(shard_context& ctx, bool keep_alive) {
+  if (!keep_alive) {
+    input_done_ = true;
+    after_flush_ = then::linger;
+    mark_dirty(ctx);
+    return;
+  }
   http_->reset();
   enter(ctx, conn_state::http);  // a new request: a new handshake deadline
-  return r.consumed;
+}
+
+std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t> bytes) {
+  http_publish& p = *publish_;
+  const std::size_t take = std::min<std::size_t>(p.remaining, bytes.size());
+  p.body.append(reinterpret_cast<const char*>(bytes.data()), take);
+  p.remaining -= take;
+  if (p.remaining > 0) return take;
+  const http_body_outcome data = ctx.hub->parser().parse_http_body(p.body, p.content_type);
+  if (!data.ok) {
+    queue_bytes(ctx, core::build_error_response(400, data.message));
+    shard_metrics::add(ctx.metrics.http_requests);
+    publish_.reset();
+    input_done_ = true;
+    after_flush_ = then::linger;
+    return bytes.size();
+  }
+  p.awaiting = true;
+  shard_metrics::add(ctx.metrics.messages_in);
+  ctx.hub->publish(ctx, token_, p.topic, data.data, {}, true);
+  return take;
+}
+
+void connection::on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq) {
+  owner_.check();
+  if (!publish_ || !publish_->awaiting) return;
+  const bool keep_alive = publish_->keep_alive;
+  publish_.reset();
+  std::string body = R"({"topic":")";
+  body += topic;
+  body += R"(","seq":)";
+  body += std::to_string(seq);
+  body += "}\n";
+  core::http_response r;
+  r.status = 200;
+  r.content_type = "application/json";
+  r.body = body;
+  r.close = !keep_alive || ctx.server.draining.load(std::memory_order_relaxed);
+  queue_bytes(ctx, core::build_http_response(r));
+  shard_metrics::add(ctx.metrics.http_requests);
+  finish_http_request(ctx, !r.close);
+  if (!pending_input_.empty() && !input_done_) {
+    std::string pending;
+    pending.swap(pending_input_);
+    process(ctx, {reinterpret_cast<std::uint8_t*>(pending.data()), pending.size()});
+  }
 }
 
 std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_t> bytes) {
@@ -174,9 +254,8 @@ std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_
 }
 
 void connection::on_message_chunk(shard_context& ctx, const core::decode_event& ev) {
-  if (ev.first && ev.last) {  // a whole message in one read: echo it straight from the buffer
-    shard_metrics::add(ctx.metrics.messages_in);
-    queue_frame(ctx, ev.op, ev.payload);
+  if (ev.first && ev.last) {  // a whole message in one read: use it straight from the buffer
+    on_message(ctx, ev.op, ev.payload);
     return;
   }
   if (ev.first) {
@@ -186,10 +265,25 @@ void connection::on_message_chunk(shard_context& ctx, const core::decode_event& 
   // The decoder has checked the message against max_message_size before this chunk arrived.
   message_.insert(message_.end(), ev.payload.begin(), ev.payload.end());
   if (!ev.last) return;
-  shard_metrics::add(ctx.metrics.messages_in);
-  queue_frame(ctx, message_op_, message_);
+  on_message(ctx, message_op_, message_);
   message_.clear();
   if (message_.capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(message_);
+}
+
+void connection::on_message(shard_context& ctx, core::opcode op,
+                            std::span<const std::uint8_t> payload) {
+  shard_metrics::add(ctx.metrics.messages_in);
+  if (endpoint_ == endpoint::echo) {
+    queue_frame(ctx, op, payload);
+    return;
+  }
+  if (op != core::opcode::text) {
+    std::string error;
+    encode_error(error, protocol_error_code::bad_message, "shoal.v1 messages are JSON in text frames", {}, {});
+    queue_text(ctx, error);
+    return;
+  }
+  session_->on_text(ctx, {reinterpret_cast<const char*>(payload.data()), payload.size()});
 }
 
 void connection::on_control(shard_context& ctx, const core::decode_event& ev) {
@@ -348,6 +442,16 @@ void connection::queue_frame(shard_context& ctx, core::opcode op,
   mark_dirty(ctx);
 }
 
+void connection::queue_text(shard_context& ctx, std::string_view json) {
+  queue_frame(ctx, core::opcode::text, {reinterpret_cast<const std::uint8_t*>(json.data()), json.size()});
+}
+
+void connection::queue_broadcast(shard_context& ctx, local_frame* frame) {
+  out_.append_shared(frame);
+  shard_metrics::add(ctx.metrics.messages_out);
+  mark_dirty(ctx);
+}
+
 void connection::queue_bytes(shard_context& ctx, std::string_view bytes) {
   if (bytes.empty()) return;
   std::memcpy(out_.append_local(bytes.size()), bytes.data(), bytes.size());
@@ -413,6 +517,11 @@ void connection::flush(shard_context& ctx) {
       ctx.read_again.push_back(this);
     }
   }
+  // Below the slow-consumer limit again: release the gap notices and conflated messages held
+  // back for this subscriber (written on the next pass).
+  if (session_ && session_->has_held_back() && out_.buffered() < ctx.settings.slow_consumer_limit &&
+      state_ == conn_state::open)
+    session_->on_drained(ctx);
   if (out_.empty()) after_flush(ctx);
 }
 
@@ -434,6 +543,7 @@ void connection::after_flush(shard_context& ctx) {
 
 void connection::abort(shard_context& ctx) {
   if (state_ == conn_state::closed) return;
+  if (session_) session_->leave_all(ctx);
   if (endpoint_ != endpoint::none) shard_metrics::sub(ctx.metrics.websocket_open);
   if (read_paused_) shard_metrics::sub(ctx.metrics.paused_reads);
   read_paused_ = false;

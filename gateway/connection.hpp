@@ -13,6 +13,7 @@
 
 #include "core/frame_decoder.hpp"
 #include "gateway/out_queue.hpp"
+#include "gateway/pubsub_session.hpp"
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
 #include "gateway/timer_wheel.hpp"
@@ -54,6 +55,12 @@ class connection {
   // Closes the socket now, without a closing handshake.
   void abort(shard_context& ctx);
 
+  // Pub/sub (/ws) and the HTTP publish API.
+  pubsub_session* session() noexcept { return session_.get(); }
+  void queue_text(shard_context& ctx, std::string_view json);
+  void queue_broadcast(shard_context& ctx, local_frame* frame);
+  void on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq);
+
   conn_state state() const noexcept { return state_; }
   int fd() const noexcept { return fd_; }
   std::uint64_t token() const noexcept { return token_; }
@@ -67,6 +74,9 @@ class connection {
   void process(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_http(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
+  std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
+  void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
+  void finish_http_request(shard_context& ctx, bool keep_alive);
   void on_message_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_control(shard_context& ctx, const core::decode_event& ev);
   void fail(shard_context& ctx, core::protocol_error err);
@@ -107,7 +117,20 @@ class connection {
   std::vector<std::uint8_t> message_;  // a fragmented message being assembled
   core::opcode message_op_ = core::opcode::text;
   out_queue out_;
-  std::size_t reported_buffered_ = 0;  // out_.buffered() as last added to the shard's gauge
+  std::size_t reported_buffered_ = 0;
+  std::unique_ptr<pubsub_session> session_;  // /ws only
+  // HTTP publish: the body being read, then the wait for the home shard's answer. Bytes of a
+  // pipelined next request that arrive meanwhile wait in pending_input_.
+  struct http_publish {
+    std::string topic;
+    std::string content_type;
+    std::string body;
+    std::size_t remaining = 0;
+    bool keep_alive = true;
+    bool awaiting = false;
+  };
+  std::unique_ptr<http_publish> publish_;
+  std::string pending_input_;  // out_.buffered() as last added to the shard's gauge
 };
 
 }  // namespace shoal::gateway

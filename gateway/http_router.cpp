@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/handshake.hpp"
+#include "gateway/pubsub_protocol.hpp"
 
 namespace shoal::gateway {
 
@@ -23,11 +24,47 @@ route_result plain(unsigned status, std::string_view content_type, std::string_v
   r.headers = headers;
   r.head = req.method() == "HEAD";
   r.close = close;
-  return route_result{core::build_http_response(r), endpoint::none, close, false};
+  route_result out;
+  out.response = core::build_http_response(r);
+  out.close = close;
+  return out;
 }
 
 route_result refuse(std::string response, bool upgrade_attempt) {
-  return route_result{std::move(response), endpoint::none, true, upgrade_attempt};
+  route_result r;
+  r.response = std::move(response);
+  r.close = true;
+  r.refused_upgrade = upgrade_attempt;
+  return r;
+}
+
+// POST /publish/<topic>: checks everything that can be checked before the body is read.
+route_result publish(const core::http_request& req, std::string_view topic,
+                     const connection_settings& s) {
+  static const core::http_header allow_post[] = {{"Allow", "POST"}};
+  static const core::http_header bearer[] = {{"WWW-Authenticate", "Bearer"}};
+  if (req.method() != "POST")
+    return refuse(core::build_error_response(405, "publish with POST (RFC 9110 §15.5.6)", allow_post), false);
+  if (!s.publish_token.empty()) {
+    const auto auth = req.header("Authorization");
+    if (!auth || auth->size() != 7 + s.publish_token.size() || auth->substr(0, 7) != "Bearer " ||
+        auth->substr(7) != s.publish_token)
+      return refuse(core::build_error_response(401, "a valid bearer token is required to publish (RFC 6750 §3)", bearer), false);
+  }
+  if (!is_valid_topic(topic, s.max_topic_length))
+    return refuse(core::build_error_response(400, "invalid topic name (see the README's topic rules)"), false);
+  if (req.has_transfer_encoding())
+    return refuse(core::build_error_response(411, "send the body with Content-Length; Transfer-Encoding is not supported (RFC 9112 §6.1)"), false);
+  const auto length = req.content_length();
+  if (!length)
+    return refuse(core::build_error_response(411, "Content-Length is required (RFC 9110 §15.5.12)"), false);
+  if (*length > s.max_message_size)
+    return refuse(core::build_error_response(413, "body is larger than limits.max_message_size (RFC 9110 §15.5.14)"), false);
+  route_result r;
+  r.publish = true;
+  r.publish_topic = topic;
+  r.body_length = *length;
+  return r;
 }
 
 // The subprotocol to answer with: the first of ours, in our order of preference, that the client
@@ -54,7 +91,10 @@ route_result websocket(const core::http_request& req, endpoint ep, const connect
   const std::string_view protocol = choose_subprotocol(u.upgrade.protocols, s.subprotocols);
   // No extension is offered back yet: permessage-deflate offers are declined by omission
   // (RFC 6455 §9.1).
-  return route_result{core::build_upgrade_response(u.upgrade.key, protocol), ep, false, false};
+  route_result r;
+  r.response = core::build_upgrade_response(u.upgrade.key, protocol);
+  r.upgrade = ep;
+  return r;
 }
 
 }  // namespace
@@ -63,6 +103,10 @@ route_result route_request(const core::http_request& req, const server_state& se
                            const connection_settings& settings) {
   const std::string_view path = req.path();
   if (path == "/echo") return websocket(req, endpoint::echo, settings);
+  if (path == "/ws") return websocket(req, endpoint::pubsub, settings);
+  constexpr std::string_view publish_prefix = "/publish/";
+  if (path.starts_with(publish_prefix))
+    return publish(req, path.substr(publish_prefix.size()), settings);
 
   const bool draining = server.draining.load(std::memory_order_relaxed);
   const bool get_or_head = req.method() == "GET" || req.method() == "HEAD";

@@ -17,6 +17,10 @@ struct route_result {
   endpoint upgrade = endpoint::none;  // not none: the connection becomes a WebSocket on it
   bool close = false;                // close the connection after the response
   bool refused_upgrade = false;      // an upgrade attempt was refused (metrics)
+  // POST /publish/<topic> accepted so far: read `body_length` bytes, then publish.
+  bool publish = false;
+  std::string_view publish_topic;
+  std::uint64_t body_length = 0;
 };
 
 route_result route_request(const core::http_request& request, const server_state& server,

@@ -18,7 +18,8 @@ std::uint8_t* out_queue::append_local(std::size_t n) {
   return local_.data() + at;
 }
 
-void out_queue::append_shared(shared_frame* frame) {
+void out_queue::append_shared(local_frame* frame) {
+  frame->retain();
   entries_.push_back({frame, 0, frame->size()});
   buffered_ += frame->size();
 }

@@ -1,5 +1,5 @@
 // A connection's output: an ordered queue of byte ranges, each either a reference to a
-// shared_frame (broadcast, zero-copy) or bytes the connection produced itself (echo replies,
+// shared_frame through its shard-local handle (broadcast, zero-copy) or bytes the connection produced itself (echo replies,
 // pongs, acks) kept in its own append-only buffer. It counts the bytes queued and not yet
 // written (the connection's buffered amount) and fills an iovec array for one gather write per
 // loop pass. Owned by one connection on one shard.
@@ -12,7 +12,7 @@
 #include <span>
 #include <vector>
 
-#include "gateway/shared_frame.hpp"
+#include "gateway/local_frame.hpp"
 
 namespace shoal::gateway {
 
@@ -25,8 +25,8 @@ class out_queue {
 
   // Appends `n` bytes of local output; returns where to write them (valid until the next call).
   std::uint8_t* append_local(std::size_t n);
-  // Queues a reference to `frame` (takes one reference, which the queue releases when written).
-  void append_shared(shared_frame* frame);
+  // Queues a reference to a broadcast frame (takes a local reference, released when written).
+  void append_shared(local_frame* frame);
 
   // Fills `iov` with the queued ranges, in order; returns how many were filled.
   std::size_t gather(std::span<iovec> iov) const noexcept;
@@ -39,7 +39,7 @@ class out_queue {
 
  private:
   struct entry {
-    shared_frame* frame;      // null: bytes in local_
+    local_frame* frame;       // null: bytes in local_
     std::uint32_t offset;     // into the frame or local_
     std::uint32_t length;
   };

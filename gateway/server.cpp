@@ -7,12 +7,14 @@
 #include <mimalloc.h>
 #endif
 #include <sched.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/unmask.hpp"
 #include "core/utf8.hpp"
@@ -49,6 +51,11 @@ connection_settings make_connection_settings(const config& cfg) {
   s.max_headers = cfg.limits.max_headers;
   s.high_watermark = cfg.backpressure.high_watermark;
   s.low_watermark = cfg.backpressure.high_watermark / 2;
+  s.slow_consumer_limit = cfg.backpressure.slow_consumer_limit;
+  s.policy = cfg.backpressure.policy;
+  s.max_topics_per_connection = cfg.limits.max_topics_per_connection;
+  s.max_topic_length = cfg.pubsub.max_topic_length;
+  s.publish_token = cfg.pubsub.publish_token;
   s.allowed_origins = cfg.security.allowed_origins;
   s.subprotocols = cfg.security.subprotocols;
   return s;
@@ -68,10 +75,31 @@ int server::run() {
   ::pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // Use every descriptor the hard limit allows; at the limit accept pauses (EMFILE) rather than
+  // failing, but say so up front when max_connections cannot be reached.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+    if (files.rlim_cur != RLIM_INFINITY && cfg_.limits.max_connections + 64 > files.rlim_cur)
+      log_line(log_level::warn,
+               "limits.max_connections is %u but the open-file limit is %llu: accept will pause "
+               "at the limit",
+               cfg_.limits.max_connections, static_cast<unsigned long long>(files.rlim_cur));
+  }
+
   const unsigned count = resolved_shard_count(cfg_.server);
   const std::vector<int> cpus = allowed_cpus();
+  // Cross-shard mailboxes: sized for bursts; a full one drops deliveries (reported as gaps).
+  constexpr std::size_t mailbox_capacity = 16384;
+  mesh_ = std::make_unique<shard_mesh>(count, mailbox_capacity);
+  if (!mesh_->ok()) {
+    log_line(log_level::error, "eventfd for the shard mailboxes: %s", std::strerror(mesh_->error()));
+    return 1;
+  }
   for (unsigned i = 0; i < count; ++i) {
-    auto s = std::make_unique<shard>(shard_id{static_cast<std::uint16_t>(i)}, cfg_, settings_, state_);
+    auto s = std::make_unique<shard>(shard_id{static_cast<std::uint16_t>(i)}, count, cfg_,
+                                     settings_, state_, *mesh_);
     std::string error;
     if (!s->open(error)) {
       log_line(log_level::error, "%s", error.c_str());
@@ -120,6 +148,7 @@ int server::run() {
     s->wake();
     s->join();
   }
+  shards_.clear();  // after every thread stopped: each frees what is left in its mailbox
   log_line(log_level::info, "stopped");
   return 0;
 }

@@ -29,6 +29,7 @@ class server {
   const config& cfg_;
   connection_settings settings_;
   server_state state_;
+  std::unique_ptr<shard_mesh> mesh_;
   std::vector<std::unique_ptr<shard>> shards_;
 };
 

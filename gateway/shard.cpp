@@ -26,6 +26,8 @@ namespace shoal::gateway {
 namespace {
 constexpr std::uint64_t listener_tag = std::uint64_t{1} << 63;
 constexpr std::uint64_t wake_token = listener_tag | 0xffffffffu;
+constexpr std::uint64_t mailbox_token = listener_tag | 0xfffffffeu;
+constexpr std::uint64_t sweep_ticks = 100;  // forget unused topics, checked once a second
 constexpr std::size_t read_buffer_size = 256 * 1024;
 constexpr std::uint64_t accept_pause_ticks = 10;  // 100 ms at EMFILE
 constexpr int listen_backlog = 4096;
@@ -68,17 +70,22 @@ int open_listener(const listen_address& addr, std::string& error) {
 }
 }  // namespace
 
-shard::shard(shard_id id, const config& cfg, const connection_settings& settings,
-             server_state& server)
+shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_settings& settings,
+             server_state& server, shard_mesh& mesh)
     : id_(id),
       cfg_(cfg),
       settings_(settings),
       server_(server),
+      mesh_(mesh),
+      hub_(index_of(id), shards, cfg, mesh),
       read_buffer_(read_buffer_size),
-      ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, 0} {}
+      ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, 0, &hub_} {
+  hub_.set_lookup(&shard::lookup_for_hub, this);
+}
 
 shard::~shard() {
   slots_.clear();
+  hub_.discard_pending();
   for (int fd : listeners_) ::close(fd);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -93,6 +100,10 @@ bool shard::open(std::string& error) {
   }
   if (!backend_->add(wake_fd_, want_read, wake_token)) {
     error = "epoll: cannot watch the wake-up eventfd";
+    return false;
+  }
+  if (!backend_->add(mesh_.wake_fd(index_of(id_)), want_read, mailbox_token)) {
+    error = "epoll: cannot watch the mailbox eventfd";
     return false;
   }
   for (const listen_address& addr : cfg_.server.listen) {
@@ -138,6 +149,10 @@ std::uint64_t shard::current_tick() const noexcept {
   return ms / tick_ms - start_tick_base_;
 }
 
+connection* shard::lookup_for_hub(void* self, std::uint64_t token) noexcept {
+  return static_cast<shard*>(self)->lookup(token);
+}
+
 connection* shard::lookup(std::uint64_t token) noexcept {
   const std::uint32_t slot = static_cast<std::uint32_t>(token);
   if (slot >= slots_.size() || !slots_[slot]) return nullptr;
@@ -149,15 +164,24 @@ void shard::run() {
   start_tick_base_ = 0;
   start_tick_base_ = current_tick();
   std::array<io_event, 512> events;
+  const unsigned self = index_of(id_);
   for (;;) {
-    const bool busy = !read_again_.empty() || !dirty_.empty();
+    // Sleep only if nothing is pending here and no other shard has sent us anything; senders
+    // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
+    const bool busy = !read_again_.empty() || !dirty_.empty() || hub_.has_pending() ||
+                      !mesh_.prepare_to_sleep(self);
     const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
+    mesh_.woke(self);
     ctx_.now = current_tick();
     for (int i = 0; i < n; ++i) {
       const io_event& ev = events[static_cast<std::size_t>(i)];
       if (ev.token == wake_token) {
         std::uint64_t drained;
         [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &drained, sizeof drained);
+        continue;
+      }
+      if (ev.token == mailbox_token) {
+        mesh_.drain_wake_fd(self);
         continue;
       }
       if (ev.token & listener_tag) {
@@ -184,6 +208,12 @@ void shard::run() {
     if (accept_retry_at_ != 0 && ctx_.now >= accept_retry_at_ && !draining_) {
       accept_retry_at_ = 0;
       for (int fd : listeners_) accept_all(fd);
+    }
+    // Messages from other shards: publishes for topics homed here, deliveries, answers.
+    hub_.poll(ctx_);
+    if (ctx_.now - last_sweep_ >= sweep_ticks) {
+      last_sweep_ = ctx_.now;
+      hub_.sweep(ctx_.now);
     }
     timers_.advance(ctx_.now, [this](timer_node& node) {
       static_cast<connection*>(node.owner)->on_timer(ctx_);

@@ -13,6 +13,7 @@
 #include "gateway/config.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/pubsub_hub.hpp"
 #include "gateway/reactor_backend.hpp"
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
@@ -22,7 +23,8 @@ namespace shoal::gateway {
 
 class shard {
  public:
-  shard(shard_id id, const config& cfg, const connection_settings& settings, server_state& server);
+  shard(shard_id id, unsigned shards, const config& cfg, const connection_settings& settings,
+        server_state& server, shard_mesh& mesh);
   ~shard();
   shard(const shard&) = delete;
   shard& operator=(const shard&) = delete;
@@ -43,6 +45,7 @@ class shard {
   void accept_all(int listener);
   void admit(int fd);
   connection* lookup(std::uint64_t token) noexcept;
+  static connection* lookup_for_hub(void* self, std::uint64_t token) noexcept;
   void free_closed();
   void begin_drain();
   void drain_step();
@@ -53,6 +56,9 @@ class shard {
   const connection_settings& settings_;
   server_state& server_;
   shard_metrics metrics_;
+  shard_mesh& mesh_;
+  pubsub_hub hub_;  // declared before slots_: connections hold its local frames
+  std::uint64_t last_sweep_ = 0;
   std::unique_ptr<reactor_backend> backend_;
   std::vector<int> listeners_;
   int wake_fd_ = -1;

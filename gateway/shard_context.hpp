@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/timer_wheel.hpp"
 
 namespace shoal::gateway {
 
 class connection;
+class pubsub_hub;
 
 constexpr std::uint64_t tick_ms = 10;  // timer resolution
 
@@ -38,6 +40,11 @@ struct connection_settings {
   std::size_t max_headers = 64;
   std::size_t high_watermark = 256 * 1024;  // stop reading above this many buffered bytes
   std::size_t low_watermark = 128 * 1024;   // resume reading below this
+  std::size_t slow_consumer_limit = 4u << 20;  // above it, the policy applies to deliveries
+  slow_consumer_policy policy = slow_consumer_policy::drop;
+  std::size_t max_topics_per_connection = 256;
+  std::size_t max_topic_length = 200;
+  std::string publish_token;                 // non-empty: POST /publish needs it as a Bearer token
   std::vector<std::string> allowed_origins;  // empty: any origin
   std::vector<std::string> subprotocols;     // offered, in our order of preference
 };
@@ -52,6 +59,7 @@ struct shard_context {
   std::vector<connection*>& read_again;  // may have more input, or were resumed
   std::vector<connection*>& closed;      // closed this pass; freed at the end of the pass
   std::uint64_t now = 0;                 // current tick
+  pubsub_hub* hub = nullptr;             // the shard's pub/sub engine
 };
 
 }  // namespace shoal::gateway

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <string_view>
 
 namespace shoal::gateway {
 
@@ -33,12 +34,27 @@ class shared_frame {
   const std::uint8_t* data() const noexcept { return reinterpret_cast<const std::uint8_t*>(this + 1); }
   std::uint32_t size() const noexcept { return size_; }
 
+  // Broadcast metadata, set once by the topic's home shard before the frame is shared: the
+  // message's sequence number and where the topic name sits inside the frame's own bytes.
+  void set_message(std::uint64_t seq, std::uint32_t topic_offset, std::uint32_t topic_len) noexcept {
+    seq_ = seq;
+    topic_offset_ = topic_offset;
+    topic_len_ = topic_len;
+  }
+  std::uint64_t seq() const noexcept { return seq_; }
+  std::string_view topic() const noexcept {
+    return {reinterpret_cast<const char*>(data()) + topic_offset_, topic_len_};
+  }
+
  private:
   explicit shared_frame(std::uint32_t size) noexcept : size_(size) {}
   ~shared_frame() = default;
 
   std::atomic<std::uint32_t> refs_{1};
   std::uint32_t size_;
+  std::uint64_t seq_ = 0;
+  std::uint32_t topic_offset_ = 0;
+  std::uint32_t topic_len_ = 0;
 };
 
 }  // namespace shoal::gateway

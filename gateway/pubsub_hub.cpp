@@ -1,0 +1,280 @@
+// The shard's pub/sub engine (see pubsub_hub.hpp for the ordering argument).
+#include "gateway/pubsub_hub.hpp"
+
+#include <cstring>
+
+#include "core/frame.hpp"
+#include "core/frame_encoder.hpp"
+#include "gateway/connection.hpp"
+
+namespace shoal::gateway {
+
+namespace {
+constexpr std::uint64_t topic_linger_ticks = 60'000 / tick_ms;  // history kept 60 s unused
+}
+
+pubsub_hub::pubsub_hub(unsigned self, unsigned shards, const config& cfg, shard_mesh& mesh)
+    : self_(self), shards_(shards), cfg_(cfg), mesh_(mesh), outbox_(shards) {}
+
+pubsub_hub::~pubsub_hub() {
+  for (auto& [name, t] : home_)
+    for (shared_frame* f : t.ring)
+      if (f) f->release();
+  for (auto& box : outbox_)
+    for (shard_message& m : box) m.dispose();
+}
+
+unsigned pubsub_hub::home_of(std::string_view topic) const noexcept {
+  return static_cast<unsigned>(string_hash{}(topic) % shards_);
+}
+
+void pubsub_hub::send(shard_context& ctx, unsigned to, shard_message m, bool droppable) {
+  if (to == self_) {
+    dispatch(ctx, m);
+    return;
+  }
+  // FIFO per destination: while older messages wait in the outbox, newer ones queue behind
+  // them (or, for deliveries, are dropped: the receiver reports the gap).
+  if (outbox_[to].empty() && mesh_.send(self_, to, std::move(m))) return;
+  if (droppable) {
+    m.dispose();
+    shard_metrics::add(ctx.metrics.drops);
+    return;
+  }
+  outbox_[to].push_back(m);
+}
+
+void pubsub_hub::poll(shard_context& ctx) {
+  now_ = ctx.now;
+  for (unsigned to = 0; to < shards_; ++to) {
+    auto& box = outbox_[to];
+    while (!box.empty() && mesh_.send(self_, to, std::move(box.front()))) box.pop_front();
+  }
+  mesh_.receive(self_, [&](unsigned, shard_message&& m) { dispatch(ctx, m); });
+}
+
+void pubsub_hub::dispatch(shard_context& ctx, shard_message m) {
+  switch (m.kind) {
+    case message_kind::publish: home_publish(ctx, static_cast<publish_job*>(m.ptr)); return;
+    case message_kind::publish_done: on_publish_done(ctx, static_cast<publish_job*>(m.ptr)); return;
+    case message_kind::subscribe: home_subscribe(ctx, static_cast<subscribe_job*>(m.ptr)); return;
+    case message_kind::subscribe_done: on_subscribe_done(ctx, static_cast<subscribe_job*>(m.ptr)); return;
+    case message_kind::unsubscribe: home_unsubscribe(static_cast<unsubscribe_job*>(m.ptr)); return;
+    case message_kind::deliver: on_deliver(ctx, static_cast<shared_frame*>(m.ptr)); return;
+  }
+}
+
+// ---- Session side -------------------------------------------------------------------------
+
+void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<std::uint64_t> since,
+                           std::string_view id) {
+  local_topic& lt = local_.try_emplace(sub.topic).first->second;
+  sub.index = static_cast<std::uint32_t>(lt.subs.size());
+  sub.active = false;
+  lt.subs.push_back(&sub);
+  auto* job = new subscribe_job;
+  job->topic = sub.topic;
+  job->id = std::string(id);
+  job->conn_token = sub.conn->token();
+  job->origin = static_cast<std::uint16_t>(self_);
+  job->since = since;
+  send(ctx, home_of(sub.topic), shard_message::of(job, false), false);
+}
+
+void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
+  const auto it = local_.find(sub.topic);
+  if (it != local_.end()) {
+    auto& subs = it->second.subs;
+    if (sub.index < subs.size() && subs[sub.index] == &sub) {
+      subs[sub.index] = subs.back();
+      subs[sub.index]->index = sub.index;
+      subs.pop_back();
+    }
+    if (subs.empty()) local_.erase(it);
+  }
+  auto* job = new unsubscribe_job{sub.topic, static_cast<std::uint16_t>(self_)};
+  send(ctx, home_of(sub.topic), shard_message::of(job), false);
+}
+
+void pubsub_hub::publish(shard_context& ctx, std::uint64_t conn_token, std::string_view topic,
+                         std::string_view data, std::string_view id, bool from_http) {
+  auto* job = new publish_job{std::string(topic), std::string(data), std::string(id), conn_token,
+                              static_cast<std::uint16_t>(self_), from_http, 0};
+  send(ctx, home_of(topic), shard_message::of(job, false), false);
+}
+
+// ---- Home side ----------------------------------------------------------------------------
+
+shared_frame* pubsub_hub::encode_delivery(std::string_view topic, std::uint64_t seq,
+                                          std::string_view data) {
+  // Encoded once: header + JSON in one block that every subscriber's queue points at.
+  const std::size_t json = delivery_json_size(topic, seq, data);
+  const std::size_t header = core::frame_header_size(json, false);
+  shared_frame* f = shared_frame::create(static_cast<std::uint32_t>(header + json));
+  core::encode_frame_header(f->data(), core::opcode::text, json, true, false, nullptr);
+  char* body = reinterpret_cast<char*>(f->data() + header);
+  write_delivery_json(body, topic, seq, data);
+  const std::string_view text(body, json);
+  const std::size_t at = text.find(R"("topic":")") + 9;
+  f->set_message(seq, static_cast<std::uint32_t>(header + at), static_cast<std::uint32_t>(topic.size()));
+  return f;
+}
+
+void pubsub_hub::home_publish(shard_context& ctx, publish_job* job) {
+  home_topic& t = home_.try_emplace(job->topic).first->second;
+  if (t.interest.empty()) t.interest.assign(shards_, 0);
+  t.last_used = now_;
+  const std::uint64_t seq = ++t.last_seq;
+  shared_frame* f = encode_delivery(job->topic, seq, job->data);
+  // History: the ring holds one reference per message until it is overwritten.
+  const std::size_t cap = cfg_.pubsub.ring_size;
+  if (t.ring.size() < cap) {
+    t.ring.push_back(f);  // seq == ring.size() while the ring fills (seq starts at 1)
+  } else {
+    shared_frame*& slot = t.ring[(seq - 1) & (cap - 1)];
+    slot->release();
+    slot = f;
+  }
+  for (unsigned s = 0; s < shards_; ++s) {
+    if (t.interest[s] == 0) continue;
+    f->retain();
+    send(ctx, s, shard_message::of(f), true);
+  }
+  job->seq = seq;
+  send(ctx, job->origin, shard_message::of(job, true), false);
+}
+
+void pubsub_hub::home_subscribe(shard_context& ctx, subscribe_job* job) {
+  home_topic& t = home_.try_emplace(job->topic).first->second;
+  if (t.interest.empty()) t.interest.assign(shards_, 0);
+  ++t.interest[job->origin];
+  ++t.interested;
+  t.last_used = now_;
+  job->seq = t.last_seq;
+  const std::size_t cap = cfg_.pubsub.ring_size;
+  const std::uint64_t held = t.ring.size();
+  const std::uint64_t oldest = t.last_seq - held + 1;  // == last_seq + 1 when empty
+  job->oldest = oldest;
+  if (job->since && *job->since < t.last_seq) {
+    const std::uint64_t from = *job->since + 1;
+    if (from < oldest) {
+      job->too_old = true;
+    } else {
+      job->replay.reserve(t.last_seq - from + 1);
+      for (std::uint64_t s = from; s <= t.last_seq; ++s) {
+        shared_frame* f = t.ring[(s - 1) & (cap - 1)];
+        f->retain();
+        job->replay.push_back(f);
+      }
+    }
+  } else if (job->since && *job->since > t.last_seq) {
+    job->too_old = true;  // a sequence this topic never had (it was forgotten and restarted)
+  }
+  send(ctx, job->origin, shard_message::of(job, true), false);
+}
+
+void pubsub_hub::home_unsubscribe(unsubscribe_job* job) {
+  const auto it = home_.find(job->topic);
+  if (it != home_.end() && it->second.interest[job->origin] > 0) {
+    --it->second.interest[job->origin];
+    --it->second.interested;
+    it->second.last_used = now_;
+  }
+  delete job;
+}
+
+void pubsub_hub::sweep(std::uint64_t now) {
+  now_ = now;
+  for (auto it = home_.begin(); it != home_.end();) {
+    home_topic& t = it->second;
+    if (t.interested == 0 && now - t.last_used > topic_linger_ticks) {
+      for (shared_frame* f : t.ring) f->release();
+      it = home_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- Receiving side -----------------------------------------------------------------------
+
+void pubsub_hub::on_deliver(shard_context& ctx, shared_frame* frame) {
+  const auto it = local_.find(frame->topic());
+  if (it == local_.end()) {
+    frame->release();  // the last local subscriber left while this was on its way
+    return;
+  }
+  local_topic& lt = it->second;
+  const std::uint64_t seq = frame->seq();
+  if (lt.synced && seq > lt.last_seq + 1) {
+    // This shard's mailbox overflowed: every subscriber here missed the range.
+    const std::uint64_t from = lt.last_seq + 1;
+    for (std::size_t i = 0; i < lt.subs.size(); ++i) {
+      subscription& sub = *lt.subs[i];
+      if (sub.active && seq - 1 > sub.from_seq)
+        sub.conn->session()->missed(ctx, sub, std::max(from, sub.from_seq + 1), seq - 1);
+    }
+  }
+  if (seq > lt.last_seq) lt.last_seq = seq;
+  lt.synced = true;
+  local_frame* lf = pool_.adopt(frame);
+  for (std::size_t i = 0; i < lt.subs.size(); ++i) {
+    subscription& sub = *lt.subs[i];
+    if (sub.active && seq > sub.from_seq) sub.conn->session()->deliver(ctx, sub, lf);
+  }
+  lf->release();
+}
+
+void pubsub_hub::on_publish_done(shard_context& ctx, publish_job* job) {
+  connection* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr;
+  if (c && c->state() != conn_state::closed) {
+    if (job->from_http) {
+      c->on_http_publish_result(ctx, job->topic, job->seq);
+    } else if (c->session()) {
+      scratch_.clear();
+      encode_ack(scratch_, job->topic, job->seq, job->id);
+      c->queue_text(ctx, scratch_);
+    }
+  }
+  delete job;
+}
+
+void pubsub_hub::on_subscribe_done(shard_context& ctx, subscribe_job* job) {
+  connection* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr;
+  subscription* sub = (c && c->session()) ? c->session()->find(job->topic) : nullptr;
+  if (sub && !sub->active) {
+    auto it = local_.find(job->topic);
+    if (it != local_.end() && !it->second.synced) {
+      it->second.last_seq = job->seq;
+      it->second.synced = true;
+    }
+    sub->active = true;
+    sub->from_seq = job->seq;
+    scratch_.clear();
+    encode_subscribed(scratch_, job->topic, job->seq, job->id);
+    c->queue_text(ctx, scratch_);
+    if (job->too_old) {
+      scratch_.clear();
+      encode_too_old(scratch_, job->topic, *job->since, job->oldest);
+      c->queue_text(ctx, scratch_);
+    }
+    for (shared_frame* f : job->replay) {
+      local_frame* lf = pool_.adopt(f);
+      c->queue_broadcast(ctx, lf);
+      lf->release();
+    }
+    job->replay.clear();
+  }
+  for (shared_frame* f : job->replay) f->release();
+  delete job;
+}
+
+void pubsub_hub::discard_pending() {
+  for (auto& box : outbox_) {
+    for (shard_message& m : box) m.dispose();
+    box.clear();
+  }
+  mesh_.receive(self_, [](unsigned, shard_message&& m) { m.dispose(); });
+}
+
+}  // namespace shoal::gateway

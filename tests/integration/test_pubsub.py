@@ -1,0 +1,298 @@
+"""Integration: the shoal.v1 pub/sub endpoint /ws and the HTTP publish API, against the real
+server with 2 shards, driven by Python's `websockets` and raw sockets.
+
+Covers ordering across shards, acknowledgements, HTTP publishing, resume after reconnect
+(replay and "too old"), invalid topics and bad JSON, and the three slow-consumer policies
+while a fast subscriber on the same topic misses nothing.
+"""
+import asyncio
+import json
+import socket
+import unittest
+
+import websockets
+
+from harness import Server, ServerTest, http_get
+
+KiB = 1 << 10
+
+
+def run(coro, timeout=90):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def connect(server):
+    return await websockets.connect(server.url + "/ws", subprotocols=["shoal.v1"], max_size=None,
+                                    max_queue=None)
+
+
+async def request(ws, **msg):
+    await ws.send(json.dumps(msg))
+
+
+async def expect(ws, op, timeout=10):
+    """Reads until a message with the given op; returns it (fails on an error message)."""
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if msg["op"] == op:
+            return msg
+        if msg["op"] == "error":
+            raise AssertionError(f"server error: {msg}")
+
+
+async def subscribe(ws, topic, **extra):
+    await request(ws, op="sub", topic=topic, **extra)
+    return await expect(ws, "subscribed")
+
+
+def http_publish(port, topic, body, content_type="application/json", token=None):
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    lines = [f"POST /publish/{topic} HTTP/1.1", "Host: x", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), payload
+
+
+class PubSub(ServerTest):
+    flags = ("--ring-size", "64")
+
+    def test_subprotocol_is_negotiated(self):
+        async def go():
+            ws = await connect(self.server)
+            self.assertEqual(ws.subprotocol, "shoal.v1")
+            await ws.close()
+        run(go())
+
+    def test_every_subscriber_on_every_shard_sees_one_order(self):
+        async def go():
+            subs = [await connect(self.server) for _ in range(6)]  # spread over both shards
+            for ws in subs:
+                first = await subscribe(ws, "orders.one")
+            base = first["seq"]
+            pubs = [await connect(self.server) for _ in range(3)]
+            n = 300
+            for i in range(n):  # three publishers interleaved
+                await request(pubs[i % 3], op="pub", topic="orders.one", data={"i": i}, id=i)
+            acks = []
+            for p in pubs:
+                for _ in range(n // 3):
+                    acks.append(await expect(p, "ack"))
+            self.assertEqual(sorted(a["seq"] for a in acks), list(range(base + 1, base + n + 1)))
+            orders = []
+            for ws in subs:
+                got = [await expect(ws, "msg") for _ in range(n)]
+                self.assertEqual([m["seq"] for m in got], list(range(base + 1, base + n + 1)))
+                orders.append([m["data"]["i"] for m in got])
+            for o in orders[1:]:
+                self.assertEqual(o, orders[0])
+            for ws in subs + pubs:
+                await ws.close()
+        run(go())
+
+    def test_http_publish_reaches_websocket_subscribers(self):
+        async def go():
+            ws = await connect(self.server)
+            await subscribe(ws, "news/eu")
+            status, body = http_publish(self.server.port, "news/eu", b'{"headline":"x","n":[1,2]}')
+            self.assertEqual(status, 200)
+            seq = json.loads(body)["seq"]
+            msg = await expect(ws, "msg")
+            self.assertEqual((msg["topic"], msg["seq"], msg["data"]), ("news/eu", seq, {"headline": "x", "n": [1, 2]}))
+            status, _ = http_publish(self.server.port, "news/eu", "plain \"text\" ✓".encode(), "text/plain")
+            self.assertEqual(status, 200)
+            self.assertEqual((await expect(ws, "msg"))["data"], "plain \"text\" ✓")
+            await ws.close()
+        run(go())
+
+    def test_http_publish_refusals(self):
+        self.assertEqual(http_publish(self.server.port, "a..b", b"1")[0], 400)
+        self.assertEqual(http_publish(self.server.port, "ok", b"{not json")[0], 400)
+        self.assertEqual(http_get(self.server.port, "/publish/ok")[0], 405)
+
+    def test_resume_replays_what_was_missed(self):
+        async def go():
+            ws = await connect(self.server)
+            last = (await subscribe(ws, "resume.t"))["seq"]
+            await ws.close()
+            for i in range(5):
+                http_publish(self.server.port, "resume.t", str(i).encode())
+            ws = await connect(self.server)
+            ack = await subscribe(ws, "resume.t", since=last)
+            self.assertEqual(ack["seq"], last + 5)
+            got = [await expect(ws, "msg") for _ in range(5)]
+            self.assertEqual([m["data"] for m in got], [0, 1, 2, 3, 4])
+            self.assertEqual([m["seq"] for m in got], list(range(last + 1, last + 6)))
+            await ws.close()
+        run(go())
+
+    def test_resume_from_beyond_the_history_is_too_old(self):
+        async def go():
+            ws = await connect(self.server)
+            start = (await subscribe(ws, "old.t"))["seq"]
+            await ws.close()
+            for i in range(100):  # the ring holds 64
+                http_publish(self.server.port, "old.t", str(i).encode())
+            ws = await connect(self.server)
+            await request(ws, op="sub", topic="old.t", since=start)
+            await expect(ws, "subscribed")
+            too_old = await expect(ws, "too_old")
+            self.assertEqual(too_old["since"], start)
+            self.assertEqual(too_old["oldest"], start + 100 - 64 + 1)
+            await ws.close()
+        run(go())
+
+    def test_invalid_topic_and_bad_json_are_errors_not_disconnects(self):
+        async def go():
+            ws = await connect(self.server)
+            await ws.send('{"op":"sub","topic":"bad topic!"}')
+            err = json.loads(await ws.recv())
+            self.assertEqual((err["op"], err["code"]), ("error", "bad_topic"))
+            await ws.send("{nope")
+            self.assertEqual(json.loads(await ws.recv())["code"], "bad_json")
+            await ws.send('{"op":"dance","topic":"t"}')
+            self.assertEqual(json.loads(await ws.recv())["code"], "bad_message")
+            await request(ws, op="unsub", topic="never")
+            self.assertEqual(json.loads(await ws.recv())["code"], "not_subscribed")
+            await subscribe(ws, "still.works")
+            await request(ws, op="unsub", topic="still.works", id="u1")
+            self.assertEqual(await expect(ws, "unsubscribed"), {"op": "unsubscribed", "topic": "still.works", "id": "u1"})
+            await ws.close()
+        run(go())
+
+
+def slow_subscriber(port, topic):
+    """A raw client with a tiny receive buffer that subscribes and then does not read."""
+    import base64, os
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    from rawws import frame
+    s.sendall(frame(0x1, json.dumps({"op": "sub", "topic": topic}).encode()))
+    return s
+
+
+def read_all_frames(sock, idle=2.0):
+    """Reads until the server closes or goes quiet; returns [(opcode, payload)]."""
+    sock.settimeout(idle)
+    data = b""
+    try:
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    data = data[data.index(b"\r\n\r\n") + 4:]
+    frames = []
+    while len(data) >= 2:
+        n = data[1] & 0x7F
+        off = 2
+        if n == 126:
+            n, off = int.from_bytes(data[2:4], "big"), 4
+        elif n == 127:
+            n, off = int.from_bytes(data[2:10], "big"), 10
+        if len(data) < off + n:
+            break
+        frames.append((data[0] & 0x0F, data[off:off + n]))
+        data = data[off + n:]
+    return frames
+
+
+class SlowConsumerBase:
+    policy = "drop"
+    count = 300
+    size = 32 * KiB
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--policy", cls.policy, "--high-watermark", "1048576",
+                            "--slow-consumer-limit", "2097152")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def publish_burst(self, topic):
+        async def go():
+            fast = await connect(self.server)
+            await subscribe(fast, topic)
+            slow = slow_subscriber(self.server.port, topic)
+            await asyncio.sleep(0.3)  # let the slow subscription become active
+            pub = await connect(self.server)
+            blob = "x" * self.size
+            for i in range(self.count):
+                # One at a time, so this single-threaded client keeps reading the fast
+                # subscriber's socket while it publishes.
+                await request(pub, op="pub", topic=topic, data={"i": i, "blob": blob})
+                await expect(pub, "ack")
+            got = [await expect(fast, "msg") for _ in range(self.count)]
+            self.assertEqual([m["data"]["i"] for m in got], list(range(self.count)),
+                             "the fast subscriber must miss nothing")
+            await pub.close()
+            await fast.close()
+            return slow
+        return run(go())
+
+
+class SlowConsumerDrop(SlowConsumerBase, unittest.TestCase):
+    policy = "drop"
+
+    def test_slow_reader_gets_a_gap_notice_fast_reader_everything(self):
+        slow = self.publish_burst("slow.drop")
+        frames = read_all_frames(slow)
+        msgs = [json.loads(p) for op, p in frames if op == 0x1]
+        gaps = [m for m in msgs if m["op"] == "gap"]
+        delivered = [m["data"]["i"] for m in msgs if m["op"] == "msg"]
+        self.assertTrue(gaps, "expected a gap notice")
+        self.assertLess(len(delivered), self.count)
+        missing = set(range(self.count)) - set(delivered)
+        reported = set()
+        for g in gaps:
+            reported |= set(range(g["from"] - 1, g["to"]))  # seq starts at 1 on a fresh topic
+        self.assertEqual(missing, reported, "every skipped message is covered by a gap notice")
+        self.assertEqual(delivered, sorted(delivered))
+        slow.close()
+
+
+class SlowConsumerClose(SlowConsumerBase, unittest.TestCase):
+    policy = "close"
+
+    def test_slow_reader_is_closed_with_1008(self):
+        slow = self.publish_burst("slow.close")
+        frames = read_all_frames(slow)
+        closes = [p for op, p in frames if op == 0x8]
+        self.assertTrue(closes, "expected a close frame")
+        self.assertEqual(int.from_bytes(closes[0][:2], "big"), 1008)
+        slow.close()
+
+
+class SlowConsumerConflate(SlowConsumerBase, unittest.TestCase):
+    policy = "conflate"
+
+    def test_slow_reader_ends_with_the_newest_message(self):
+        slow = self.publish_burst("slow.conflate")
+        frames = read_all_frames(slow)
+        delivered = [json.loads(p)["data"]["i"] for op, p in frames
+                     if op == 0x1 and json.loads(p)["op"] == "msg"]
+        self.assertLess(len(delivered), self.count)
+        self.assertEqual(delivered[-1], self.count - 1, "the newest message is kept")
+        self.assertEqual(delivered, sorted(delivered))
+        slow.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
