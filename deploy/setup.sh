@@ -40,3 +40,10 @@ if ((${#missing[@]})); then
 else
   echo "setup: all Debian packages present"
 fi
+
+# Node's ws client for the integration tests, pinned by tests/node/package-lock.json.
+node_dir="$(dirname "$0")/../tests/node"
+if [[ ! -d "$node_dir/node_modules/ws" ]]; then
+  echo "setup: installing the npm packages of tests/node"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --silent)
+fi

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs every Shoal test: the README's test command, and what .ci/run calls.
 #  1. g++, Debug + ASan/UBSan, -Werror: unit tests, corpus replays, layering check.
-#  2. clang++, libFuzzer + ASan/UBSan: corpus replay and a short fuzzing run per target.
-#  3. clang++, Release, -Werror: proves the second compiler builds everything warning-free.
+#  2. clang++, ThreadSanitizer: the cross-shard mailboxes under contention, and the pub/sub
+#     integration tests against a TSan-built server (the concurrent parts).
+#  3. clang++, libFuzzer + ASan/UBSan: corpus replay and a short fuzzing run per target.
+#  4. clang++, Release, -Werror: proves the second compiler builds everything warning-free.
 # Prints one closing line "N passed, N failed" over all suites; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +47,7 @@ run_suite() {
 }
 
 run_suite asan
+run_suite tsan
 run_suite fuzz
 run_suite clang-release build-only
 
