@@ -434,6 +434,7 @@ void connection::enter(shard_context& ctx, conn_state next) {
 
 void connection::queue_frame(shard_context& ctx, core::opcode op,
                              std::span<const std::uint8_t> payload) {
+  if (close_sent_) return;  // the Close is the last frame we send (§5.5.1)
   const std::size_t header = core::frame_header_size(payload.size(), false);
   std::uint8_t* p = out_.append_local(header + payload.size());
   core::encode_frame_header(p, op, payload.size(), true, false, nullptr);
@@ -447,6 +448,7 @@ void connection::queue_text(shard_context& ctx, std::string_view json) {
 }
 
 void connection::queue_broadcast(shard_context& ctx, local_frame* frame) {
+  if (close_sent_) return;
   out_.append_shared(frame);
   shard_metrics::add(ctx.metrics.messages_out);
   mark_dirty(ctx);

@@ -198,12 +198,12 @@ void shard::run() {
     }
     // Connections that used their read budget, or were resumed below the low watermark.
     if (!read_again_.empty()) {
-      std::vector<connection*> again;
-      again.swap(read_again_);
-      for (connection* c : again) {
+      again_.swap(read_again_);  // on_readable may queue the connection again
+      for (connection* c : again_) {
         c->in_read_again_list = false;
         if (c->state() != conn_state::closed) c->on_readable(ctx_);
       }
+      again_.clear();
     }
     if (accept_retry_at_ != 0 && ctx_.now >= accept_retry_at_ && !draining_) {
       accept_retry_at_ = 0;

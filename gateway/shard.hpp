@@ -64,7 +64,7 @@ class shard {
   int wake_fd_ = -1;
   timer_wheel timers_;
   std::vector<std::uint8_t> read_buffer_;
-  std::vector<connection*> dirty_, read_again_, closed_;
+  std::vector<connection*> dirty_, read_again_, again_, closed_;
   shard_context ctx_;
   // Connections by slot; a token is (generation << 32 | slot), so a stale event for a reused
   // slot is recognised and ignored.

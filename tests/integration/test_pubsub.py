@@ -219,8 +219,10 @@ class SlowConsumerBase:
 
     @classmethod
     def setUpClass(cls):
+        # A long close timeout: the slow reader reads its backlog only after the burst, and
+        # the close policy's Close frame sits behind that backlog.
         cls.server = Server("--policy", cls.policy, "--high-watermark", "1048576",
-                            "--slow-consumer-limit", "2097152")
+                            "--slow-consumer-limit", "2097152", "--close-timeout", "60s")
 
     @classmethod
     def tearDownClass(cls):
