@@ -37,17 +37,10 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
     case client_op::subscribe: {
       if (subscription* old = find(cmd.topic)) {
         // Subscribing again (e.g. to resume from a sequence number) replaces the subscription.
-        hub.unsubscribe(ctx, *old);
-        if (old->conflated) {
-          old->conflated->release();
-          --held_back_;
-        } else if (old->gap_from) {
-          --held_back_;
-        }
-        std::erase_if(subs_, [old](const auto& p) { return p.get() == old; });
+        leave(ctx, old);
       } else if (subs_.size() >= ctx.settings.max_topics_per_connection) {
-        send_error(ctx, protocol_error_code::too_many_topics, "this connection is at limits.max_topics_per_connection",
-                   cmd.id, cmd.topic);
+        send_error(ctx, protocol_error_code::too_many_topics,
+                   "this connection is at limits.max_topics_per_connection", cmd.id, cmd.topic);
         return;
       }
       auto sub = std::make_unique<subscription>();
@@ -61,17 +54,11 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
     case client_op::unsubscribe: {
       subscription* sub = find(cmd.topic);
       if (!sub) {
-        send_error(ctx, protocol_error_code::not_subscribed, "not subscribed to this topic", cmd.id, cmd.topic);
+        send_error(ctx, protocol_error_code::not_subscribed, "not subscribed to this topic", cmd.id,
+                   cmd.topic);
         return;
       }
-      hub.unsubscribe(ctx, *sub);
-      if (sub->conflated) {
-        sub->conflated->release();
-        --held_back_;
-      } else if (sub->gap_from) {
-        --held_back_;
-      }
-      std::erase_if(subs_, [sub](const auto& p) { return p.get() == sub; });
+      leave(ctx, sub);
       scratch_.clear();
       encode_unsubscribed(scratch_, cmd.topic, cmd.id);
       conn_.queue_text(ctx, scratch_);
@@ -81,6 +68,13 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
       hub.publish(ctx, conn_.token(), cmd.topic, cmd.data, cmd.id, false);
       return;
   }
+}
+
+void pubsub_session::leave(shard_context& ctx, subscription* sub) {
+  ctx.hub->unsubscribe(ctx, *sub);
+  if (sub->conflated || sub->gap_from) --held_back_;
+  if (sub->conflated) sub->conflated->release();
+  std::erase_if(subs_, [sub](const auto& p) { return p.get() == sub; });
 }
 
 void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to) {

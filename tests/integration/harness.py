@@ -59,12 +59,15 @@ class Server:
         return self.proc.returncode
 
 
-def http_get(port, path, method="GET", headers=None, timeout=5):
-    """A minimal HTTP/1.1 client over a raw socket: returns (status, headers dict, body bytes)."""
+def http_request(port, path, method="GET", headers=None, body=b"", timeout=10):
+    """A minimal HTTP/1.1 client over a raw socket, one request per connection:
+    returns (status, headers dict with lower-case names, body bytes)."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
     for k, v in (headers or {}).items():
         lines.append(f"{k}: {v}")
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(request)
         data = b""
@@ -73,14 +76,18 @@ def http_get(port, path, method="GET", headers=None, timeout=5):
             if not chunk:
                 break
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, payload = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode().split("\r\n")
     status = int(status_line.split(" ")[1])
     hdrs = {}
     for line in header_lines:
         k, _, v = line.partition(":")
         hdrs[k.strip().lower()] = v.strip()
-    return status, hdrs, body
+    return status, hdrs, payload
+
+
+def http_get(port, path, method="GET", headers=None, timeout=5):
+    return http_request(port, path, method, headers, timeout=timeout)
 
 
 class ServerTest(unittest.TestCase):

@@ -12,7 +12,7 @@ import unittest
 
 import websockets
 
-from harness import Server, ServerTest, http_get
+from harness import Server, ServerTest, http_get, http_request
 
 KiB = 1 << 10
 
@@ -46,21 +46,11 @@ async def subscribe(ws, topic, **extra):
 
 
 def http_publish(port, topic, body, content_type="application/json", token=None):
-    headers = {"Content-Type": content_type, "Content-Length": str(len(body))}
+    headers = {"Content-Type": content_type}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    lines = [f"POST /publish/{topic} HTTP/1.1", "Host: x", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, payload = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), payload
+    status, _, payload = http_request(port, f"/publish/{topic}", "POST", headers, body)
+    return status, payload
 
 
 class PubSub(ServerTest):
@@ -166,6 +156,27 @@ class PubSub(ServerTest):
             await subscribe(ws, "still.works")
             await request(ws, op="unsub", topic="still.works", id="u1")
             self.assertEqual(await expect(ws, "unsubscribed"), {"op": "unsubscribed", "topic": "still.works", "id": "u1"})
+            await ws.close()
+        run(go())
+
+
+class PublishAuthAndLimits(ServerTest):
+    flags = ("--publish-token", "s3cret", "--max-topics-per-connection", "2")
+
+    def test_publish_needs_the_bearer_token(self):
+        self.assertEqual(http_publish(self.server.port, "t", b"1")[0], 401)
+        self.assertEqual(http_publish(self.server.port, "t", b"1", token="wrong")[0], 401)
+        self.assertEqual(http_publish(self.server.port, "t", b"1", token="s3cret")[0], 200)
+
+    def test_topic_limit_per_connection_is_an_error(self):
+        async def go():
+            ws = await connect(self.server)
+            await subscribe(ws, "one")
+            await subscribe(ws, "two")
+            await request(ws, op="sub", topic="three", id=3)
+            err = json.loads(await ws.recv())
+            self.assertEqual((err["code"], err["id"], err["topic"]), ("too_many_topics", 3, "three"))
+            await subscribe(ws, "two")  # subscribing again to a held topic is not a new one
             await ws.close()
         run(go())
 
