@@ -359,6 +359,9 @@ void connection::on_timer(shard_context& ctx) {
   owner_.check();
   const std::uint64_t now = ctx.now;
   const connection_settings& s = ctx.settings;
+  // Timers fire seldom (pings, timeouts): a good moment to give an idle connection's buffers back.
+  out_.trim();
+  if (message_.empty()) std::vector<std::uint8_t>().swap(message_);
   switch (state_) {
     case conn_state::http:
       if (now - phase_started_ >= s.handshake_ticks) {

@@ -33,6 +33,11 @@ class out_queue {
   // Drops `n` written bytes from the front.
   void consume(std::size_t n) noexcept;
   void clear() noexcept;
+  // Gives the buffers' memory back when nothing is queued (an idle connection), so idle
+  // connections hold no output memory; busy ones keep theirs and allocate nothing per message.
+  void trim() noexcept {
+    if (empty()) clear();
+  }
 
   std::size_t buffered() const noexcept { return buffered_; }
   bool empty() const noexcept { return buffered_ == 0; }
