@@ -18,11 +18,12 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *flags, shards=2):
+    def __init__(self, *flags, shards=2, preexec_fn=None):
         self.port = free_port()
         binary = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
         self.args = [binary, "--listen", f"127.0.0.1:{self.port}", "--shards", str(shards), *flags]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=preexec_fn)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
