@@ -1,0 +1,48 @@
+// One worker thread's event loop: an epoll instance, the connections it owns, the thread's
+// read buffer and masking-key source, and the list of connections with frames to write, which
+// are flushed once per loop pass (never per message). Owned and run by one worker thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/frame_encoder.hpp"
+#include "loadgen/ws_client.hpp"
+
+namespace shoal::loadgen {
+
+class client_loop {
+ public:
+  client_loop();
+  ~client_loop();
+  client_loop(const client_loop&) = delete;
+  client_loop& operator=(const client_loop&) = delete;
+
+  // Starts `count` connections to `target`, ids 0..count-1. Returns how many failed at once
+  // (they are reported to `h` through on_closed by the first poll()).
+  std::uint64_t connect_all(const ws_target& target, std::uint64_t count, ws_handler& h);
+  // Waits up to `timeout_ns` for readiness, handles every event, then flushes.
+  void poll(std::int64_t timeout_ns, ws_handler& h);
+  // Queues a message on `c` and marks it for the end-of-pass flush.
+  void send(ws_client& c, core::opcode op, std::span<const std::uint8_t> payload);
+  void send_text(ws_client& c, std::string_view text);
+  // Writes every marked connection.
+  void flush(ws_handler& h);
+  // Sends Close to every open connection and closes every socket.
+  void shutdown_all();
+
+  ws_client& client(std::uint32_t id) { return *clients_[id]; }
+  std::size_t size() const noexcept { return clients_.size(); }
+  core::frame_encoder& encoder() noexcept { return encoder_; }
+
+ private:
+  int epoll_fd_ = -1;
+  std::vector<std::unique_ptr<ws_client>> clients_;
+  std::vector<std::uint32_t> pending_;     // ids with frames queued since the last flush
+  std::vector<std::uint32_t> failed_at_start_;
+  std::vector<std::uint8_t> scratch_;      // read buffer
+  core::frame_encoder encoder_{core::role::client};
+};
+
+}  // namespace shoal::loadgen

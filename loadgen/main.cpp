@@ -1,0 +1,143 @@
+// shoal-loadgen: opens many WebSocket client connections to a Shoal server and measures it.
+//
+//   shoal-loadgen echo   --url ws://127.0.0.1:8080/echo --connections N --size BYTES
+//                        --inflight K --duration SECONDS [--rate MSGS_PER_S] --threads T
+//                        [--json FILE] [--server-pid PID]
+//   shoal-loadgen pubsub --url ws://127.0.0.1:8080/ws --subscribers S --topics T
+//                        --publishers P (--rate R | --burst B) --size BYTES --duration SECONDS
+//                        --threads T [--json FILE] [--server-pid PID]
+//
+// Common flags:
+//   --url URL            ws://host[:port]/path of the endpoint (/echo or /ws)
+//   --threads T          worker threads, one epoll loop each; connections spread round robin
+//   --size BYTES         payload bytes per message (echo: >= 8; pubsub: the whole pub JSON)
+//   --duration SECONDS   length of the measured window (after warm-up)
+//   --rate R             total messages/s, open loop: latency from the intended send time
+//   --json FILE          also write the report as one JSON object to FILE
+//   --server-pid PID     sample /proc/PID (utime+stime, VmRSS) at the window's edges
+//   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
+//   --drain-timeout S    after the window, wait up to S for messages in flight (2)
+// echo:
+//   --connections N      connections (default 1)
+//   --inflight K         closed loop: messages outstanding per connection (default 1)
+// pubsub:
+//   --subscribers S      subscriber connections; subscriber i listens to topic i % T
+//   --topics T           topics lg.0 .. lg.<T-1>
+//   --publishers P       publisher connections; publisher p sends to topic (n*P + p) % T
+//   --burst B            instead of --rate: each publisher sends B messages back to back and
+//                        waits for their B acks before the next burst
+// A progress line goes to stderr once a second; the summary to stdout. SIGINT ends the window
+// early and prints a partial report. Exit code: 0 ok, 1 run failed, 2 bad flags.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+
+#include "loadgen/echo_worker.hpp"
+#include "loadgen/pubsub_worker.hpp"
+#include "loadgen/runner.hpp"
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "used from a signal handler");
+
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+void add_common(CLI::App& app, shoal::loadgen::options& o) {
+  app.add_option("--url", o.url, "ws://host[:port]/path of the endpoint")->required();
+  app.add_option("--threads", o.threads, "Worker threads, one epoll loop each")
+      ->capture_default_str()->check(CLI::Range(1u, 256u));
+  app.add_option("--size", o.size, "Payload bytes per message")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
+  app.add_option("--duration", o.duration_s, "Measured window in seconds")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--json", o.json_path, "Write the report as JSON to FILE");
+  app.add_option("--server-pid", o.server_pid, "Server process to sample in /proc (CPU, RSS)");
+  app.add_option("--warmup-timeout", o.warmup_timeout_s, "Seconds allowed for connecting and subscribing")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace shoal::loadgen;
+  options o;
+  CLI::App app{"shoal-loadgen: load generator for Shoal (echo round trips, pub/sub fan-out)"};
+  app.require_subcommand(1);
+  CLI::App* echo = app.add_subcommand("echo", "Round-trip latency and throughput against /echo");
+  add_common(*echo, o);
+  echo->add_option("--connections", o.connections, "Connections")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+  echo->add_option("--inflight", o.inflight, "Closed loop: messages outstanding per connection")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
+  echo->add_option("--rate", o.rate, "Open loop: total messages/s (latency from the intended send time)")
+      ->check(CLI::PositiveNumber);
+  CLI::App* pubsub = app.add_subcommand("pubsub", "Publish/subscribe fan-out against /ws (shoal.v1)");
+  add_common(*pubsub, o);
+  pubsub->add_option("--subscribers", o.subscribers, "Subscriber connections (subscriber i -> topic i % topics)")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
+  pubsub->add_option("--topics", o.topics, "Topics lg.0 .. lg.<topics-1>")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+  pubsub->add_option("--publishers", o.publishers, "Publisher connections")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
+  auto* rate = pubsub->add_option("--rate", o.rate, "Total publishes/s, open loop")->check(CLI::PositiveNumber);
+  auto* burst = pubsub->add_option("--burst", o.burst, "Bursts of B publishes per publisher, each waiting for its acks")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+  rate->excludes(burst);
+  CLI11_PARSE(app, argc, argv);
+
+  o.scenario = echo->parsed() ? "echo" : "pubsub";
+  if (o.scenario == "pubsub" && o.rate <= 0 && o.burst == 0) {
+    std::fprintf(stderr, "shoal-loadgen pubsub: give --rate R or --burst B\n");
+    return 2;
+  }
+  if (o.scenario == "echo" && o.size < 8) {
+    std::fprintf(stderr, "shoal-loadgen echo: --size must be >= 8 (the timestamp)\n");
+    return 2;
+  }
+  std::string error;
+  auto target = parse_ws_url(o.url, error);
+  if (!target) {
+    std::fprintf(stderr, "shoal-loadgen: --url %s: %s\n", o.url.c_str(), error.c_str());
+    return 2;
+  }
+  o.target = std::move(*target);
+  if (o.scenario == "pubsub") o.target.protocol = "shoal.v1";
+
+  struct sigaction sa{};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  run_report report;
+  report.scenario = o.scenario;
+  report.url = o.url;
+  report.size = o.size;
+  bool ok = false;
+  if (o.scenario == "echo") {
+    report.mode = o.rate > 0 ? "open" : "closed";
+    ok = run_scenario(
+        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(o, ctl, i); },
+        echo_drained, g_interrupted, report);
+  } else {
+    report.mode = o.rate > 0 ? "rate" : "burst";
+    ok = run_scenario(
+        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(o, ctl, i); },
+        pubsub_drained, g_interrupted, report);
+  }
+  std::fputs(format_summary(report).c_str(), stdout);
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << format_json(report);
+    if (!out) {
+      std::fprintf(stderr, "shoal-loadgen: cannot write %s\n", o.json_path.c_str());
+      return 1;
+    }
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,39 @@
+// Command-line settings of one run, filled by main.cpp and read-only once the workers start
+// (every thread reads them; nobody writes them).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "loadgen/url.hpp"
+
+namespace shoal::loadgen {
+
+struct options {
+  std::string scenario;             // "echo" or "pubsub"
+  std::string url;
+  ws_target target;                 // url, parsed and resolved
+  unsigned threads = 1;
+  std::uint64_t size = 64;          // payload bytes per message
+  double duration_s = 10;
+  double rate = 0;                  // total messages/s; 0 = closed loop (echo) / burst (pubsub)
+  std::string json_path;
+  int server_pid = 0;
+  double warmup_timeout_s = 30;
+  double drain_timeout_s = 2;
+  // echo
+  std::uint64_t connections = 1;
+  std::uint64_t inflight = 1;
+  // pubsub
+  std::uint64_t subscribers = 1;
+  std::uint64_t topics = 1;
+  std::uint64_t publishers = 1;
+  std::uint64_t burst = 0;
+};
+
+// How many of `total` items worker `w` of `workers` gets when item i goes to worker i % workers.
+inline std::uint64_t share_of(std::uint64_t total, unsigned workers, unsigned w) noexcept {
+  return total / workers + (w < total % workers ? 1 : 0);
+}
+
+}  // namespace shoal::loadgen

@@ -1,0 +1,172 @@
+// Renders a run_report as text and as JSON. Main thread only, after the run.
+// The JSON is written by hand: field names are fixed ASCII, strings are escaped.
+#include "loadgen/report.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace shoal::loadgen {
+namespace {
+
+struct pct {
+  const char* name;
+  double p;
+};
+constexpr pct percentiles[] = {{"p50", 50}, {"p90", 90}, {"p99", 99},
+                               {"p99.9", 99.9}, {"p99.99", 99.99}};
+
+double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+// Appends `v` with `decimals` digits after the point.
+void append_fixed(std::string& out, double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  out += buf;
+}
+
+void append_string(std::string& out, const std::string& s) {
+  out += '"';
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// A JSON number: finite, or null.
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  append_fixed(out, v, 3);
+}
+
+void append_latency_json(std::string& out, const histogram& h) {
+  out += '{';
+  for (const pct& p : percentiles) {
+    out += '"';
+    out += p.name;
+    out += "\":";
+    append_number(out, us(h.percentile(p.p)));
+    out += ',';
+  }
+  out += "\"max\":";
+  append_number(out, us(h.max()));
+  out += ",\"mean\":";
+  append_number(out, h.mean() / 1000.0);
+  out += ",\"count\":" + std::to_string(h.count()) + '}';
+}
+
+void append_latency_line(std::string& out, const char* label, const histogram& h) {
+  out += label;
+  for (const pct& p : percentiles) {
+    out += ' ';
+    out += p.name;
+    out += ' ';
+    append_fixed(out, us(h.percentile(p.p)), 1);
+  }
+  out += "  max ";
+  append_fixed(out, us(h.max()), 1);
+  out += " us\n";
+}
+
+}  // namespace
+
+double run_report::server_cpu_us_per_message() const noexcept {
+  if (!server || received == 0) return 0.0;
+  return server->cpu_s * 1e6 / static_cast<double>(received);
+}
+
+std::string format_summary(const run_report& r) {
+  std::string out;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s %s (%s)%s: %llu connections on %u threads, %llu B, %.2f s\n",
+                r.scenario.c_str(), r.url.c_str(), r.mode.c_str(),
+                r.interrupted ? " [interrupted: partial]" : "",
+                static_cast<unsigned long long>(r.connections), r.threads,
+                static_cast<unsigned long long>(r.size), r.duration_s);
+  out += buf;
+  std::snprintf(buf, sizeof buf, "  sent %llu  %s %llu  rate %.0f msg/s  connect errors %llu  errors %llu\n",
+                static_cast<unsigned long long>(r.sent),
+                r.scenario == "pubsub" ? "delivered" : "received",
+                static_cast<unsigned long long>(r.received), r.rate_per_s(),
+                static_cast<unsigned long long>(r.connect_errors),
+                static_cast<unsigned long long>(r.errors));
+  out += buf;
+  if (r.scenario == "pubsub") {
+    std::snprintf(buf, sizeof buf, "  acked %llu  expected %llu  missing %lld  gaps %llu  order violations %llu\n",
+                  static_cast<unsigned long long>(r.acked),
+                  static_cast<unsigned long long>(r.expected),
+                  static_cast<long long>(r.expected) - static_cast<long long>(r.received),
+                  static_cast<unsigned long long>(r.gaps),
+                  static_cast<unsigned long long>(r.order_violations));
+    out += buf;
+  }
+  append_latency_line(out, r.scenario == "pubsub" ? "  end-to-end latency" : "  latency", r.latency);
+  if (r.latency_uncorrected.count() > 0 && r.mode == "open")
+    append_latency_line(out, "  (uncorrected)", r.latency_uncorrected);
+  if (r.server) {
+    std::snprintf(buf, sizeof buf, "  server cpu %.3f s  (%.3f us/msg)  rss %.1f MiB\n",
+                  r.server->cpu_s, r.server_cpu_us_per_message(),
+                  static_cast<double>(r.server->rss_bytes) / (1024.0 * 1024.0));
+    out += buf;
+  }
+  return out;
+}
+
+std::string format_json(const run_report& r) {
+  std::string out = "{\"scenario\":";
+  append_string(out, r.scenario);
+  out += ",\"url\":";
+  append_string(out, r.url);
+  out += ",\"mode\":";
+  append_string(out, r.mode);
+  auto field = [&out](const char* name, std::uint64_t v) {
+    out += ",\"";
+    out += name;
+    out += "\":" + std::to_string(v);
+  };
+  field("connections", r.connections);
+  field("connect_errors", r.connect_errors);
+  field("threads", r.threads);
+  field("size", r.size);
+  out += ",\"duration_s\":";
+  append_number(out, r.duration_s);
+  out += ",\"interrupted\":";
+  out += r.interrupted ? "true" : "false";
+  field("sent", r.sent);
+  field("received", r.received);
+  if (r.scenario == "pubsub") field("delivered", r.received);
+  field("acked", r.acked);
+  field("expected", r.expected);
+  field("gaps", r.gaps);
+  field("order_violations", r.order_violations);
+  field("errors", r.errors);
+  out += ",\"rate_per_s\":";
+  append_number(out, r.rate_per_s());
+  out += ",\"latency_us\":";
+  append_latency_json(out, r.latency);
+  if (r.latency_uncorrected.count() > 0) {
+    out += ",\"latency_uncorrected_us\":";
+    append_latency_json(out, r.latency_uncorrected);
+  }
+  out += ",\"server_cpu_s\":";
+  if (r.server) append_number(out, r.server->cpu_s); else out += "null";
+  out += ",\"server_cpu_us_per_message\":";
+  if (r.server) append_number(out, r.server_cpu_us_per_message()); else out += "null";
+  out += ",\"server_rss_bytes\":";
+  out += r.server ? std::to_string(r.server->rss_bytes) : std::string("null");
+  out += "}\n";
+  return out;
+}
+
+}  // namespace shoal::loadgen

@@ -1,0 +1,52 @@
+// The result of one run: counters, the merged latency histogram, server CPU and memory, and
+// its two renderings (a human summary and a JSON object). Built by the main thread after the
+// worker threads have joined; plain values, no sharing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "loadgen/histogram.hpp"
+
+namespace shoal::loadgen {
+
+struct server_usage {
+  double cpu_s = 0;              // utime + stime over the measured window
+  std::uint64_t rss_bytes = 0;   // VmRSS at the end of the window
+};
+
+struct run_report {
+  std::string scenario;          // "echo" or "pubsub"
+  std::string url;
+  std::string mode;              // "closed", "open", "rate" or "burst"
+  std::uint64_t connections = 0;      // connections that opened
+  std::uint64_t connect_errors = 0;   // connections that failed to open or closed early
+  unsigned threads = 0;
+  std::uint64_t size = 0;             // payload bytes per message
+  double duration_s = 0;              // the measured window
+  bool interrupted = false;           // stopped by SIGINT: a partial report
+  std::uint64_t sent = 0;             // echo: messages sent; pubsub: published
+  std::uint64_t acked = 0;            // pubsub: publishes acknowledged
+  std::uint64_t received = 0;         // echo: echoes received; pubsub: deliveries
+  std::uint64_t expected = 0;         // pubsub: acks x subscribers of the topic
+  std::uint64_t gaps = 0;             // pubsub: messages announced missing by "gap"
+  std::uint64_t order_violations = 0; // pubsub: seq not increasing per subscriber
+  std::uint64_t errors = 0;           // protocol or "error" replies
+  histogram latency;                  // ns; corrected (from intended send time) in open loop
+  histogram latency_uncorrected;      // ns; from the actual send time (echo only, may be empty)
+  std::optional<server_usage> server;
+
+  double rate_per_s() const noexcept {
+    return duration_s > 0 ? static_cast<double>(received) / duration_s : 0.0;
+  }
+  // Server CPU µs per message: per echo received, or per delivery (pubsub).
+  double server_cpu_us_per_message() const noexcept;
+};
+
+// The summary printed on stdout.
+std::string format_summary(const run_report& r);
+// One JSON object (and a newline) with every field of the report; latencies in µs.
+std::string format_json(const run_report& r);
+
+}  // namespace shoal::loadgen

@@ -1,0 +1,251 @@
+// Client connection state machine: idle -> connecting -> handshaking -> open -> closed.
+// Owning worker thread only. Every failure goes through fail(), which closes the socket once
+// and tells the handler once.
+#include "loadgen/ws_client.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#include "core/handshake.hpp"
+
+namespace shoal::loadgen {
+namespace {
+
+bool iequals_prefix(std::string_view line, std::string_view name) {
+  if (line.size() < name.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto a = static_cast<unsigned char>(line[i]);
+    const auto b = static_cast<unsigned char>(name[i]);
+    if (std::tolower(a) != std::tolower(b)) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+ws_client::~ws_client() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool ws_client::start(int epoll_fd, std::string& error) {
+  fd_ = ::socket(target_->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    state_ = client_state::closed;
+    return false;
+  }
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = id_;
+  if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
+    error = std::string("epoll_ctl: ") + std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    state_ = client_state::closed;
+    return false;
+  }
+  const int rc = ::connect(fd_, reinterpret_cast<const sockaddr*>(&target_->addr), target_->addr_len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    error = std::string("connect: ") + std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    state_ = client_state::closed;
+    return false;
+  }
+  state_ = client_state::connecting;
+  return true;
+}
+
+void ws_client::write_handshake() {
+  std::array<unsigned char, 16> raw{};
+  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+  std::array<unsigned char, 32> b64{};
+  const int n = EVP_EncodeBlock(b64.data(), raw.data(), static_cast<int>(raw.size()));
+  key_.assign(reinterpret_cast<const char*>(b64.data()), static_cast<std::size_t>(n));
+  std::string req = "GET " + target_->path + " HTTP/1.1\r\nHost: " + target_->host +
+                    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
+                    "\r\nSec-WebSocket-Version: 13\r\n";
+  if (!target_->protocol.empty()) req += "Sec-WebSocket-Protocol: " + target_->protocol + "\r\n";
+  req += "\r\n";
+  out_.insert(out_.end(), req.begin(), req.end());
+}
+
+void ws_client::on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& enc,
+                      std::span<std::uint8_t> scratch) {
+  if (state_ == client_state::connecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) return fail(h, std::strerror(err));
+    if ((events & EPOLLOUT) == 0) return;  // not connected yet
+    state_ = client_state::handshaking;
+    write_handshake();
+  }
+  if ((events & EPOLLOUT) != 0 && queued_bytes() > 0) flush(h);
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0) return;
+  while (state_ == client_state::handshaking || state_ == client_state::open) {
+    const ssize_t n = ::recv(fd_, scratch.data(), scratch.size(), 0);
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      if (state_ == client_state::handshaking) {
+        read_handshake(h, enc, scratch, got);
+      } else {
+        decode(h, enc, scratch.first(got));
+      }
+      continue;
+    }
+    if (n == 0) return fail(h, "connection closed by server");
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return fail(h, std::strerror(errno));
+  }
+}
+
+void ws_client::read_handshake(ws_handler& h, core::frame_encoder& enc,
+                               std::span<std::uint8_t> scratch, std::size_t n) {
+  const std::size_t before = handshake_.size();
+  handshake_.append(reinterpret_cast<const char*>(scratch.data()), n);
+  const auto end = handshake_.find("\r\n\r\n");
+  if (end == std::string::npos) {
+    if (handshake_.size() > 16384) fail(h, "handshake response too large");
+    return;
+  }
+  const std::string_view head(handshake_.data(), end + 2);
+  if (head.substr(0, 13) != "HTTP/1.1 101 ") {
+    return fail(h, "upgrade refused: " + std::string(head.substr(0, head.find('\r'))));
+  }
+  const core::accept_key expected = core::compute_accept_key(key_);
+  bool accept_ok = false;
+  std::size_t pos = head.find("\r\n") + 2;
+  while (pos < head.size()) {
+    const auto eol = head.find("\r\n", pos);
+    const std::string_view line = head.substr(pos, eol - pos);
+    pos = eol + 2;
+    constexpr std::string_view name = "sec-websocket-accept:";
+    if (iequals_prefix(line, name)) {
+      accept_ok = trim(line.substr(name.size())) ==
+                  std::string_view(expected.data(), expected.size());
+    }
+  }
+  if (!accept_ok) return fail(h, "bad or missing Sec-WebSocket-Accept");
+  state_ = client_state::open;
+  // Frames that came in the same read as the head are still in `scratch`.
+  const std::size_t head_end_in_scratch = end + 4 - before;
+  handshake_.clear();
+  handshake_.shrink_to_fit();
+  h.on_open(*this);
+  if (state_ == client_state::open && head_end_in_scratch < n) {
+    decode(h, enc, scratch.subspan(head_end_in_scratch, n - head_end_in_scratch));
+  }
+}
+
+void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> in) {
+  while (!in.empty() && state_ == client_state::open) {
+    const core::decode_event ev = decoder_.next(in);
+    in = in.subspan(ev.consumed);
+    switch (ev.status) {
+      case core::decode_status::need_more:
+        return;
+      case core::decode_status::data:
+        if (ev.first) message_.clear();
+        if (ev.first && ev.last) {
+          h.on_message(*this, ev.op, ev.payload);
+        } else {
+          message_.insert(message_.end(), ev.payload.begin(), ev.payload.end());
+          if (ev.last) {
+            h.on_message(*this, ev.op, message_);
+            message_.clear();
+          }
+        }
+        break;
+      case core::decode_status::control:
+        if (ev.op == core::opcode::ping) {
+          const bool was_empty = queued_bytes() == 0;
+          enc.append_frame(out_, core::opcode::pong, ev.payload);
+          if (was_empty) flush(h);
+        } else if (ev.op == core::opcode::close) {
+          if (!close_sent_) {
+            enc.append_frame(out_, core::opcode::close, ev.payload);
+            close_sent_ = true;
+            flush(h);
+          }
+          return fail(h, "server sent close");
+        }
+        break;
+      case core::decode_status::error:
+        return fail(h, "protocol error from server");
+    }
+  }
+}
+
+bool ws_client::send(core::frame_encoder& enc, core::opcode op,
+                     std::span<const std::uint8_t> payload) {
+  const bool was_empty = queued_bytes() == 0;
+  enc.append_frame(out_, op, payload);
+  return was_empty;
+}
+
+void ws_client::flush(ws_handler& h) {
+  if (fd_ < 0 || state_ == client_state::connecting) return;
+  while (out_off_ < out_.size()) {
+    const ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_off_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // EPOLLOUT will come
+    return fail(h, std::strerror(errno));
+  }
+  if (out_off_ == out_.size()) {
+    out_.clear();
+    out_off_ = 0;
+  } else if (out_off_ > (1u << 20) && out_off_ * 2 > out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_off_));
+    out_off_ = 0;
+  }
+}
+
+void ws_client::shutdown(core::frame_encoder& enc) {
+  if (fd_ < 0) return;
+  if (state_ == client_state::open && !close_sent_) {
+    std::vector<std::uint8_t> frame;
+    enc.append_close(frame, core::close_code::normal);
+    (void)::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    close_sent_ = true;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  state_ = client_state::closed;
+}
+
+void ws_client::fail(ws_handler& h, std::string_view why) {
+  if (state_ == client_state::closed) return;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  state_ = client_state::closed;
+  out_.clear();
+  out_off_ = 0;
+  h.on_closed(*this, why);
+}
+
+}  // namespace shoal::loadgen

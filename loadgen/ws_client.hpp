@@ -1,0 +1,88 @@
+// One client WebSocket connection, non-blocking: connect, the opening handshake (RFC 6455 §4.1,
+// with Sec-WebSocket-Accept checked), frames out (masked by core::frame_encoder) and in
+// (core::frame_decoder, client role). Owned and used by one worker thread; never throws.
+// Outgoing frames are queued in out_ and written by flush(), once per loop pass.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/frame.hpp"
+#include "core/frame_decoder.hpp"
+#include "core/frame_encoder.hpp"
+#include "loadgen/url.hpp"
+
+namespace shoal::loadgen {
+
+class ws_client;
+
+// What a scenario does with a connection's events. Called on the owning thread, from
+// ws_client::on_io; a handler may queue frames on the client it is given.
+class ws_handler {
+ public:
+  virtual void on_open(ws_client& c) = 0;
+  virtual void on_message(ws_client& c, core::opcode op, std::span<const std::uint8_t> payload) = 0;
+  virtual void on_closed(ws_client& c, std::string_view why) = 0;
+
+ protected:
+  ~ws_handler() = default;
+};
+
+enum class client_state : std::uint8_t { idle, connecting, handshaking, open, closed };
+
+class ws_client {
+ public:
+  ws_client(std::uint32_t id, const ws_target& target) noexcept : id_(id), target_(&target) {}
+  ~ws_client();
+  ws_client(const ws_client&) = delete;
+  ws_client& operator=(const ws_client&) = delete;
+
+  // Creates the socket, starts the connect and registers it (edge-triggered) with `epoll_fd`,
+  // with this client's id as the event data. False (and state closed) on immediate failure.
+  bool start(int epoll_fd, std::string& error);
+  // Handles readiness `events`: finishes the connect, reads, decodes, dispatches to `h`.
+  // `scratch` is the thread's read buffer. Frames queued here are written by the next flush().
+  void on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& enc,
+             std::span<std::uint8_t> scratch);
+  // Queues one whole message (masked). Returns true if the client had nothing queued before,
+  // i.e. it must be put on the owner's flush list.
+  bool send(core::frame_encoder& enc, core::opcode op, std::span<const std::uint8_t> payload);
+  bool send_text(core::frame_encoder& enc, std::string_view text) {
+    return send(enc, core::opcode::text,
+                {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  }
+  // Writes what is queued; on EAGAIN keeps the rest for the next EPOLLOUT. A write error
+  // closes the client (and tells `h`).
+  void flush(ws_handler& h);
+  // Sends a Close (1000) if open, best effort, and closes the socket without telling a handler.
+  void shutdown(core::frame_encoder& enc);
+
+  std::uint32_t id() const noexcept { return id_; }
+  client_state state() const noexcept { return state_; }
+  bool is_open() const noexcept { return state_ == client_state::open; }
+  std::size_t queued_bytes() const noexcept { return out_.size() - out_off_; }
+
+ private:
+  void write_handshake();
+  void read_handshake(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch,
+                      std::size_t n);
+  void decode(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> in);
+  void fail(ws_handler& h, std::string_view why);
+
+  std::uint32_t id_;
+  const ws_target* target_;
+  int fd_ = -1;
+  client_state state_ = client_state::idle;
+  bool close_sent_ = false;
+  core::frame_decoder decoder_{core::decoder_options{core::role::client, 64u << 20, false}};
+  std::vector<std::uint8_t> out_;   // queued bytes; [out_off_, size) not yet written
+  std::size_t out_off_ = 0;
+  std::vector<std::uint8_t> message_;  // a message that arrived in more than one event
+  std::string handshake_;              // the response head, until complete
+  std::string key_;                    // our Sec-WebSocket-Key
+};
+
+}  // namespace shoal::loadgen
