@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/setup.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target shoal
+cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen
 exec build/release/gateway/shoal "$@"
