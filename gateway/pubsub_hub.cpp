@@ -76,6 +76,7 @@ void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<
   job->topic = sub.topic;
   job->id = std::string(id);
   job->conn_token = sub.conn->token();
+  job->sub_id = sub.id;
   job->origin = static_cast<std::uint16_t>(self_);
   job->since = since;
   send(ctx, home_of(sub.topic), shard_message::of(job, false), false);
@@ -242,7 +243,9 @@ void pubsub_hub::on_publish_done(shard_context& ctx, publish_job* job) {
 void pubsub_hub::on_subscribe_done(shard_context& ctx, subscribe_job* job) {
   connection* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr;
   subscription* sub = (c && c->session()) ? c->session()->find(job->topic) : nullptr;
-  if (sub && !sub->active) {
+  // Only the subscription this job was sent for: a topic unsubscribed and subscribed again
+  // while the first answer was on its way must wait for its own answer (and its replay).
+  if (sub && !sub->active && sub->id == job->sub_id) {
     auto it = local_.find(job->topic);
     if (it != local_.end() && !it->second.synced) {
       it->second.last_seq = job->seq;

@@ -46,6 +46,7 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
       auto sub = std::make_unique<subscription>();
       sub->topic = std::string(cmd.topic);
       sub->conn = &conn_;
+      sub->id = next_sub_id_++;
       subscription& added = *sub;
       subs_.push_back(std::move(sub));  // first: the hub may answer at once (topic homed here)
       hub.subscribe(ctx, added, cmd.since, cmd.id);

@@ -23,6 +23,7 @@ class pubsub_hub;
 struct subscription {
   std::string topic;
   connection* conn = nullptr;
+  std::uint64_t id = 0;           // unique within the session: matches the home's answer
   std::uint32_t index = 0;        // position in the hub's list for the topic
   bool active = false;            // the home shard has answered the subscribe
   std::uint64_t from_seq = 0;     // deliveries with seq > from_seq are for this subscriber
@@ -62,7 +63,8 @@ class pubsub_session {
 
   connection& conn_;
   std::vector<std::unique_ptr<subscription>> subs_;
-  std::uint32_t held_back_ = 0;  // subscriptions with a pending gap notice or conflated frame
+  std::uint32_t held_back_ = 0;
+  std::uint64_t next_sub_id_ = 1;  // subscriptions with a pending gap notice or conflated frame
   std::string scratch_;
 };
 

@@ -37,6 +37,7 @@ struct subscribe_job {
   std::string topic;
   std::string id;
   std::uint64_t conn_token = 0;
+  std::uint64_t sub_id = 0;  // the subscription this answers (a topic may be re-subscribed)
   std::uint16_t origin = 0;
   std::optional<std::uint64_t> since;  // resume: wants every message with seq > since
   // Result, filled by the home shard.

@@ -125,6 +125,19 @@ class PubSub(ServerTest):
             await ws.close()
         run(go())
 
+    def test_resubscribe_in_flight_gets_its_own_replay(self):
+        async def go():
+            for i in range(3):
+                http_publish(self.server.port, "resub.t", str(i).encode())
+            ws = await connect(self.server)
+            # The second sub replaces the first before the first is answered.
+            await request(ws, op="sub", topic="resub.t")
+            await request(ws, op="sub", topic="resub.t", since=0)
+            got = [await expect(ws, "msg") for _ in range(3)]
+            self.assertEqual([m["data"] for m in got], [0, 1, 2])
+            await ws.close()
+        run(go())
+
     def test_resume_from_beyond_the_history_is_too_old(self):
         async def go():
             ws = await connect(self.server)
