@@ -86,6 +86,15 @@ void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64
   sub.gap_to = to;
 }
 
+void pubsub_session::send_gap(shard_context& ctx, subscription& sub) {
+  if (!sub.gap_from) return;
+  scratch_.clear();
+  encode_gap(scratch_, sub.topic, sub.gap_from, sub.gap_to);
+  conn_.queue_text(ctx, scratch_);
+  shard_metrics::add(ctx.metrics.gaps);
+  sub.gap_from = sub.gap_to = 0;
+}
+
 void pubsub_session::missed(shard_context&, subscription& sub, std::uint64_t from, std::uint64_t to) {
   hold_gap(sub, from, to);  // reported with the next delivery or when the output drains
 }
@@ -112,13 +121,7 @@ void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame*
     }
   }
   if (sub.gap_from || sub.conflated) {
-    if (sub.gap_from) {
-      scratch_.clear();
-      encode_gap(scratch_, sub.topic, sub.gap_from, sub.gap_to);
-      conn_.queue_text(ctx, scratch_);
-      shard_metrics::add(ctx.metrics.gaps);
-      sub.gap_from = sub.gap_to = 0;
-    }
+    send_gap(ctx, sub);
     if (sub.conflated) {  // superseded by this newer message
       sub.conflated->release();
       sub.conflated = nullptr;
@@ -131,13 +134,7 @@ void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame*
 void pubsub_session::on_drained(shard_context& ctx) {
   for (auto& p : subs_) {
     subscription& sub = *p;
-    if (sub.gap_from) {
-      scratch_.clear();
-      encode_gap(scratch_, sub.topic, sub.gap_from, sub.gap_to);
-      conn_.queue_text(ctx, scratch_);
-      shard_metrics::add(ctx.metrics.gaps);
-      sub.gap_from = sub.gap_to = 0;
-    }
+    send_gap(ctx, sub);
     if (sub.conflated) {
       conn_.queue_broadcast(ctx, sub.conflated);
       sub.conflated->release();

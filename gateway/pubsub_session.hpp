@@ -58,6 +58,8 @@ class pubsub_session {
   void send_error(shard_context& ctx, protocol_error_code code, std::string_view message,
                   std::string_view id, std::string_view topic = {});
   void hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to);
+  // Sends the gap notice held for `sub`, if any.
+  void send_gap(shard_context& ctx, subscription& sub);
   // Unsubscribes from the hub, drops what was held back, and forgets the subscription.
   void leave(shard_context& ctx, subscription* sub);
 
