@@ -143,6 +143,8 @@ class http_request_parser {
   http_error error() const noexcept { return error_; }
   bool complete() const noexcept { return state_ == state::complete; }
   bool failed() const noexcept { return state_ == state::failed; }
+  // Bytes of the head held so far (0 after reset(): nothing of a request has arrived).
+  std::size_t buffered() const noexcept { return buf_.size(); }
 
   // Ready for the next request on a keep-alive connection; keeps the buffers' capacity and
   // invalidates every view from request().

@@ -31,20 +31,44 @@ core::http_limits http_limits_from(const connection_settings& s) {
 }
 }  // namespace
 
-connection::connection(int fd, std::uint64_t token, shard_context& ctx)
-    : fd_(fd),
-      token_(token),
-      http_(std::make_unique<core::http_request_parser>(http_limits_from(ctx.settings))),
-      decoder_(core::decoder_options{core::role::server, ctx.settings.max_message_size, false}) {
+connection::connection(int fd, std::uint64_t token, shard_context& ctx) : fd_(fd), token_(token) {
   owner_.bind();
   timer_.owner = this;
-  phase_started_ = last_rx_ = ping_sent_ = ctx.now;
+  phase_started_ = last_rx_ = ping_sent_ = tick32(ctx.now);
   reschedule(ctx);
 }
 
 connection::~connection() {
   timer_wheel::cancel(timer_);
   if (fd_ >= 0) ::close(fd_);
+}
+
+input_state& connection::input(shard_context& ctx) {
+  if (!in_) {
+    in_ = ctx.pools.inputs.take();
+    if (!in_)
+      in_ = std::make_unique<input_state>(
+          http_limits_from(ctx.settings),
+          core::decoder_options{core::role::server, ctx.settings.max_message_size, false});
+  }
+  return *in_;
+}
+
+void connection::release_input(shard_context& ctx) {
+  if (in_ && in_->reusable()) ctx.pools.inputs.give(std::move(in_));
+}
+
+out_queue& connection::output(shard_context& ctx) {
+  if (!out_) {
+    out_ = ctx.pools.outputs.take();
+    if (!out_) out_ = std::make_unique<output_state>();
+  }
+  return out_->queue;
+}
+
+void connection::release_output(shard_context& ctx) {
+  // Only an empty queue whose bytes the gauge no longer counts goes back.
+  if (out_ && out_->queue.empty() && out_->reported == 0) ctx.pools.outputs.give(std::move(out_));
 }
 
 void connection::on_readable(shard_context& ctx) {
@@ -79,7 +103,7 @@ void connection::on_readable(shard_context& ctx) {
 void connection::on_writable(shard_context& ctx) {
   owner_.check();
   write_blocked_ = false;
-  if (!out_.empty()) mark_dirty(ctx);
+  if (buffered() != 0) mark_dirty(ctx);
 }
 
 void connection::on_hangup(shard_context& ctx) {
@@ -100,16 +124,17 @@ void connection::on_eof(shard_context& ctx) {
 void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
   while (!bytes.empty() && !input_done_) {
     std::size_t used = 0;
-    if (publish_ && publish_->awaiting) {
+    input_state& in = input(ctx);
+    if (in.publish && in.publish->awaiting) {
       // A pipelined request behind a publish waits for the publish's answer, bounded.
-      if (pending_input_.size() + bytes.size() > ctx.settings.max_header_bytes + ctx.settings.max_message_size) {
+      if (in.pending.size() + bytes.size() > ctx.settings.max_header_bytes + ctx.settings.max_message_size) {
         abort(ctx);
         return;
       }
-      pending_input_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      in.pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
       return;
     }
-    if (publish_)
+    if (in.publish)
       used = process_body(ctx, bytes);
     else if (state_ == conn_state::http)
       used = process_http(ctx, bytes);
@@ -119,10 +144,12 @@ void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
       return;
     bytes = bytes.subspan(used);
   }
+  release_input(ctx);  // nothing left in progress: an idle connection holds no input state
 }
 
 std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t> bytes) {
-  const core::http_parse_result r = http_->feed(bytes);
+  core::http_request_parser& parser = in_->http;
+  const core::http_parse_result r = parser.feed(bytes);
   switch (r.status) {
     case core::http_parse_status::need_more:
       return bytes.size();
@@ -136,23 +163,23 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
     case core::http_parse_status::complete:
       break;
   }
-  const core::http_request& req = http_->request();
+  const core::http_request& req = parser.request();
   route_result route = route_request(req, ctx.server, ctx.settings);
   queue_bytes(ctx, route.response);
   if (route.publish) {
-    publish_ = std::make_unique<http_publish>();
-    publish_->topic = std::string(route.publish_topic);
-    publish_->content_type = std::string(req.header("Content-Type").value_or(""));
-    publish_->remaining = route.body_length;
-    publish_->keep_alive = req.keep_alive();
-    publish_->body.reserve(route.body_length);
+    auto p = std::make_unique<http_publish>();
+    p->topic = std::string(route.publish_topic);
+    p->content_type = std::string(req.header("Content-Type").value_or(""));
+    p->remaining = route.body_length;
+    p->keep_alive = req.keep_alive();
+    p->body.reserve(route.body_length);
+    in_->publish = std::move(p);
     if (route.body_length == 0) process_body(ctx, {});
     return r.consumed;
   }
   if (route.upgrade != endpoint::none) {
     endpoint_ = route.upgrade;
-    if (endpoint_ == endpoint::pubsub) session_ = std::make_unique<pubsub_session>(*this);
-    http_.reset();
+    parser.reset();
     shard_metrics::add(ctx.metrics.websocket_open);
     last_rx_ = ping_sent_ = ctx.now;
     enter(ctx, conn_state::open);
@@ -179,12 +206,12 @@ void connection::finish_http_request(shard_context& ctx, bool keep_alive) {
     mark_dirty(ctx);
     return;
   }
-  http_->reset();
+  in_->http.reset();
   enter(ctx, conn_state::http);  // a new request: a new handshake deadline
 }
 
 std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t> bytes) {
-  http_publish& p = *publish_;
+  http_publish& p = *in_->publish;
   const std::size_t take = std::min<std::size_t>(p.remaining, bytes.size());
   p.body.append(reinterpret_cast<const char*>(bytes.data()), take);
   p.remaining -= take;
@@ -193,7 +220,7 @@ std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t>
   if (!data.ok) {
     queue_bytes(ctx, core::build_error_response(400, data.message));
     shard_metrics::add(ctx.metrics.http_requests);
-    publish_.reset();
+    in_->publish.reset();
     input_done_ = true;
     after_flush_ = then::linger;
     return bytes.size();
@@ -206,9 +233,9 @@ std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t>
 
 void connection::on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq) {
   owner_.check();
-  if (!publish_ || !publish_->awaiting) return;
-  const bool keep_alive = publish_->keep_alive;
-  publish_.reset();
+  if (!in_ || !in_->publish || !in_->publish->awaiting) return;
+  const bool keep_alive = in_->publish->keep_alive;
+  in_->publish.reset();
   std::string body = R"({"topic":")";
   body += topic;
   body += R"(","seq":)";
@@ -222,27 +249,28 @@ void connection::on_http_publish_result(shard_context& ctx, std::string_view top
   queue_bytes(ctx, core::build_http_response(r));
   shard_metrics::add(ctx.metrics.http_requests);
   finish_http_request(ctx, !r.close);
-  if (!pending_input_.empty() && !input_done_) {
+  if (!in_->pending.empty() && !input_done_) {
     std::string pending;
-    pending.swap(pending_input_);
+    pending.swap(in_->pending);
     process(ctx, {reinterpret_cast<std::uint8_t*>(pending.data()), pending.size()});
   }
+  release_input(ctx);
 }
 
 std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_t> bytes) {
   std::size_t used = 0;
   while (used < bytes.size() && !input_done_) {
-    const core::decode_event ev = decoder_.next(bytes.subspan(used));
+    const core::decode_event ev = in_->decoder.next(bytes.subspan(used));
     used += ev.consumed;
     switch (ev.status) {
       case core::decode_status::need_more:
         return bytes.size();
       case core::decode_status::data:
-        last_rx_ = ctx.now;
+        last_rx_ = tick32(ctx.now);
         if (state_ == conn_state::open) on_message_chunk(ctx, ev);
         break;  // after our Close, data is discarded (§5.5.1)
       case core::decode_status::control:
-        last_rx_ = ctx.now;
+        last_rx_ = tick32(ctx.now);
         on_control(ctx, ev);
         break;
       case core::decode_status::error:
@@ -258,16 +286,18 @@ void connection::on_message_chunk(shard_context& ctx, const core::decode_event& 
     on_message(ctx, ev.op, ev.payload);
     return;
   }
+  std::vector<std::uint8_t>& message = in_->message;
   if (ev.first) {
-    message_op_ = ev.op;
-    message_.clear();
+    in_->message_op = ev.op;
+    message.clear();
   }
   // The decoder has checked the message against max_message_size before this chunk arrived.
-  message_.insert(message_.end(), ev.payload.begin(), ev.payload.end());
+  message.insert(message.end(), ev.payload.begin(), ev.payload.end());
   if (!ev.last) return;
-  on_message(ctx, message_op_, message_);
-  message_.clear();
-  if (message_.capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(message_);
+  // on_message may send, never release in_, so `message` stays valid through the call.
+  on_message(ctx, in_->message_op, message);
+  message.clear();
+  if (message.capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(message);
 }
 
 void connection::on_message(shard_context& ctx, core::opcode op,
@@ -283,6 +313,7 @@ void connection::on_message(shard_context& ctx, core::opcode op,
     queue_text(ctx, error);
     return;
   }
+  if (!session_) session_ = std::make_unique<pubsub_session>(*this);  // from the first message
   session_->on_text(ctx, {reinterpret_cast<const char*>(payload.data()), payload.size()});
 }
 
@@ -357,38 +388,34 @@ void connection::start_close(shard_context& ctx, std::uint16_t code, std::string
 
 void connection::on_timer(shard_context& ctx) {
   owner_.check();
-  const std::uint64_t now = ctx.now;
   const connection_settings& s = ctx.settings;
-  // Timers fire seldom (pings, timeouts): a good moment to give an idle connection's buffers back.
-  out_.trim();
-  if (message_.empty()) std::vector<std::uint8_t>().swap(message_);
   switch (state_) {
     case conn_state::http:
-      if (now - phase_started_ >= s.handshake_ticks) {
+      if (since(ctx, phase_started_) >= s.handshake_ticks) {
         abort(ctx);  // handshake timeout: a slow or silent client
         return;
       }
       break;
     case conn_state::open:
-      if (ping_outstanding_ && now - ping_sent_ >= s.pong_timeout_ticks) {
+      if (ping_outstanding_ && since(ctx, ping_sent_) >= s.pong_timeout_ticks) {
         shard_metrics::add(ctx.metrics.heartbeat_timeouts);
         abort(ctx);  // the peer stopped answering: vanished, or stopped reading
         return;
       }
-      if (s.idle_ticks && now - last_rx_ >= s.idle_ticks) {
+      if (s.idle_ticks && since(ctx, last_rx_) >= s.idle_ticks) {
         start_close(ctx, static_cast<std::uint16_t>(core::close_code::going_away), "idle timeout");
         break;
       }
-      if (s.ping_interval_ticks && !ping_outstanding_ && now - ping_sent_ >= s.ping_interval_ticks) {
+      if (s.ping_interval_ticks && !ping_outstanding_ && since(ctx, ping_sent_) >= s.ping_interval_ticks) {
         queue_frame(ctx, core::opcode::ping, {});
         ping_outstanding_ = true;
-        ping_sent_ = now;
+        ping_sent_ = tick32(ctx.now);
         shard_metrics::add(ctx.metrics.pings_sent);
       }
       break;
     case conn_state::closing:
     case conn_state::lingering:
-      if (now - phase_started_ >= s.close_ticks) {
+      if (since(ctx, phase_started_) >= s.close_ticks) {
         abort(ctx);  // close timeout: the peer did not finish the closing handshake
         return;
       }
@@ -401,16 +428,21 @@ void connection::on_timer(shard_context& ctx) {
 
 void connection::reschedule(shard_context& ctx) {
   const connection_settings& s = ctx.settings;
+  // The tick at which `ticks` will have passed since `start`.
+  const auto after = [&ctx](std::uint32_t start, std::uint64_t ticks) {
+    const std::uint64_t elapsed = since(ctx, start);
+    return ctx.now + (ticks > elapsed ? ticks - elapsed : 0);
+  };
   std::uint64_t due = 0;
   switch (state_) {
     case conn_state::http:
-      due = phase_started_ + s.handshake_ticks;
+      due = after(phase_started_, s.handshake_ticks);
       break;
     case conn_state::open: {
       std::uint64_t next = ~std::uint64_t{0};
-      if (ping_outstanding_) next = ping_sent_ + s.pong_timeout_ticks;
-      else if (s.ping_interval_ticks) next = ping_sent_ + s.ping_interval_ticks;
-      if (s.idle_ticks) next = std::min(next, last_rx_ + s.idle_ticks);
+      if (ping_outstanding_) next = after(ping_sent_, s.pong_timeout_ticks);
+      else if (s.ping_interval_ticks) next = after(ping_sent_, s.ping_interval_ticks);
+      if (s.idle_ticks) next = std::min(next, after(last_rx_, s.idle_ticks));
       if (next == ~std::uint64_t{0}) {
         timer_wheel::cancel(timer_);
         return;
@@ -420,7 +452,7 @@ void connection::reschedule(shard_context& ctx) {
     }
     case conn_state::closing:
     case conn_state::lingering:
-      due = phase_started_ + s.close_ticks;
+      due = after(phase_started_, s.close_ticks);
       break;
     case conn_state::closed:
       timer_wheel::cancel(timer_);
@@ -431,7 +463,7 @@ void connection::reschedule(shard_context& ctx) {
 
 void connection::enter(shard_context& ctx, conn_state next) {
   state_ = next;
-  phase_started_ = ctx.now;
+  phase_started_ = tick32(ctx.now);
   reschedule(ctx);
 }
 
@@ -439,7 +471,7 @@ void connection::queue_frame(shard_context& ctx, core::opcode op,
                              std::span<const std::uint8_t> payload) {
   if (close_sent_) return;  // the Close is the last frame we send (§5.5.1)
   const std::size_t header = core::frame_header_size(payload.size(), false);
-  std::uint8_t* p = out_.append_local(header + payload.size());
+  std::uint8_t* p = output(ctx).append_local(header + payload.size());
   core::encode_frame_header(p, op, payload.size(), true, false, nullptr);
   if (!payload.empty()) std::memcpy(p + header, payload.data(), payload.size());
   if (!core::is_control(op)) shard_metrics::add(ctx.metrics.messages_out);
@@ -452,14 +484,14 @@ void connection::queue_text(shard_context& ctx, std::string_view json) {
 
 void connection::queue_broadcast(shard_context& ctx, local_frame* frame) {
   if (close_sent_) return;
-  out_.append_shared(frame);
+  output(ctx).append_shared(frame);
   shard_metrics::add(ctx.metrics.messages_out);
   mark_dirty(ctx);
 }
 
 void connection::queue_bytes(shard_context& ctx, std::string_view bytes) {
   if (bytes.empty()) return;
-  std::memcpy(out_.append_local(bytes.size()), bytes.data(), bytes.size());
+  std::memcpy(output(ctx).append_local(bytes.size()), bytes.data(), bytes.size());
   mark_dirty(ctx);
 }
 
@@ -467,7 +499,7 @@ void connection::mark_dirty(shard_context& ctx) {
   // The buffered-bytes gauge is synced once per flush, not per queued frame (callgrind showed
   // the per-delivery gauge update as a tenth of the fan-out cost).
   // Backpressure: above the high watermark, stop reading from this peer; TCP slows it down.
-  if (!read_paused_ && out_.buffered() > ctx.settings.high_watermark) {
+  if (!read_paused_ && buffered() > ctx.settings.high_watermark) {
     read_paused_ = true;
     shard_metrics::add(ctx.metrics.paused_reads);
   }
@@ -478,19 +510,43 @@ void connection::mark_dirty(shard_context& ctx) {
 }
 
 void connection::sync_buffered(shard_context& ctx) {
-  const std::size_t now = out_.buffered();
-  if (now > reported_buffered_) shard_metrics::add(ctx.metrics.buffered_bytes, now - reported_buffered_);
-  else shard_metrics::sub(ctx.metrics.buffered_bytes, reported_buffered_ - now);
-  reported_buffered_ = now;
+  if (!out_) return;
+  const std::size_t now = out_->queue.buffered();
+  std::size_t& reported = out_->reported;
+  if (now > reported) shard_metrics::add(ctx.metrics.buffered_bytes, now - reported);
+  else shard_metrics::sub(ctx.metrics.buffered_bytes, reported - now);
+  reported = now;
 }
 
 void connection::flush(shard_context& ctx) {
   owner_.check();
   in_dirty_list = false;
   if (state_ == conn_state::closed || write_blocked_) return;
+  if (out_ && !write_out(ctx)) return;
+  if (read_paused_ && buffered() <= ctx.settings.low_watermark) {
+    read_paused_ = false;
+    shard_metrics::sub(ctx.metrics.paused_reads);
+    if (!in_read_again_list) {
+      in_read_again_list = true;
+      ctx.read_again.push_back(this);
+    }
+  }
+  // Below the slow-consumer limit again: release the gap notices and conflated messages held
+  // back for this subscriber (written on the next pass).
+  if (session_ && session_->has_held_back() && buffered() < ctx.settings.slow_consumer_limit &&
+      state_ == conn_state::open)
+    session_->on_drained(ctx);  // may queue more (written on the next pass)
+  if (buffered() == 0) {
+    release_output(ctx);  // an idle connection holds no output state
+    after_flush(ctx);
+  }
+}
+
+bool connection::write_out(shard_context& ctx) {
+  out_queue& out = out_->queue;
   iovec iov[max_iov];
-  while (!out_.empty()) {
-    const std::size_t count = out_.gather(iov);
+  while (!out.empty()) {
+    const std::size_t count = out.gather(iov);
     std::size_t want = 0;
     for (std::size_t i = 0; i < count; ++i) want += iov[i].iov_len;
     msghdr msg{};
@@ -504,31 +560,18 @@ void connection::flush(shard_context& ctx) {
         break;
       }
       abort(ctx);
-      return;
+      return false;
     }
     shard_metrics::add(ctx.metrics.writes);
     shard_metrics::add(ctx.metrics.bytes_out, static_cast<std::uint64_t>(n));
-    out_.consume(static_cast<std::size_t>(n));
+    out.consume(static_cast<std::size_t>(n));
     if (static_cast<std::size_t>(n) < want) {
       write_blocked_ = true;  // the socket buffer is full
       break;
     }
   }
   sync_buffered(ctx);
-  if (read_paused_ && out_.buffered() <= ctx.settings.low_watermark) {
-    read_paused_ = false;
-    shard_metrics::sub(ctx.metrics.paused_reads);
-    if (!in_read_again_list) {
-      in_read_again_list = true;
-      ctx.read_again.push_back(this);
-    }
-  }
-  // Below the slow-consumer limit again: release the gap notices and conflated messages held
-  // back for this subscriber (written on the next pass).
-  if (session_ && session_->has_held_back() && out_.buffered() < ctx.settings.slow_consumer_limit &&
-      state_ == conn_state::open)
-    session_->on_drained(ctx);
-  if (out_.empty()) after_flush(ctx);
+  return true;
 }
 
 void connection::after_flush(shard_context& ctx) {
@@ -553,8 +596,11 @@ void connection::abort(shard_context& ctx) {
   if (endpoint_ != endpoint::none) shard_metrics::sub(ctx.metrics.websocket_open);
   if (read_paused_) shard_metrics::sub(ctx.metrics.paused_reads);
   read_paused_ = false;
-  out_.clear();
-  sync_buffered(ctx);
+  if (out_) {
+    out_->queue.clear();
+    sync_buffered(ctx);
+    out_.reset();
+  }
   timer_wheel::cancel(timer_);
   ::close(fd_);
   fd_ = -1;

@@ -11,16 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "core/frame_decoder.hpp"
-#include "gateway/out_queue.hpp"
+#include "gateway/conn_pools.hpp"
 #include "gateway/pubsub_session.hpp"
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
 #include "gateway/timer_wheel.hpp"
-
-namespace shoal::core {
-class http_request_parser;
-}
 
 namespace shoal::gateway {
 
@@ -65,9 +60,9 @@ class connection {
   int fd() const noexcept { return fd_; }
   std::uint64_t token() const noexcept { return token_; }
   timer_node& timer() noexcept { return timer_; }
-  std::size_t buffered() const noexcept { return out_.buffered(); }
-  bool in_dirty_list = false;
-  bool in_read_again_list = false;
+  std::size_t buffered() const noexcept { return out_ ? out_->queue.buffered() : 0; }
+  bool in_dirty_list : 1 = false;
+  bool in_read_again_list : 1 = false;
 
  private:
   // Input by state.
@@ -86,13 +81,25 @@ class connection {
   void queue_frame(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
   void queue_bytes(shard_context& ctx, std::string_view bytes);
   void mark_dirty(shard_context& ctx);
+  bool write_out(shard_context& ctx);  // false if the connection was aborted
   void after_flush(shard_context& ctx);
   void reschedule(shard_context& ctx);
   void sync_buffered(shard_context& ctx);
   void enter(shard_context& ctx, conn_state next);
 
+  // Input and output state, taken from the shard's pools while busy (see conn_pools.hpp).
+  input_state& input(shard_context& ctx);
+  void release_input(shard_context& ctx);
+  out_queue& output(shard_context& ctx);
+  void release_output(shard_context& ctx);
+  // Ticks are kept as 32-bit values (497 days at 10 ms); differences are taken modulo 2^32.
+  static std::uint32_t tick32(std::uint64_t now) noexcept { return static_cast<std::uint32_t>(now); }
+  static std::uint64_t since(const shard_context& ctx, std::uint32_t then_tick) noexcept {
+    return static_cast<std::uint32_t>(tick32(ctx.now) - then_tick);
+  }
+
+  // Laid out small: an idle connection is this object alone (see bench/RESULTS.md, memory).
   int fd_;
-  std::uint64_t token_;
   conn_state state_ = conn_state::http;
   endpoint endpoint_ = endpoint::none;
   // What to do once the output queue is empty.
@@ -102,35 +109,20 @@ class connection {
     close,   // close the socket (the peer has finished its side)
   };
   then after_flush_ = then::keep_open;
-  bool input_done_ = false;  // ignore further input (a refusal or a close is on its way)
-  bool close_sent_ = false;
-  bool ping_outstanding_ = false;
-  bool read_paused_ = false;
-  bool write_blocked_ = false;
-  owner_check owner_;
+  bool input_done_ : 1 = false;  // ignore further input (a refusal or a close is on its way)
+  bool close_sent_ : 1 = false;
+  bool ping_outstanding_ : 1 = false;
+  bool read_paused_ : 1 = false;
+  bool write_blocked_ : 1 = false;
+  [[no_unique_address]] owner_check owner_;
+  std::uint64_t token_;
   timer_node timer_;
-  std::uint64_t last_rx_ = 0;        // tick of the last frame received
-  std::uint64_t ping_sent_ = 0;      // tick of the last ping
-  std::uint64_t phase_started_ = 0;  // tick the current state began (handshake, closing)
-  std::unique_ptr<core::http_request_parser> http_;  // only while reading HTTP
-  core::frame_decoder decoder_;
-  std::vector<std::uint8_t> message_;  // a fragmented message being assembled
-  core::opcode message_op_ = core::opcode::text;
-  out_queue out_;
-  std::size_t reported_buffered_ = 0;
-  std::unique_ptr<pubsub_session> session_;  // /ws only
-  // HTTP publish: the body being read, then the wait for the home shard's answer. Bytes of a
-  // pipelined next request that arrive meanwhile wait in pending_input_.
-  struct http_publish {
-    std::string topic;
-    std::string content_type;
-    std::string body;
-    std::size_t remaining = 0;
-    bool keep_alive = true;
-    bool awaiting = false;
-  };
-  std::unique_ptr<http_publish> publish_;
-  std::string pending_input_;  // out_.buffered() as last added to the shard's gauge
+  std::uint32_t last_rx_ = 0;        // tick of the last frame received
+  std::uint32_t ping_sent_ = 0;      // tick of the last ping
+  std::uint32_t phase_started_ = 0;  // tick the current state began (handshake, closing)
+  std::unique_ptr<input_state> in_;    // while reading a request, a split frame or a message
+  std::unique_ptr<output_state> out_;  // while bytes are queued
+  std::unique_ptr<pubsub_session> session_;  // /ws, from its first message
 };
 
 }  // namespace shoal::gateway

@@ -27,7 +27,7 @@ namespace {
 constexpr std::uint64_t listener_tag = std::uint64_t{1} << 63;
 constexpr std::uint64_t wake_token = listener_tag | 0xffffffffu;
 constexpr std::uint64_t mailbox_token = listener_tag | 0xfffffffeu;
-constexpr std::uint64_t sweep_ticks = 100;  // forget unused topics, checked once a second
+constexpr std::uint64_t sweep_ticks = 100;  // forget unused topics, trim pools: once a second
 constexpr std::size_t read_buffer_size = 256 * 1024;
 constexpr std::uint64_t accept_pause_ticks = 10;  // 100 ms at EMFILE
 constexpr int listen_backlog = 4096;
@@ -79,7 +79,8 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       mesh_(mesh),
       hub_(index_of(id), shards, cfg, mesh),
       read_buffer_(read_buffer_size),
-      ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, 0, &hub_} {
+      ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
+           &hub_} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
 }
 
@@ -214,6 +215,8 @@ void shard::run() {
     if (ctx_.now - last_sweep_ >= sweep_ticks) {
       last_sweep_ = ctx_.now;
       hub_.sweep(ctx_.now);
+      pools_.inputs.trim(conn_pools::reserve);
+      pools_.outputs.trim(conn_pools::reserve);
     }
     timers_.advance(ctx_.now, [this](timer_node& node) {
       static_cast<connection*>(node.owner)->on_timer(ctx_);

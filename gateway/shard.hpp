@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/conn_pools.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/pubsub_hub.hpp"
@@ -64,6 +65,7 @@ class shard {
   int wake_fd_ = -1;
   timer_wheel timers_;
   std::vector<std::uint8_t> read_buffer_;
+  conn_pools pools_;  // declared before slots_ (connections give their state back to it)
   std::vector<connection*> dirty_, read_again_, again_, closed_;
   shard_context ctx_;
   // Connections by slot; a token is (generation << 32 | slot), so a stale event for a reused

@@ -1,5 +1,5 @@
 // What a connection may use of the shard that owns it: settings in ticks, the shard's read
-// buffer and timer wheel, its metrics, the lists of connections to flush or read again this
+// buffer, timer wheel and state pools, its metrics, the lists of connections to flush or read again this
 // loop pass, and the server-wide state. Built by the shard; used on the shard's thread only.
 #pragma once
 
@@ -18,6 +18,7 @@ namespace shoal::gateway {
 
 class connection;
 class pubsub_hub;
+struct conn_pools;
 
 constexpr std::uint64_t tick_ms = 10;  // timer resolution
 
@@ -58,6 +59,7 @@ struct shard_context {
   std::vector<connection*>& dirty;       // have output to write at the end of the pass
   std::vector<connection*>& read_again;  // may have more input, or were resumed
   std::vector<connection*>& closed;      // closed this pass; freed at the end of the pass
+  conn_pools& pools;                     // input and output state for busy connections
   std::uint64_t now = 0;                 // current tick
   pubsub_hub* hub = nullptr;             // the shard's pub/sub engine
 };
