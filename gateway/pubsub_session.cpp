@@ -20,9 +20,10 @@ subscription* pubsub_session::find(std::string_view topic) noexcept {
 
 void pubsub_session::send_error(shard_context& ctx, protocol_error_code code, std::string_view message,
                                 std::string_view id, std::string_view topic) {
-  scratch_.clear();
-  encode_error(scratch_, code, message, id, topic);
-  conn_.queue_text(ctx, scratch_);
+  std::string& text = ctx.scratch;
+  text.clear();
+  encode_error(text, code, message, id, topic);
+  conn_.queue_text(ctx, text);
 }
 
 void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
@@ -46,7 +47,7 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
       auto sub = std::make_unique<subscription>();
       sub->topic = std::string(cmd.topic);
       sub->conn = &conn_;
-      sub->id = next_sub_id_++;
+      sub->id = next_sub_id_++ & 0x7fffffffu;
       subscription& added = *sub;
       subs_.push_back(std::move(sub));  // first: the hub may answer at once (topic homed here)
       hub.subscribe(ctx, added, cmd.since, cmd.id);
@@ -60,9 +61,9 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
         return;
       }
       leave(ctx, sub);
-      scratch_.clear();
-      encode_unsubscribed(scratch_, cmd.topic, cmd.id);
-      conn_.queue_text(ctx, scratch_);
+      ctx.scratch.clear();
+      encode_unsubscribed(ctx.scratch, cmd.topic, cmd.id);
+      conn_.queue_text(ctx, ctx.scratch);
       return;
     }
     case client_op::publish:
@@ -88,9 +89,9 @@ void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64
 
 void pubsub_session::send_gap(shard_context& ctx, subscription& sub) {
   if (!sub.gap_from) return;
-  scratch_.clear();
-  encode_gap(scratch_, sub.topic, sub.gap_from, sub.gap_to);
-  conn_.queue_text(ctx, scratch_);
+  ctx.scratch.clear();
+  encode_gap(ctx.scratch, sub.topic, sub.gap_from, sub.gap_to);
+  conn_.queue_text(ctx, ctx.scratch);
   shard_metrics::add(ctx.metrics.gaps);
   sub.gap_from = sub.gap_to = 0;
 }

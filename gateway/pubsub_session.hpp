@@ -23,13 +23,14 @@ class pubsub_hub;
 struct subscription {
   std::string topic;
   connection* conn = nullptr;
-  std::uint64_t id = 0;           // unique within the session: matches the home's answer
-  std::uint32_t index = 0;        // position in the hub's list for the topic
-  bool active = false;            // the home shard has answered the subscribe
   std::uint64_t from_seq = 0;     // deliveries with seq > from_seq are for this subscriber
   std::uint64_t gap_from = 0;     // dropped (not yet reported) range; 0 = none
   std::uint64_t gap_to = 0;
   local_frame* conflated = nullptr;  // conflate policy: the newest message held back
+  std::uint32_t index = 0;        // position in the hub's list for the topic
+  std::uint32_t id : 31 = 0;      // unique among the session's recent subscriptions: matches
+                                  // the home's answer
+  bool active : 1 = false;        // the home shard has answered the subscribe
 };
 
 class pubsub_session {
@@ -65,9 +66,8 @@ class pubsub_session {
 
   connection& conn_;
   std::vector<std::unique_ptr<subscription>> subs_;
-  std::uint32_t held_back_ = 0;
-  std::uint64_t next_sub_id_ = 1;  // subscriptions with a pending gap notice or conflated frame
-  std::string scratch_;
+  std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
+  std::uint32_t next_sub_id_ = 1;
 };
 
 }  // namespace shoal::gateway

@@ -62,6 +62,7 @@ struct shard_context {
   conn_pools& pools;                     // input and output state for busy connections
   std::uint64_t now = 0;                 // current tick
   pubsub_hub* hub = nullptr;             // the shard's pub/sub engine
+  std::string scratch;                   // reused to encode short replies before queueing them
 };
 
 }  // namespace shoal::gateway
