@@ -317,6 +317,8 @@ std::vector<config_issue> validate(const config& cfg) {
           "must be a power of two between 16 and 1048576, got " + std::to_string(p.ring_size));
   }
   in_range("pubsub.max_topic_length", p.max_topic_length, 1, 65535);
+  in_range("pubsub.history_bytes", p.history_bytes, 0, tib);
+  in_range("pubsub.max_topics", p.max_topics, 1, std::uint64_t{1} << 32);
   if (!is_visible_ascii(p.publish_token)) {
     issue("pubsub.publish_token",
           "must be visible ASCII without spaces (it is an HTTP header value)");

@@ -70,6 +70,8 @@ struct backpressure_config {
 
 struct pubsub_config {
   std::uint32_t ring_size = 4096;  // messages of history per topic; a power of two
+  std::uint64_t history_bytes = 256u << 20;  // bytes of history kept, all topics, all shards
+  std::uint64_t max_topics = 1'000'000;      // topics the server holds at once
   std::uint32_t max_topic_length = 200;
   std::string publish_token;  // non-empty: POST /publish needs "Authorization: Bearer <token>"
   bool operator==(const pubsub_config&) const = default;

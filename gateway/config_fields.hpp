@@ -93,6 +93,12 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"pubsub", "ring_size", "--ring-size", "N",
                    "Messages of history per topic; a power of two, 16..1048576"},
         p.ring_size);
+  visit(field_info{"pubsub", "history_bytes", "--history-bytes", "BYTES",
+                   "Bytes of history kept over all topics; past it the oldest messages go"},
+        p.history_bytes);
+  visit(field_info{"pubsub", "max_topics", "--max-topics", "N",
+                   "Topics held at once (with history or subscribers); new ones are refused past it"},
+        p.max_topics);
   visit(field_info{"pubsub", "max_topic_length", "--max-topic-length", "BYTES",
                    "Longest topic name; 1..65535"},
         p.max_topic_length);

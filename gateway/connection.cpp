@@ -231,19 +231,28 @@ std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t>
   return take;
 }
 
-void connection::on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq) {
+void connection::on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq,
+                                        const char* refused) {
   owner_.check();
   if (!in_ || !in_->publish || !in_->publish->awaiting) return;
   const bool keep_alive = in_->publish->keep_alive;
   in_->publish.reset();
-  std::string body = R"({"topic":")";
-  body += topic;
-  body += R"(","seq":)";
-  body += std::to_string(seq);
-  body += "}\n";
+  std::string body;
   core::http_response r;
-  r.status = 200;
-  r.content_type = "application/json";
+  if (refused) {
+    r.status = 503;  // a capacity limit of the server: the backend may retry later
+    r.content_type = "text/plain; charset=utf-8";
+    body = refused;
+    body += '\n';
+  } else {
+    body = R"({"topic":")";
+    body += topic;
+    body += R"(","seq":)";
+    body += std::to_string(seq);
+    body += "}\n";
+    r.status = 200;
+    r.content_type = "application/json";
+  }
   r.body = body;
   r.close = !keep_alive || ctx.server.draining.load(std::memory_order_relaxed);
   queue_bytes(ctx, core::build_http_response(r));

@@ -54,7 +54,9 @@ class connection {
   pubsub_session* session() noexcept { return session_.get(); }
   void queue_text(shard_context& ctx, std::string_view json);
   void queue_broadcast(shard_context& ctx, local_frame* frame);
-  void on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq);
+  // The home shard's answer to an HTTP publish: its sequence number, or why it was refused.
+  void on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq,
+                              const char* refused);
 
   conn_state state() const noexcept { return state_; }
   int fd() const noexcept { return fd_; }

@@ -36,6 +36,7 @@ class shard_metrics {
   counter writes{0};                  // gather-write syscalls
   counter drops{0};                   // messages skipped for slow consumers
   counter gaps{0};                    // gap notices sent
+  counter publishes_refused{0};       // publishes refused: home shard overloaded, topic limit
   counter pings_sent{0};
   counter heartbeat_timeouts{0};
   counter buffered_bytes{0};          // gauge: bytes queued, not yet written

@@ -11,15 +11,23 @@ namespace shoal::gateway {
 
 namespace {
 constexpr std::uint64_t topic_linger_ticks = 60'000 / tick_ms;  // history kept 60 s unused
-}
+// Publishes waiting for room in the mailbox toward one home shard. Past it the home is far
+// behind (stalled, or flooded by every other shard) and new publishes to its topics are refused
+// with "overloaded" rather than queued without bound.
+constexpr std::size_t max_outbox_publishes = 65'536;
+}  // namespace
 
 pubsub_hub::pubsub_hub(unsigned self, unsigned shards, const config& cfg, shard_mesh& mesh)
-    : self_(self), shards_(shards), cfg_(cfg), mesh_(mesh), outbox_(shards) {}
+    : self_(self),
+      shards_(shards),
+      cfg_(cfg),
+      mesh_(mesh),
+      outbox_(shards),
+      max_home_topics_(static_cast<std::size_t>((cfg.pubsub.max_topics + shards - 1) / shards)),
+      history_budget_(cfg.pubsub.history_bytes / shards) {}
 
 pubsub_hub::~pubsub_hub() {
-  for (auto& [name, t] : home_)
-    for (shared_frame* f : t.ring)
-      if (f) f->release();
+  for (auto& [name, t] : home_) forget_all(t);
   for (auto& box : outbox_)
     for (shard_message& m : box) m.dispose();
 }
@@ -83,6 +91,12 @@ void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<
 }
 
 void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
+  unlist(sub);
+  auto* job = new unsubscribe_job{sub.topic, static_cast<std::uint16_t>(self_)};
+  send(ctx, home_of(sub.topic), shard_message::of(job), false);
+}
+
+void pubsub_hub::unlist(subscription& sub) {
   const auto it = local_.find(sub.topic);
   if (it != local_.end()) {
     auto& subs = it->second.subs;
@@ -93,15 +107,25 @@ void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
     }
     if (subs.empty()) local_.erase(it);
   }
-  auto* job = new unsubscribe_job{sub.topic, static_cast<std::uint16_t>(self_)};
-  send(ctx, home_of(sub.topic), shard_message::of(job), false);
 }
 
 void pubsub_hub::publish(shard_context& ctx, std::uint64_t conn_token, std::string_view topic,
                          std::string_view data, std::string_view id, bool from_http) {
   auto* job = new publish_job{std::string(topic), std::string(data), std::string(id), conn_token,
-                              static_cast<std::uint16_t>(self_), from_http, 0};
-  send(ctx, home_of(topic), shard_message::of(job, false), false);
+                              static_cast<std::uint16_t>(self_), from_http};
+  const unsigned home = home_of(topic);
+  if (outbox_[home].size() >= max_outbox_publishes) {
+    job->refused = "the topic's shard is overloaded; retry later";
+    job->refused_code = protocol_error_code::overloaded;
+    refuse_publish(ctx, job);
+    return;
+  }
+  send(ctx, home, shard_message::of(job, false), false);
+}
+
+void pubsub_hub::refuse_publish(shard_context& ctx, publish_job* job) {
+  shard_metrics::add(ctx.metrics.publishes_refused);
+  on_publish_done(ctx, job);
 }
 
 // ---- Home side ----------------------------------------------------------------------------
@@ -121,20 +145,60 @@ shared_frame* pubsub_hub::encode_delivery(std::string_view topic, std::uint64_t 
   return f;
 }
 
-void pubsub_hub::home_publish(shard_context& ctx, publish_job* job) {
-  home_topic& t = home_.try_emplace(job->topic).first->second;
-  if (t.interest.empty()) t.interest.assign(shards_, 0);
-  t.last_used = now_;
-  const std::uint64_t seq = ++t.last_seq;
-  shared_frame* f = encode_delivery(job->topic, seq, job->data);
-  // History: the ring holds one reference per message until it is overwritten.
+pubsub_hub::home_topic* pubsub_hub::home_topic_for(const std::string& name) {
+  if (const auto it = home_.find(name); it != home_.end()) return &it->second;
+  if (home_.size() >= max_home_topics_) return nullptr;
+  home_topic& t = home_.try_emplace(name).first->second;
+  t.interest.assign(shards_, 0);
+  return &t;
+}
+
+void pubsub_hub::remember(home_topic& t, shared_frame* f) {
+  // History: the ring holds one reference per message until it is overwritten or forgotten.
   const std::size_t cap = cfg_.pubsub.ring_size;
+  const std::uint64_t seq = t.last_seq;
   if (t.ring.size() < cap) {
     t.ring.push_back(f);  // seq == ring.size() while the ring fills (seq starts at 1)
   } else {
-    shared_frame*& slot = t.ring[(seq - 1) & (cap - 1)];
-    slot->release();
-    slot = f;
+    if (seq - t.first_seq + 1 > cap) forget_oldest(t);  // the slot seq will take
+    t.ring[(seq - 1) & (cap - 1)] = f;
+  }
+  history_bytes_ += f->size();
+  // Over the byte budget: this topic's oldest messages go first (it is the one growing), but
+  // its newest stays; the sweep trims the other topics.
+  while (history_bytes_ > history_budget_ && t.first_seq < seq) forget_oldest(t);
+}
+
+void pubsub_hub::forget_oldest(home_topic& t) {
+  // While the ring is still growing, seq - 1 < ring.size() <= ring_size, so the mask is a no-op.
+  shared_frame*& slot = t.ring[(t.first_seq - 1) & (cfg_.pubsub.ring_size - 1)];
+  history_bytes_ -= slot->size();
+  slot->release();
+  slot = nullptr;
+  ++t.first_seq;
+}
+
+void pubsub_hub::forget_all(home_topic& t) {
+  while (t.first_seq <= t.last_seq && !t.ring.empty()) forget_oldest(t);
+}
+
+void pubsub_hub::home_publish(shard_context& ctx, publish_job* job) {
+  home_topic* topic = home_topic_for(job->topic);
+  if (!topic) {
+    job->refused = "the server holds pubsub.max_topics topics";
+    job->refused_code = protocol_error_code::too_many_topics;
+    shard_metrics::add(ctx.metrics.publishes_refused);
+    send(ctx, job->origin, shard_message::of(job, true), false);
+    return;
+  }
+  home_topic& t = *topic;
+  t.last_used = now_;
+  const std::uint64_t seq = ++t.last_seq;
+  shared_frame* f = encode_delivery(job->topic, seq, job->data);
+  if (history_budget_ > 0) remember(t, f);
+  else {
+    f->release();
+    t.first_seq = seq + 1;
   }
   for (unsigned s = 0; s < shards_; ++s) {
     if (t.interest[s] == 0) continue;
@@ -146,15 +210,19 @@ void pubsub_hub::home_publish(shard_context& ctx, publish_job* job) {
 }
 
 void pubsub_hub::home_subscribe(shard_context& ctx, subscribe_job* job) {
-  home_topic& t = home_.try_emplace(job->topic).first->second;
-  if (t.interest.empty()) t.interest.assign(shards_, 0);
+  home_topic* topic = home_topic_for(job->topic);
+  if (!topic) {
+    job->refused = true;
+    send(ctx, job->origin, shard_message::of(job, true), false);
+    return;
+  }
+  home_topic& t = *topic;
   ++t.interest[job->origin];
   ++t.interested;
   t.last_used = now_;
   job->seq = t.last_seq;
   const std::size_t cap = cfg_.pubsub.ring_size;
-  const std::uint64_t held = t.ring.size();
-  const std::uint64_t oldest = t.last_seq - held + 1;  // == last_seq + 1 when empty
+  const std::uint64_t oldest = t.first_seq;  // == last_seq + 1 when none is held
   job->oldest = oldest;
   if (job->since && *job->since < t.last_seq) {
     const std::uint64_t from = *job->since + 1;
@@ -189,11 +257,22 @@ void pubsub_hub::sweep(std::uint64_t now) {
   for (auto it = home_.begin(); it != home_.end();) {
     home_topic& t = it->second;
     if (t.interested == 0 && now - t.last_used > topic_linger_ticks) {
-      for (shared_frame* f : t.ring) f->release();
+      forget_all(t);
       it = home_.erase(it);
     } else {
       ++it;
     }
+  }
+  // Still over the history budget (quiet topics hold it): every topic gives up its older half
+  // until the budget holds. Each round halves what is held, so this ends within ~64 rounds.
+  while (history_bytes_ > history_budget_) {
+    bool any = false;
+    for (auto& [name, t] : home_) {
+      const std::uint64_t held = t.last_seq + 1 - t.first_seq;
+      for (std::uint64_t i = 0; i < (held + 1) / 2; ++i) forget_oldest(t);
+      any = any || held > 0;
+    }
+    if (!any) break;
   }
 }
 
@@ -230,10 +309,11 @@ void pubsub_hub::on_publish_done(shard_context& ctx, publish_job* job) {
   connection* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr;
   if (c && c->state() != conn_state::closed) {
     if (job->from_http) {
-      c->on_http_publish_result(ctx, job->topic, job->seq);
+      c->on_http_publish_result(ctx, job->topic, job->seq, job->refused);
     } else if (c->session()) {
       scratch_.clear();
-      encode_ack(scratch_, job->topic, job->seq, job->id);
+      if (job->refused) encode_error(scratch_, job->refused_code, job->refused, job->id, job->topic);
+      else encode_ack(scratch_, job->topic, job->seq, job->id);
       c->queue_text(ctx, scratch_);
     }
   }
@@ -245,7 +325,9 @@ void pubsub_hub::on_subscribe_done(shard_context& ctx, subscribe_job* job) {
   subscription* sub = (c && c->session()) ? c->session()->find(job->topic) : nullptr;
   // Only the subscription this job was sent for: a topic unsubscribed and subscribed again
   // while the first answer was on its way must wait for its own answer (and its replay).
-  if (sub && !sub->active && sub->id == job->sub_id) {
+  if (sub && !sub->active && sub->id == job->sub_id && job->refused) {
+    c->session()->refused(ctx, sub, job->id);
+  } else if (sub && !sub->active && sub->id == job->sub_id) {
     auto it = local_.find(job->topic);
     if (it != local_.end() && !it->second.synced) {
       it->second.last_seq = job->seq;

@@ -51,6 +51,9 @@ class pubsub_hub {
   void subscribe(shard_context& ctx, subscription& sub, std::optional<std::uint64_t> since,
                  std::string_view id);
   void unsubscribe(shard_context& ctx, subscription& sub);
+  // Removes `sub` from this shard's list for its topic, without telling the home shard (the
+  // home refused the subscription, so it never counted it).
+  void unlist(subscription& sub);
   void publish(shard_context& ctx, std::uint64_t conn_token, std::string_view topic,
                std::string_view data, std::string_view id, bool from_http);
 
@@ -69,7 +72,8 @@ class pubsub_hub {
  private:
   struct home_topic {
     std::uint64_t last_seq = 0;
-    std::vector<shared_frame*> ring;    // grows to ring_size, then indexed by seq & mask
+    std::uint64_t first_seq = 1;        // oldest sequence number held (last_seq + 1: none)
+    std::vector<shared_frame*> ring;    // grows to ring_size; message seq at (seq - 1) & mask
     std::vector<std::uint32_t> interest;  // subscriptions per shard
     std::uint32_t interested = 0;          // sum of interest
     std::uint64_t last_used = 0;           // tick
@@ -90,6 +94,12 @@ class pubsub_hub {
   void on_publish_done(shard_context& ctx, publish_job* job);
   void on_subscribe_done(shard_context& ctx, subscribe_job* job);
   shared_frame* encode_delivery(std::string_view topic, std::uint64_t seq, std::string_view data);
+  // The topic, created if new and the shard holds fewer than its share of pubsub.max_topics.
+  home_topic* home_topic_for(const std::string& name);
+  void remember(home_topic& t, shared_frame* f);
+  void forget_oldest(home_topic& t);
+  void forget_all(home_topic& t);
+  void refuse_publish(shard_context& ctx, publish_job* job);
 
   unsigned self_;
   unsigned shards_;
@@ -103,6 +113,9 @@ class pubsub_hub {
   std::unordered_map<std::string, home_topic, string_hash, std::equal_to<>> home_;
   std::unordered_map<std::string, local_topic, string_hash, std::equal_to<>> local_;
   std::vector<std::deque<shard_message>> outbox_;  // per destination: waiting for ring space
+  std::size_t max_home_topics_;    // this shard's share of pubsub.max_topics
+  std::uint64_t history_budget_;   // this shard's share of pubsub.history_bytes
+  std::uint64_t history_bytes_ = 0;  // bytes of the frames held in home rings
   std::string scratch_;
 };
 

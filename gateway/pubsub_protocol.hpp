@@ -76,6 +76,7 @@ enum class protocol_error_code : std::uint8_t {
   message_too_big,
   unauthorized,
   internal,
+  overloaded,  // the topic's home shard is behind; retry later
 };
 
 // The wire name of `code` ("bad_json", ...).

@@ -72,6 +72,13 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
   }
 }
 
+void pubsub_session::refused(shard_context& ctx, subscription* sub, std::string_view id) {
+  send_error(ctx, protocol_error_code::too_many_topics, "the server holds pubsub.max_topics topics",
+             id, sub->topic);
+  ctx.hub->unlist(*sub);
+  std::erase_if(subs_, [sub](const auto& p) { return p.get() == sub; });
+}
+
 void pubsub_session::leave(shard_context& ctx, subscription* sub) {
   ctx.hub->unsubscribe(ctx, *sub);
   if (sub->conflated || sub->gap_from) --held_back_;

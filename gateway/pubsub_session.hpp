@@ -54,6 +54,9 @@ class pubsub_session {
   void leave_all(shard_context& ctx);
 
   subscription* find(std::string_view topic) noexcept;
+  // The home shard refused `sub` (the server holds pubsub.max_topics topics): tell the client
+  // and forget it.
+  void refused(shard_context& ctx, subscription* sub, std::string_view id);
 
  private:
   void send_error(shard_context& ctx, protocol_error_code code, std::string_view message,

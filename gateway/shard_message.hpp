@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/pubsub_protocol.hpp"
 #include "gateway/shared_frame.hpp"
 
 namespace shoal::gateway {
@@ -31,6 +32,8 @@ struct publish_job {
   std::uint16_t origin = 0;
   bool from_http = false;
   std::uint64_t seq = 0;  // result: the sequence number assigned
+  const char* refused = nullptr;  // result: why the publish was refused (static text), or null
+  protocol_error_code refused_code = protocol_error_code::internal;
 };
 
 struct subscribe_job {
@@ -45,6 +48,7 @@ struct subscribe_job {
   std::vector<shared_frame*> replay;  // retained frames since+1..seq (resume)
   bool too_old = false;
   std::uint64_t oldest = 0;  // the oldest sequence number the history holds
+  bool refused = false;      // the home holds pubsub.max_topics and this topic is new
 };
 
 struct unsubscribe_job {

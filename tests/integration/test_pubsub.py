@@ -194,6 +194,76 @@ class PublishAuthAndLimits(ServerTest):
         run(go())
 
 
+class ServerTopicLimit(ServerTest):
+    # 2 shards: each holds at most 2 of the 4 topics (the topics its hash homes there).
+    flags = ("--max-topics", "4")
+
+    def test_new_topics_past_the_limit_are_refused_and_the_connection_goes_on(self):
+        async def go():
+            ws = await connect(self.server)
+            accepted, refused = [], []
+            for i in range(20):
+                await request(ws, op="pub", topic=f"lim.{i}", data=i, id=i)
+                msg = json.loads(await ws.recv())
+                if msg["op"] == "ack":
+                    accepted.append(msg["topic"])
+                else:
+                    self.assertEqual((msg["op"], msg["code"], msg["id"], msg["topic"]),
+                                     ("error", "too_many_topics", i, f"lim.{i}"))
+                    refused.append(msg["topic"])
+            self.assertGreaterEqual(len(accepted), 2)
+            self.assertLessEqual(len(accepted), 4)
+            self.assertEqual(len(accepted) + len(refused), 20)
+            # Known topics keep working; a new one is refused for subscribing too.
+            await subscribe(ws, accepted[0])
+            await request(ws, op="sub", topic=refused[0], id="r")
+            err = json.loads(await ws.recv())
+            self.assertEqual((err["code"], err["id"], err["topic"]), ("too_many_topics", "r", refused[0]))
+            await request(ws, op="unsub", topic=refused[0])  # the refused one was forgotten
+            self.assertEqual(json.loads(await ws.recv())["code"], "not_subscribed")
+            await request(ws, op="pub", topic=accepted[0], data="still", id="s")
+            self.assertEqual((await expect(ws, "ack"))["id"], "s")
+            await ws.close()
+            status, body = http_publish(self.server.port, refused[1], b"1")
+            self.assertEqual(status, 503)
+            self.assertIn(b"max_topics", body)
+            _, _, metrics = http_get(self.server.port, "/metrics")
+            refused_total = sum(int(line.split()[-1]) for line in metrics.decode().splitlines()
+                                if line.startswith("shoal_publishes_refused_total"))
+            self.assertEqual(refused_total, len(refused) + 1)
+        run(go())
+
+
+class HistoryBudget(ServerTest):
+    # 8 KiB of history over 2 shards: 4 KiB for the shard homing the topic.
+    flags = ("--ring-size", "1024", "--history-bytes", "8192")
+
+    def test_history_is_bounded_in_bytes_and_resume_says_too_old(self):
+        async def go():
+            ws = await connect(self.server)
+            start = (await subscribe(ws, "budget.t"))["seq"]
+            await ws.close()
+            for i in range(200):  # ~100 B frames: far more than 4 KiB
+                http_publish(self.server.port, "budget.t", json.dumps("x" * 60 + str(i)).encode())
+            ws = await connect(self.server)
+            await request(ws, op="sub", topic="budget.t", since=start)
+            await expect(ws, "subscribed")
+            too_old = await expect(ws, "too_old")
+            oldest = too_old["oldest"]
+            held = start + 200 - oldest + 1
+            self.assertGreater(held, 10)
+            self.assertLess(held * 90, 4096 + 200, f"{held} messages held")
+            # Resuming from within what is held replays exactly the rest, in order.
+            await ws.close()
+            ws = await connect(self.server)
+            await request(ws, op="sub", topic="budget.t", since=oldest - 1)
+            await expect(ws, "subscribed")
+            seqs = [(await expect(ws, "msg"))["seq"] for _ in range(held)]
+            self.assertEqual(seqs, list(range(oldest, start + 201)))
+            await ws.close()
+        run(go())
+
+
 def slow_subscriber(port, topic):
     """A raw client with a tiny receive buffer that subscribes and then does not read."""
     import base64, os

@@ -128,6 +128,10 @@ TEST_F(Config, EveryFlagSetsItsKey) {
                 "close",
                 "--ring-size",
                 "1024",
+                "--history-bytes",
+                "1048576",
+                "--max-topics",
+                "5000",
                 "--max-topic-length",
                 "64",
                 "--publish-token",
@@ -144,7 +148,7 @@ TEST_F(Config, EveryFlagSetsItsKey) {
   e.timeouts = {1s, 0ms, 1500ms, 2min, 250ms, 7s, 8s};
   e.limits = {65536, 20000, 3, 2048, 32};
   e.backpressure = {65536, 16777216, slow_consumer_policy::close};
-  e.pubsub = {1024, 64, "tok"};
+  e.pubsub = {1024, 1048576, 5000, 64, "tok"};
   e.security = {{"https://app.example.com"}, {"shoal.bin.v1"}};
   e.log.level = log_level::error;
   EXPECT_EQ(r.settings, e);

@@ -251,7 +251,7 @@ config every_value_changed() {
   c.timeouts = {1ms, 0ms, 1500ms, 2min, 250ms, 7s, 8s};
   c.limits = {65536, 20000, 3, 2048, 32};
   c.backpressure = {1 << 16, 1 << 24, slow_consumer_policy::conflate};
-  c.pubsub = {1 << 10, 64, "s3cr\"t\\token"};
+  c.pubsub = {1 << 10, 1 << 20, 777, 64, "s3cr\"t\\token"};
   c.security = {{"https://app.example.com", "http://localhost:3000"}, {"shoal.v1", "shoal.bin.v1"}};
   c.log.level = log_level::debug;
   return c;
@@ -270,7 +270,7 @@ TEST(Config, PrintConfigRoundTrips) {
 TEST(Config, PrintConfigWritesEveryKeyOnce) {
   const std::string text = print_config(config{});
   const auto keys = config_keys();
-  EXPECT_EQ(keys.size(), 25u);
+  EXPECT_EQ(keys.size(), 27u);
   for (const auto& key : keys) {
     const auto name = key.substr(key.find('.') + 1);
     const auto table = std::string("[").append(key, 0, key.find('.')).append("]\n");

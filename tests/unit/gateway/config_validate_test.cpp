@@ -88,6 +88,7 @@ const rule_case rule_cases[] = {
     {"RingNotPowerOfTwo", [](config& c) { c.pubsub.ring_size = 1000; }, "pubsub.ring_size",
      "power of two between 16 and 1048576, got 1000"},
     {"RingUnder16", [](config& c) { c.pubsub.ring_size = 8; }, "pubsub.ring_size", "power of two"},
+    {"NoTopics", [](config& c) { c.pubsub.max_topics = 0; }, "pubsub.max_topics", "between 1 and"},
     {"RingOver1Mi", [](config& c) { c.pubsub.ring_size = 1u << 21; }, "pubsub.ring_size",
      "power of two"},
     {"TopicLengthZero", [](config& c) { c.pubsub.max_topic_length = 0; }, "pubsub.max_topic_length",
