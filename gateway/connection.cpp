@@ -58,12 +58,9 @@ void connection::release_input(shard_context& ctx) {
   if (in_ && in_->reusable()) ctx.pools.inputs.give(std::move(in_));
 }
 
-out_queue& connection::output(shard_context& ctx) {
-  if (!out_) {
-    out_ = ctx.pools.outputs.take();
-    if (!out_) out_ = std::make_unique<output_state>();
-  }
-  return out_->queue;
+void connection::take_output(shard_context& ctx) {
+  out_ = ctx.pools.outputs.take();
+  if (!out_) out_ = std::make_unique<output_state>();
 }
 
 void connection::release_output(shard_context& ctx) {
@@ -493,9 +490,10 @@ void connection::queue_text(shard_context& ctx, std::string_view json) {
 
 void connection::queue_broadcast(shard_context& ctx, local_frame* frame) {
   if (close_sent_) return;
-  output(ctx).append_shared(frame);
+  out_queue& q = output(ctx);
+  q.append_shared(frame);
   shard_metrics::add(ctx.metrics.messages_out);
-  mark_dirty(ctx);
+  mark_dirty(ctx, q.buffered());
 }
 
 void connection::queue_bytes(shard_context& ctx, std::string_view bytes) {
@@ -504,18 +502,14 @@ void connection::queue_bytes(shard_context& ctx, std::string_view bytes) {
   mark_dirty(ctx);
 }
 
-void connection::mark_dirty(shard_context& ctx) {
-  // The buffered-bytes gauge is synced once per flush, not per queued frame (callgrind showed
-  // the per-delivery gauge update as a tenth of the fan-out cost).
-  // Backpressure: above the high watermark, stop reading from this peer; TCP slows it down.
-  if (!read_paused_ && buffered() > ctx.settings.high_watermark) {
-    read_paused_ = true;
-    shard_metrics::add(ctx.metrics.paused_reads);
-  }
-  if (!in_dirty_list) {
-    in_dirty_list = true;
-    ctx.dirty.push_back(this);
-  }
+void connection::enqueue_dirty(shard_context& ctx) {
+  in_dirty_list = true;
+  ctx.dirty.push_back(this);
+}
+
+void connection::pause_reading(shard_context& ctx) {
+  read_paused_ = true;
+  shard_metrics::add(ctx.metrics.paused_reads);
 }
 
 void connection::sync_buffered(shard_context& ctx) {

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -26,7 +27,13 @@ class out_queue {
   // Appends `n` bytes of local output; returns where to write them (valid until the next call).
   std::uint8_t* append_local(std::size_t n);
   // Queues a reference to a broadcast frame (takes a local reference, released when written).
-  void append_shared(local_frame* frame);
+  // Inline, with growth out of line: this is the per-delivery path of every broadcast.
+  void append_shared(local_frame* frame) {
+    frame->retain();
+    if (size_ == capacity_) [[unlikely]] grow();
+    entries_[size_++] = entry{frame, 0, frame->size()};
+    buffered_ += frame->size();
+  }
 
   // Fills `iov` with the queued ranges, in order; returns how many were filled.
   std::size_t gather(std::span<iovec> iov) const noexcept;
@@ -48,10 +55,15 @@ class out_queue {
     std::uint32_t offset;     // into the frame or local_
     std::uint32_t length;
   };
-  // Pending entries are entries_[head_..]; a vector, not a deque, so an idle connection's empty
-  // queue holds no memory (libstdc++'s deque allocates on construction).
-  std::vector<entry> entries_;
-  std::size_t head_ = 0;
+  [[gnu::noinline]] void grow();  // doubles the entry array (or compacts it)
+
+  // Pending entries are entries_[head_..size_); a plain array, not a deque (libstdc++'s deque
+  // allocates on construction) nor a vector (its inlined growth path made every append save
+  // six registers).
+  std::unique_ptr<entry[]> entries_;
+  std::uint32_t head_ = 0;
+  std::uint32_t size_ = 0;
+  std::uint32_t capacity_ = 0;
   std::vector<std::uint8_t> local_;  // append-only until the queue empties
   std::size_t buffered_ = 0;
 };

@@ -108,35 +108,45 @@ void pubsub_session::missed(shard_context&, subscription& sub, std::uint64_t fro
 }
 
 void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame* frame) {
-  const connection_settings& s = ctx.settings;
-  if (conn_.buffered() + frame->size() > s.slow_consumer_limit) {
-    shard_metrics::add(ctx.metrics.drops);
-    switch (s.policy) {
-      case slow_consumer_policy::drop:
-        hold_gap(sub, frame->frame->seq(), frame->frame->seq());
-        return;
-      case slow_consumer_policy::close:
-        conn_.start_close(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
-                          "slow consumer: output buffer over backpressure.slow_consumer_limit");
-        return;
-      case slow_consumer_policy::conflate:
-        // Keep only the newest message of the topic while backlogged.
-        if (sub.conflated) sub.conflated->release();
-        else if (sub.gap_from == 0) ++held_back_;
-        frame->retain();
-        sub.conflated = frame;
-        return;
-    }
+  // The per-delivery path: the policy and catch-up cases are out of line so this stays a few
+  // instructions and a tail call.
+  if (conn_.buffered() + frame->size() > ctx.settings.slow_consumer_limit) [[unlikely]] {
+    over_limit(ctx, sub, frame);
+    return;
   }
-  if (sub.gap_from || sub.conflated) {
-    send_gap(ctx, sub);
-    if (sub.conflated) {  // superseded by this newer message
-      sub.conflated->release();
-      sub.conflated = nullptr;
-    }
-    --held_back_;
-  }
+  if (sub.gap_from || sub.conflated) [[unlikely]] catch_up(ctx, sub);
   conn_.queue_broadcast(ctx, frame);
+}
+
+void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_frame* frame) {
+  shard_metrics::add(ctx.metrics.drops);
+  switch (ctx.settings.policy) {
+    case slow_consumer_policy::drop:
+      hold_gap(sub, frame->frame->seq(), frame->frame->seq());
+      return;
+    case slow_consumer_policy::close:
+      conn_.start_close(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
+                        "slow consumer: output buffer over backpressure.slow_consumer_limit");
+      return;
+    case slow_consumer_policy::conflate:
+      // Keep only the newest message of the topic while backlogged.
+      if (sub.conflated) sub.conflated->release();
+      else if (sub.gap_from == 0) ++held_back_;
+      frame->retain();
+      sub.conflated = frame;
+      return;
+  }
+}
+
+void pubsub_session::catch_up(shard_context& ctx, subscription& sub) {
+  // Below the limit again, with a gap or a conflated message held back: the gap notice goes
+  // first; a conflated message is superseded by the newer one being delivered.
+  send_gap(ctx, sub);
+  if (sub.conflated) {
+    sub.conflated->release();
+    sub.conflated = nullptr;
+  }
+  --held_back_;
 }
 
 void pubsub_session::on_drained(shard_context& ctx) {

@@ -61,6 +61,8 @@ class pubsub_session {
  private:
   void send_error(shard_context& ctx, protocol_error_code code, std::string_view message,
                   std::string_view id, std::string_view topic = {});
+  [[gnu::noinline]] void over_limit(shard_context& ctx, subscription& sub, local_frame* frame);
+  [[gnu::noinline]] void catch_up(shard_context& ctx, subscription& sub);
   void hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to);
   // Sends the gap notice held for `sub`, if any.
   void send_gap(shard_context& ctx, subscription& sub);
