@@ -29,7 +29,7 @@ void out_queue::grow() {
     head_ = 0;
     return;
   }
-  const std::uint32_t cap = capacity_ ? capacity_ * 2 : 16;
+  const std::uint32_t cap = capacity_ ? capacity_ * 2 : 4;
   auto bigger = std::make_unique_for_overwrite<entry[]>(cap);
   std::copy(entries_.get() + head_, entries_.get() + size_, bigger.get());
   entries_ = std::move(bigger);
