@@ -93,7 +93,12 @@ inflate_status inflater::step(std::vector<std::uint8_t>& out, std::size_t& len,
       stream_.next_out = &probe;
       stream_.avail_out = 1;
     } else {
-      if (len == out.size()) out.resize(std::min(max_size, std::max(len * 2, len + min_growth)));
+      if (len == out.size()) {
+        // reserve first: resize alone may round the capacity up past max_size.
+        const std::size_t grown = std::min(max_size, std::max(len * 2, len + min_growth));
+        out.reserve(grown);
+        out.resize(grown);
+      }
       stream_.next_out = out.data() + len;
       stream_.avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - len, UINT_MAX));
     }
