@@ -90,14 +90,15 @@ void append_flag(std::string& out, std::string_view name) {
   out.append(name);
 }
 
-// The response element for accepted parameters. server_max_window_bits is sent when offered
-// (§7.1.2.1 requires it then) or when below the default; client_max_window_bits only when offered
-// (§7.1.2.2 forbids it otherwise) and below 15.
+// The response element for accepted parameters. server_max_window_bits is sent only when offered
+// (§7.1.2.1 requires it then): a smaller window than announced needs no announcement, since any
+// inflater accepts it, and Firefox fails connections whose response carries the parameter unasked.
+// client_max_window_bits only when offered (§7.1.2.2 forbids it otherwise) and below 15.
 std::string format_response(const deflate_params& params, const deflate_request& offer) {
   std::string out(permessage_deflate_name);
   if (params.server_no_context_takeover) append_flag(out, p_server_no_takeover);
   if (params.client_no_context_takeover) append_flag(out, p_client_no_takeover);
-  if (offer.server_bits != 0 || params.server_max_window_bits < max_window_bits) {
+  if (offer.server_bits != 0) {
     append_bits(out, p_server_bits, params.server_max_window_bits);
   }
   if (offer.client_bits_present && params.client_max_window_bits < max_window_bits) {

@@ -36,6 +36,8 @@ inline constexpr std::uint8_t max_window_bits = 15;  // RFC 7692 §7.1.2
 
 // What both ends agreed for one connection (RFC 7692 §7.1). "server" names what the server
 // compresses and the client inflates; "client" the reverse, as in the RFC's parameter names.
+// Window bits are upper bounds: the server's side may hold a smaller server window than the
+// client's side (policy below 15 without server_max_window_bits offered), which is compatible.
 struct deflate_params {
   bool server_no_context_takeover = false;
   bool client_no_context_takeover = false;
