@@ -339,6 +339,46 @@ TEST(FrameDecoder, RejectsRsv1OnControl) {
   expect_error(deflate, frame(fin | rsv1 | op_close, {}), protocol_error::compressed_control);
 }
 
+TEST(FrameDecoder, Rsv1RulesHoldInTheClientRole) {
+  // A client decoding a server's unmasked frames follows RFC 7692 §6 the same way.
+  const decoder_options client_deflate{.local_role = role::client, .rsv1_allowed = true};
+  expect_decodes(client_deflate, frame(fin | rsv1 | op_bin, bytes{0x00}, false),
+                 {{msg(opcode::binary, bytes{0x00}, true, true)}});
+  expect_error(client_deflate, frame(fin | rsv1 | op_pong, {}, false),
+               protocol_error::compressed_control);
+  expect_error(client, frame(fin | rsv1 | op_text, str("x"), false), protocol_error::reserved_bits);
+}
+
+TEST(FrameDecoder, Rsv1OnlyOnTheFirstFrameOfAnUncompressedMessageToo) {
+  // RSV1 on a continuation is wrong whether or not the message began compressed.
+  expect_error(deflate, cat({frame(op_bin, str("a")), frame(fin | rsv1 | op_cont, str("b"))}),
+               protocol_error::compressed_continuation, {msg(opcode::binary, str("a"), false)});
+  // Uncompressed and compressed messages may alternate on a deflate connection.
+  expect_decodes(deflate,
+                 cat({frame(fin | op_bin, str("p")), frame(fin | rsv1 | op_bin, bytes{0x02, 0x00}),
+                      frame(fin | op_text, str("q"))}),
+                 {{msg(opcode::binary, str("p")), msg(opcode::binary, bytes{0x02, 0x00}, true, true),
+                   msg(opcode::text, str("q"))}});
+}
+
+TEST(FrameDecoder, CompressedMessageLimitCountsWireBytes) {
+  // max_message_size bounds the compressed bytes here; the inflater bounds what they inflate to.
+  const decoder_options small{.max_message_size = 4, .rsv1_allowed = true};
+  expect_decodes(small, frame(fin | rsv1 | op_text, bytes{1, 2, 3, 4}),
+                 {{msg(opcode::text, bytes{1, 2, 3, 4}, true, true)}});
+  expect_error(small, frame(fin | rsv1 | op_text, bytes{1, 2, 3, 4, 5}),
+               protocol_error::message_too_big);
+}
+
+TEST(FrameDecoder, Rsv1CanBeAllowedAfterTheHandshake) {
+  frame_decoder dec(server);
+  bytes wire = frame(fin | rsv1 | op_text, bytes{0x00});
+  dec.set_rsv1_allowed(true);
+  const decode_event ev = dec.next(wire);
+  EXPECT_EQ(ev.status, decode_status::data);
+  EXPECT_TRUE(ev.compressed);
+}
+
 TEST(FrameDecoder, RejectsReservedOpcodes) {
   for (std::uint8_t op : {0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF}) {
     SCOPED_TRACE(op);

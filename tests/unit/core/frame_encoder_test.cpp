@@ -176,6 +176,35 @@ TEST(FrameEncoder, ServerFramesAreUnmasked) {
   EXPECT_EQ(wire, (bytes{0x81, 0x02, 'h', 'i'}));
 }
 
+TEST(FrameEncoder, SetsRsv1ForCompressedMessages) {
+  // RFC 7692 §6: RSV1 on the first frame of a compressed message only.
+  std::uint8_t h[max_frame_header];
+  encode_frame_header(h, opcode::text, 3, true, true, nullptr);
+  EXPECT_EQ(h[0], 0xc1);
+  encode_frame_header(h, opcode::binary, 3, false, true, nullptr);
+  EXPECT_EQ(h[0], 0x42);
+  for (role r : {role::server, role::client}) {
+    frame_encoder enc(r);
+    bytes wire;
+    const bytes first{0xf2, 0x48}, rest{0xcd, 0xc9, 0xc9, 0x07, 0x00};
+    enc.append_frame(wire, opcode::text, first, false, true);
+    enc.append_frame(wire, opcode::continuation, rest, true, false);
+    frame_decoder dec({r == role::server ? role::client : role::server, 1u << 20, true});
+    std::span<std::uint8_t> in(wire);
+    bytes payload;
+    for (;;) {
+      const decode_event ev = dec.next(in);
+      ASSERT_EQ(ev.status, decode_status::data);
+      EXPECT_TRUE(ev.compressed);
+      EXPECT_EQ(ev.op, opcode::text);
+      payload.insert(payload.end(), ev.payload.begin(), ev.payload.end());
+      in = in.subspan(ev.consumed);
+      if (ev.last) break;
+    }
+    EXPECT_EQ(payload, (bytes{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}));
+  }
+}
+
 TEST(FrameEncoder, CloseBodyTruncatesReasonAtUtf8Boundary) {
   std::uint8_t body[max_control_payload];
   // 122 ASCII bytes then a 3-byte character: the character would not fit whole, so it goes.
