@@ -44,7 +44,16 @@ inflater::inflater(const inflater_settings& settings) : settings_(settings) {
   stream_.zalloc = zlib_alloc;
   stream_.zfree = zlib_free;
   stream_.opaque = &memory_;
-  const int bits = std::clamp<int>(settings.window_bits, 8, 15);
+  // Without context takeover the stream runs with the largest window whatever was agreed. zlib
+  // (built without INFLATE_STRICT) checks a distance against the bytes it can reach, not the
+  // declared window: in its fast path that includes everything already written to the output
+  // buffer, in its slow path only the window. So a peer that breaks its agreed window would be
+  // accepted or refused depending on how its message was split (found by inflate_fuzz). With a
+  // 32 KiB window both paths reach every distance DEFLATE can encode, so the outcome depends on
+  // the message alone; the cost is one 32 KiB window per shared inflater, per shard. With
+  // context takeover the agreed window bounds the connection's memory, which matters more; a
+  // peer that breaks it may then see either outcome.
+  const int bits = settings.context_takeover ? std::clamp<int>(settings.window_bits, 8, 15) : 15;
   const int rc = inflateInit2(&stream_, -bits);  // negative: raw DEFLATE (RFC 7692 §7.2.2)
   if (rc != Z_OK) zlib_broken("inflateInit2", rc);
 }

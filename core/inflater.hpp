@@ -23,7 +23,9 @@
 namespace shoal::core {
 
 struct inflater_settings {
-  std::uint8_t window_bits = 15;  // 8..15: the peer's agreed window; farther distances are invalid
+  // 8..15: the peer's agreed window. It sizes a context-takeover stream's window; a stream
+  // without takeover always runs at 15 (see the constructor: split-independent results).
+  std::uint8_t window_bits = 15;
   bool context_takeover = false;  // the peer may refer to earlier messages
   friend bool operator==(const inflater_settings&, const inflater_settings&) = default;
 };
