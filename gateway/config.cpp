@@ -344,6 +344,22 @@ std::vector<config_issue> validate(const config& cfg) {
       issue("security.subprotocols", quoted(sp) + " is listed twice");
     }
   }
+
+  const auto& d = cfg.deflate;
+  for (std::size_t i = 0; i < d.endpoints.size(); ++i) {
+    const auto& e = d.endpoints[i];
+    if (e != "/echo" && e != "/ws") {
+      issue("deflate.endpoints", quoted(e) + ": must be a WebSocket endpoint, /echo or /ws");
+    } else if (std::count(d.endpoints.begin(), d.endpoints.begin() + static_cast<std::ptrdiff_t>(i),
+                          e) != 0) {
+      issue("deflate.endpoints", quoted(e) + " is listed twice");
+    }
+  }
+  in_range("deflate.server_max_window_bits", d.server_max_window_bits, 8, 15);
+  in_range("deflate.client_max_window_bits", d.client_max_window_bits, 8, 15);
+  in_range("deflate.mem_level", d.mem_level, 1, 9);
+  in_range("deflate.level", d.level, 1, 9);
+  in_range("deflate.min_size", d.min_size, 0, std::uint64_t{1} << 30);
   return issues;
 }
 

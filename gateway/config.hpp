@@ -83,6 +83,23 @@ struct security_config {
   bool operator==(const security_config&) const = default;
 };
 
+// permessage-deflate (RFC 7692). Off by default: compression costs CPU per message and, with
+// context takeover, zlib memory per connection (see README, "Compression"). The defaults, once
+// switched on, are the cheap mode: neither side keeps context, so each shard has one shared
+// compressor (a broadcast is compressed once) and one shared decompressor, and a connection
+// holds no zlib memory of its own.
+struct deflate_config {
+  std::vector<std::string> endpoints;  // WebSocket paths offering it ("/echo", "/ws"); empty: off
+  bool server_context_takeover = false;  // true: a compressor per connection (unless the client declines)
+  bool client_context_takeover = false;  // true: a decompressor per connection (unless the client declines)
+  std::uint32_t server_max_window_bits = 15;  // 8..15: the window of our compressors
+  std::uint32_t client_max_window_bits = 15;  // 8..15: the window clients may compress with
+  std::uint32_t mem_level = 8;                // 1..9: zlib memLevel of our compressors
+  std::uint32_t level = 6;                    // 1..9: zlib compression level
+  std::uint64_t min_size = 64;  // smaller messages are sent uncompressed (RFC 7692 §6 allows it)
+  bool operator==(const deflate_config&) const = default;
+};
+
 struct log_config {
   log_level level = log_level::info;
   bool operator==(const log_config&) const = default;
@@ -95,6 +112,7 @@ struct config {
   backpressure_config backpressure;
   pubsub_config pubsub;
   security_config security;
+  deflate_config deflate;
   log_config log;
   bool operator==(const config&) const = default;
 };

@@ -83,6 +83,7 @@ struct command_line {
   std::string config_path;
   bool print_config = false;
   bool version = false;
+  bool permessage_deflate = false;
   std::deque<flag_capture> captures;  // one per field, in for_each_field order; stable addresses
 };
 
@@ -95,6 +96,9 @@ void define_flags(command_line& cl) {
   app.add_flag("--print-config", cl.print_config,
                "Print the effective configuration as TOML and exit");
   app.add_flag("--version", cl.version, "Print the version and exit");
+  app.add_flag("--permessage-deflate", cl.permessage_deflate,
+               "Offer permessage-deflate (RFC 7692) on every WebSocket endpoint; sets "
+               "deflate.endpoints to /echo and /ws");
   const config defaults;
   detail::for_each_field(defaults, [&](const detail::field_info& f, const auto& value) {
     using T = std::decay_t<decltype(value)>;
@@ -173,6 +177,10 @@ config_result load(int argc, const char* const* argv) {
     }
   }
   if (auto error = apply_flags(cl, cfg, origins); !error.empty()) return fail_with(error);
+  if (cl.permessage_deflate) {
+    cfg.deflate.endpoints = {"/echo", "/ws"};
+    origins["deflate.endpoints"] = "--permessage-deflate";
+  }
   if (auto error = detail::check(cfg, origins); !error.empty()) return fail_with(error);
 
   if (cl.print_config) {

@@ -115,6 +115,36 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"security", "subprotocols", "--subprotocol", "NAME",
                    "Subprotocol offered, in order of preference"},
         sec.subprotocols);
+  auto& d = c.deflate;
+  visit(field_info{"deflate", "endpoints", "--deflate-endpoint", "PATH",
+                   "WebSocket endpoint offering permessage-deflate (/echo, /ws); none = off; "
+                   "--permessage-deflate offers it on all"},
+        d.endpoints);
+  visit(field_info{"deflate", "server_context_takeover", "--deflate-server-context-takeover",
+                   "true|false",
+                   "Keep a compressor per connection (better ratio, ~130-260 KiB each); false = one "
+                   "shared compressor per shard, each broadcast compressed once"},
+        d.server_context_takeover);
+  visit(field_info{"deflate", "client_context_takeover", "--deflate-client-context-takeover",
+                   "true|false",
+                   "Let clients keep their context (a decompressor per connection, ~39 KiB at "
+                   "window 15); false = one shared decompressor per shard"},
+        d.client_context_takeover);
+  visit(field_info{"deflate", "server_max_window_bits", "--deflate-server-window-bits", "BITS",
+                   "Window of our compressors, 8..15"},
+        d.server_max_window_bits);
+  visit(field_info{"deflate", "client_max_window_bits", "--deflate-client-window-bits", "BITS",
+                   "Window clients may compress with, 8..15 (below 15 only clients that offer "
+                   "client_max_window_bits are accepted)"},
+        d.client_max_window_bits);
+  visit(field_info{"deflate", "mem_level", "--deflate-mem-level", "N",
+                   "zlib memLevel of our compressors, 1..9"},
+        d.mem_level);
+  visit(field_info{"deflate", "level", "--deflate-level", "N", "zlib compression level, 1..9"},
+        d.level);
+  visit(field_info{"deflate", "min_size", "--deflate-min-size", "BYTES",
+                   "Messages smaller than this are sent uncompressed"},
+        d.min_size);
   visit(field_info{"log", "level", "--log-level", "error|warn|info|debug", "Log level"},
         c.log.level);
 }

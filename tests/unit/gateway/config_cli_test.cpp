@@ -154,6 +154,21 @@ TEST_F(Config, EveryFlagSetsItsKey) {
   EXPECT_EQ(r.settings, e);
 }
 
+TEST_F(Config, DeflateFlagsSetTheirKeys) {
+  auto r = run({"--deflate-endpoint", "/ws", "--deflate-server-context-takeover", "true",
+                "--deflate-client-context-takeover", "true", "--deflate-server-window-bits", "10",
+                "--deflate-client-window-bits", "12", "--deflate-mem-level", "4",
+                "--deflate-level", "1", "--deflate-min-size", "0"});
+  ASSERT_EQ(r.action, config_action::run) << r.output;
+  EXPECT_EQ(r.settings.deflate, (deflate_config{{"/ws"}, true, true, 10, 12, 4, 1, 0}));
+  // --permessage-deflate offers it on every WebSocket endpoint, whatever else said.
+  auto all = run({"--deflate-endpoint", "/ws", "--permessage-deflate"});
+  ASSERT_EQ(all.action, config_action::run) << all.output;
+  EXPECT_EQ(all.settings.deflate.endpoints, (std::vector<std::string>{"/echo", "/ws"}));
+  EXPECT_NE(fail_message(run({"--deflate-endpoint", "/healthz"})).find("deflate.endpoints"),
+            std::string::npos);
+}
+
 TEST_F(Config, RejectsBadListenPortFlag) {
   EXPECT_EQ(fail_message(run({"--listen", "127.0.0.1:99999"})),
             "--listen: \"127.0.0.1:99999\": port must be 1..65535");

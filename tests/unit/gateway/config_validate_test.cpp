@@ -39,6 +39,18 @@ TEST_P(ConfigRule, ProducesOneIssueNamingItsKey) {
 
 const rule_case rule_cases[] = {
     {"ListenEmpty", [](config& c) { c.server.listen.clear(); }, "server.listen", "at least one"},
+    {"DeflateUnknownEndpoint", [](config& c) { c.deflate.endpoints = {"/metrics"}; },
+     "deflate.endpoints", "\"/metrics\": must be a WebSocket endpoint"},
+    {"DeflateEndpointTwice", [](config& c) { c.deflate.endpoints = {"/ws", "/ws"}; },
+     "deflate.endpoints", "listed twice"},
+    {"DeflateServerWindow7", [](config& c) { c.deflate.server_max_window_bits = 7; },
+     "deflate.server_max_window_bits", "between 8 and 15, got 7"},
+    {"DeflateClientWindow16", [](config& c) { c.deflate.client_max_window_bits = 16; },
+     "deflate.client_max_window_bits", "between 8 and 15, got 16"},
+    {"DeflateMemLevel0", [](config& c) { c.deflate.mem_level = 0; }, "deflate.mem_level",
+     "between 1 and 9, got 0"},
+    {"DeflateLevel10", [](config& c) { c.deflate.level = 10; }, "deflate.level",
+     "between 1 and 9, got 10"},
     {"ListenHostName",
      [](config& c) {
        c.server.listen = {{"example.com", 80}};
@@ -138,7 +150,15 @@ TEST(Config, AcceptsBoundaryValues) {
   c.security.allowed_origins = {"http://localhost:3000", "https://[::1]:8443",
                                 "https://app.example.com"};
   c.security.subprotocols = {};
+  c.deflate.endpoints = {"/echo", "/ws"};
+  c.deflate.server_max_window_bits = 8;
+  c.deflate.client_max_window_bits = 8;
+  c.deflate.mem_level = 1;
+  c.deflate.level = 1;
+  c.deflate.min_size = 0;
   EXPECT_TRUE(validate(c).empty());
+  c.deflate.server_max_window_bits = c.deflate.client_max_window_bits = 15;
+  c.deflate.mem_level = c.deflate.level = 9;
   c.limits.max_message_size = 1u << 30;
   c.pubsub.ring_size = 1u << 20;
   EXPECT_TRUE(validate(c).empty());
