@@ -14,6 +14,7 @@
 
 #include "core/frame_decoder.hpp"
 #include "core/http_request.hpp"
+#include "core/utf8.hpp"
 #include "gateway/out_queue.hpp"
 
 namespace shoal::gateway {
@@ -46,6 +47,7 @@ struct input_state {
   core::frame_decoder decoder;
   std::vector<std::uint8_t> message;  // a fragmented message being assembled
   core::opcode message_op = core::opcode::text;
+  core::utf8_validator inflated_text;  // a compressed text message's output, as it is inflated
   std::unique_ptr<http_publish> publish;
   std::string pending;  // bytes of a pipelined request that arrived while a publish awaits
 };

@@ -50,6 +50,7 @@ input_state& connection::input(shard_context& ctx) {
       in_ = std::make_unique<input_state>(
           http_limits_from(ctx.settings),
           core::decoder_options{core::role::server, ctx.settings.max_message_size, false});
+    in_->decoder.set_rsv1_allowed(deflate_ != nullptr);  // pooled state may come from either kind
   }
   return *in_;
 }
@@ -177,6 +178,10 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
   if (route.upgrade != endpoint::none) {
     endpoint_ = route.upgrade;
     parser.reset();
+    if (route.deflate) {
+      deflate_ = std::make_unique<conn_deflate>(*route.deflate, ctx.settings.deflate);
+      in_->decoder.set_rsv1_allowed(true);  // RFC 7692 §6: RSV1 marks a compressed message
+    }
     shard_metrics::add(ctx.metrics.websocket_open);
     last_rx_ = ping_sent_ = ctx.now;
     enter(ctx, conn_state::open);
@@ -288,6 +293,10 @@ std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_
 }
 
 void connection::on_message_chunk(shard_context& ctx, const core::decode_event& ev) {
+  if (ev.compressed) [[unlikely]] {  // only once permessage-deflate is agreed (RSV1 allowed)
+    on_compressed_chunk(ctx, ev);
+    return;
+  }
   if (ev.first && ev.last) {  // a whole message in one read: use it straight from the buffer
     on_message(ctx, ev.op, ev.payload);
     return;
@@ -304,6 +313,43 @@ void connection::on_message_chunk(shard_context& ctx, const core::decode_event& 
   on_message(ctx, in_->message_op, message);
   message.clear();
   if (message.capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(message);
+}
+
+void connection::on_compressed_chunk(shard_context& ctx, const core::decode_event& ev) {
+  input_state& in = *in_;
+  if (ev.first) {
+    in.message_op = ev.op;
+    in.message.clear();
+    in.inflated_text.reset();
+  }
+  core::utf8_validator* text = ev.op == core::opcode::text ? &in.inflated_text : nullptr;
+  // A connection with its own decompressor inflates chunk by chunk into `message` (UTF-8 checked
+  // as it comes); the shard's shared one takes whole messages, so fragments are gathered first
+  // (the decoder has bounded their compressed size by max_message_size).
+  std::span<const std::uint8_t> input = ev.payload;
+  std::vector<std::uint8_t>* out = &in.message;
+  if (deflate_->inflates_whole()) {
+    if (!(ev.first && ev.last)) {
+      in.message.insert(in.message.end(), ev.payload.begin(), ev.payload.end());
+      if (!ev.last) return;
+      input = in.message;
+    }
+    out = &ctx.inflated;
+    out->clear();
+  }
+  const core::inflate_status status =
+      deflate_->inflate(*ctx.deflate, input, ev.last, *out, ctx.settings.max_message_size, text);
+  if (status == core::inflate_status::more) return;
+  if (status != core::inflate_status::done) {
+    fail(ctx, core::error_for(status));  // 1009 past the size limit, 1007 for bad data or UTF-8
+    return;
+  }
+  shard_metrics::add(ctx.metrics.deflate_inflated);
+  on_message(ctx, in.message_op, *out);
+  out->clear();
+  if (out->capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(*out);
+  in.message.clear();  // on_message never releases in_ (see on_message_chunk)
+  if (in.message.capacity() > keep_message_capacity) std::vector<std::uint8_t>().swap(in.message);
 }
 
 void connection::on_message(shard_context& ctx, core::opcode op,
@@ -476,6 +522,10 @@ void connection::enter(shard_context& ctx, conn_state next) {
 void connection::queue_frame(shard_context& ctx, core::opcode op,
                              std::span<const std::uint8_t> payload) {
   if (close_sent_) return;  // the Close is the last frame we send (§5.5.1)
+  // Control frames are never compressed (RFC 7692 §6.1); small messages are not worth it.
+  if (deflate_ && !core::is_control(op) && payload.size() >= ctx.settings.deflate_min_size &&
+      queue_compressed(ctx, op, payload))
+    return;
   const std::size_t header = core::frame_header_size(payload.size(), false);
   std::uint8_t* p = output(ctx).append_local(header + payload.size());
   core::encode_frame_header(p, op, payload.size(), true, false, nullptr);
@@ -488,8 +538,34 @@ void connection::queue_text(shard_context& ctx, std::string_view json) {
   queue_frame(ctx, core::opcode::text, {reinterpret_cast<const std::uint8_t*>(json.data()), json.size()});
 }
 
-void connection::queue_broadcast(shard_context& ctx, local_frame* frame) {
-  if (close_sent_) return;
+bool connection::queue_compressed(shard_context& ctx, core::opcode op,
+                                  std::span<const std::uint8_t> payload) {
+  const auto frame = deflate_->compress_frame(*ctx.deflate, op, payload, ctx.deflate_out);
+  shard_metrics::add(ctx.metrics.deflate_compressed);
+  if (!frame) return false;
+  std::memcpy(output(ctx).append_local(frame->size()), frame->data(), frame->size());
+  if (ctx.deflate_out.size() > keep_message_capacity) std::vector<std::uint8_t>().swap(ctx.deflate_out);
+  shard_metrics::add(ctx.metrics.messages_out);
+  mark_dirty(ctx);
+  return true;
+}
+
+void connection::queue_broadcast_deflate(shard_context& ctx, local_frame* frame) {
+  // The frame's shared compressed variant if this connection's settings allow it (compressed
+  // once for every such subscriber); else compressed for this connection alone (context
+  // takeover, or another window), or plain if small.
+  const shared_frame& f = *frame->frame;
+  if (f.compressed_size() != 0 && deflate_->takes_broadcast_variant()) {
+    out_queue& q = output(ctx);
+    q.append_shared(frame, f.size(), f.compressed_size());
+    shard_metrics::add(ctx.metrics.messages_out);
+    shard_metrics::add(ctx.metrics.deflate_shared_sends);
+    mark_dirty(ctx, q.buffered());
+    return;
+  }
+  const std::span<const std::uint8_t> payload = f.payload();
+  if (payload.size() >= ctx.settings.deflate_min_size && queue_compressed(ctx, core::opcode::text, payload))
+    return;
   out_queue& q = output(ctx);
   q.append_shared(frame);
   shard_metrics::add(ctx.metrics.messages_out);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/conn_deflate.hpp"
 #include "gateway/conn_pools.hpp"
 #include "gateway/pubsub_session.hpp"
 #include "gateway/shard_context.hpp"
@@ -53,7 +54,21 @@ class connection {
   // Pub/sub (/ws) and the HTTP publish API.
   pubsub_session* session() noexcept { return session_.get(); }
   void queue_text(shard_context& ctx, std::string_view json);
-  void queue_broadcast(shard_context& ctx, local_frame* frame);
+  void queue_broadcast(shard_context& ctx, local_frame* frame) {
+    if (close_sent_) return;
+    if (deflate_) [[unlikely]] {
+      queue_broadcast_deflate(ctx, frame);
+      return;
+    }
+    out_queue& q = output(ctx);
+    q.append_shared(frame);
+    shard_metrics::add(ctx.metrics.messages_out);
+    mark_dirty(ctx, q.buffered());
+  }
+  // True if broadcasts to this connection may use their shared compressed variant.
+  bool takes_compressed_broadcast() const noexcept {
+    return deflate_ && deflate_->takes_broadcast_variant();
+  }
   // The home shard's answer to an HTTP publish: its sequence number, or why it was refused.
   void on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq,
                               const char* refused);
@@ -75,6 +90,7 @@ class connection {
   void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
   void finish_http_request(shard_context& ctx, bool keep_alive);
   void on_message_chunk(shard_context& ctx, const core::decode_event& ev);
+  void on_compressed_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_control(shard_context& ctx, const core::decode_event& ev);
   void fail(shard_context& ctx, core::protocol_error err);
   void on_eof(shard_context& ctx);
@@ -82,6 +98,9 @@ class connection {
   // Output.
   void queue_frame(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
   void queue_bytes(shard_context& ctx, std::string_view bytes);
+  // permessage-deflate: queues `payload` compressed; false if it is better sent plain.
+  bool queue_compressed(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
+  [[gnu::noinline]] void queue_broadcast_deflate(shard_context& ctx, local_frame* frame);
   // Puts the connection on the shard's flush list. The buffered-bytes gauge is synced once per
   // flush, not per queued frame (callgrind showed the per-delivery gauge update as a tenth of
   // the fan-out cost). Backpressure: above the high watermark, stop reading from this peer;
@@ -140,6 +159,7 @@ class connection {
   std::unique_ptr<input_state> in_;    // while reading a request, a split frame or a message
   std::unique_ptr<output_state> out_;  // while bytes are queued
   std::unique_ptr<pubsub_session> session_;  // /ws, from its first message
+  std::unique_ptr<conn_deflate> deflate_;    // permessage-deflate was agreed
 };
 
 }  // namespace shoal::gateway

@@ -89,10 +89,20 @@ route_result websocket(const core::http_request& req, endpoint ep, const connect
                     true);
   }
   const std::string_view protocol = choose_subprotocol(u.upgrade.protocols, s.subprotocols);
-  // No extension is offered back yet: permessage-deflate offers are declined by omission
-  // (RFC 6455 §9.1).
+  // permessage-deflate where this endpoint offers it: the first offer the policy can honour;
+  // offers it cannot are declined by leaving them out of the answer (RFC 7692 §5). Any other
+  // extension is declined the same way (RFC 6455 §9.1).
   route_result r;
-  r.response = core::build_upgrade_response(u.upgrade.key, protocol);
+  std::string_view extensions;
+  core::deflate_agreement deflate;
+  if (ep == endpoint::echo ? s.deflate_echo : s.deflate_pubsub) {
+    deflate = core::negotiate_deflate(u.upgrade.extensions, s.deflate);
+    if (deflate.accepted) {
+      extensions = deflate.response;
+      r.deflate = deflate.params;
+    }
+  }
+  r.response = core::build_upgrade_response(u.upgrade.key, protocol, extensions);
   r.upgrade = ep;
   return r;
 }

@@ -4,8 +4,10 @@
 // request and the server state; runs on the shard thread that read the request.
 #pragma once
 
+#include <optional>
 #include <string>
 
+#include "core/permessage_deflate.hpp"
 #include "core/http_request.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/shard_context.hpp"
@@ -17,6 +19,7 @@ struct route_result {
   endpoint upgrade = endpoint::none;  // not none: the connection becomes a WebSocket on it
   bool close = false;                // close the connection after the response
   bool refused_upgrade = false;      // an upgrade attempt was refused (metrics)
+  std::optional<core::deflate_params> deflate;  // upgrade: permessage-deflate was agreed
   // POST /publish/<topic> accepted so far: read `body_length` bytes, then publish.
   bool publish = false;
   std::string_view publish_topic;

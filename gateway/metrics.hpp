@@ -37,6 +37,9 @@ class shard_metrics {
   counter drops{0};                   // messages skipped for slow consumers
   counter gaps{0};                    // gap notices sent
   counter publishes_refused{0};       // publishes refused: home shard overloaded, topic limit
+  counter deflate_compressed{0};      // messages compressed
+  counter deflate_shared_sends{0};    // compressed broadcast variants queued by reference
+  counter deflate_inflated{0};        // compressed messages inflated
   counter pings_sent{0};
   counter heartbeat_timeouts{0};
   counter buffered_bytes{0};          // gauge: bytes queued, not yet written

@@ -28,11 +28,13 @@ class out_queue {
   std::uint8_t* append_local(std::size_t n);
   // Queues a reference to a broadcast frame (takes a local reference, released when written).
   // Inline, with growth out of line: this is the per-delivery path of every broadcast.
-  void append_shared(local_frame* frame) {
+  void append_shared(local_frame* frame) { append_shared(frame, 0, frame->size()); }
+  // Queues `length` bytes of the frame's block from `offset` (its compressed variant).
+  void append_shared(local_frame* frame, std::uint32_t offset, std::uint32_t length) {
     frame->retain();
     if (size_ == capacity_) [[unlikely]] grow();
-    entries_[size_++] = entry{frame, 0, frame->size()};
-    buffered_ += frame->size();
+    entries_[size_++] = entry{frame, offset, length};
+    buffered_ += length;
   }
 
   // Fills `iov` with the queued ranges, in order; returns how many were filled.

@@ -5,6 +5,7 @@
 
 #include "core/frame.hpp"
 #include "core/frame_encoder.hpp"
+#include "gateway/conn_deflate.hpp"
 #include "gateway/connection.hpp"
 
 namespace shoal::gateway {
@@ -87,12 +88,14 @@ void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<
   job->sub_id = sub.id;
   job->origin = static_cast<std::uint16_t>(self_);
   job->since = since;
+  job->compressed = sub.conn->takes_compressed_broadcast();
   send(ctx, home_of(sub.topic), shard_message::of(job, false), false);
 }
 
 void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
   unlist(sub);
-  auto* job = new unsubscribe_job{sub.topic, static_cast<std::uint16_t>(self_)};
+  auto* job = new unsubscribe_job{sub.topic, static_cast<std::uint16_t>(self_),
+                                  sub.conn->takes_compressed_broadcast()};
   send(ctx, home_of(sub.topic), shard_message::of(job), false);
 }
 
@@ -130,15 +133,34 @@ void pubsub_hub::refuse_publish(shard_context& ctx, publish_job* job) {
 
 // ---- Home side ----------------------------------------------------------------------------
 
-shared_frame* pubsub_hub::encode_delivery(std::string_view topic, std::uint64_t seq,
-                                          std::string_view data) {
-  // Encoded once: header + JSON in one block that every subscriber's queue points at.
+shared_frame* pubsub_hub::encode_delivery(shard_context& ctx, std::string_view topic,
+                                          std::uint64_t seq, std::string_view data, bool compress) {
+  // Encoded once: header + JSON in one block that every subscriber's queue points at. With
+  // subscribers that take compressed frames, the message is also compressed once, with the
+  // shard's shared compressor (no context takeover), and the compressed frame follows the plain
+  // one in the same block.
   const std::size_t json = delivery_json_size(topic, seq, data);
   const std::size_t header = core::frame_header_size(json, false);
-  shared_frame* f = shared_frame::create(static_cast<std::uint32_t>(header + json));
+  std::span<const std::uint8_t> packed;
+  if (compress && json >= ctx.settings.deflate_min_size) {
+    scratch_.resize(json);
+    write_delivery_json(scratch_.data(), topic, seq, data);
+    core::deflater& d = ctx.deflate->compressor(broadcast_deflater_settings(ctx.settings.deflate));
+    std::vector<std::uint8_t>& out = ctx.deflate_out;
+    if (out.size() < core::compressed_frame_capacity(json)) out.resize(core::compressed_frame_capacity(json));
+    const std::span<const std::uint8_t> chunks[] = {
+        {reinterpret_cast<const std::uint8_t*>(scratch_.data()), json}};
+    const auto frame = core::encode_compressed_frame(d, core::opcode::text, chunks, nullptr, out);
+    shard_metrics::add(ctx.metrics.deflate_compressed);
+    if (frame && frame->size() < header + json) packed = *frame;  // else plain serves everyone
+  }
+  shared_frame* f = shared_frame::create(static_cast<std::uint32_t>(header + json),
+                                         static_cast<std::uint32_t>(packed.size()));
   core::encode_frame_header(f->data(), core::opcode::text, json, true, false, nullptr);
   char* body = reinterpret_cast<char*>(f->data() + header);
-  write_delivery_json(body, topic, seq, data);
+  if (compress && json >= ctx.settings.deflate_min_size) std::memcpy(body, scratch_.data(), json);
+  else write_delivery_json(body, topic, seq, data);
+  if (!packed.empty()) std::memcpy(f->compressed_data(), packed.data(), packed.size());
   const std::string_view text(body, json);
   const std::size_t at = text.find(R"("topic":")") + 9;
   f->set_message(seq, static_cast<std::uint32_t>(header + at), static_cast<std::uint32_t>(topic.size()));
@@ -163,7 +185,7 @@ void pubsub_hub::remember(home_topic& t, shared_frame* f) {
     if (seq - t.first_seq + 1 > cap) forget_oldest(t);  // the slot seq will take
     t.ring[(seq - 1) & (cap - 1)] = f;
   }
-  history_bytes_ += f->size();
+  history_bytes_ += f->bytes();
   // Over the byte budget: this topic's oldest messages go first (it is the one growing), but
   // its newest stays; the sweep trims the other topics.
   while (history_bytes_ > history_budget_ && t.first_seq < seq) forget_oldest(t);
@@ -172,7 +194,7 @@ void pubsub_hub::remember(home_topic& t, shared_frame* f) {
 void pubsub_hub::forget_oldest(home_topic& t) {
   // While the ring is still growing, seq - 1 < ring.size() <= ring_size, so the mask is a no-op.
   shared_frame*& slot = t.ring[(t.first_seq - 1) & (cfg_.pubsub.ring_size - 1)];
-  history_bytes_ -= slot->size();
+  history_bytes_ -= slot->bytes();
   slot->release();
   slot = nullptr;
   ++t.first_seq;
@@ -194,7 +216,7 @@ void pubsub_hub::home_publish(shard_context& ctx, publish_job* job) {
   home_topic& t = *topic;
   t.last_used = now_;
   const std::uint64_t seq = ++t.last_seq;
-  shared_frame* f = encode_delivery(job->topic, seq, job->data);
+  shared_frame* f = encode_delivery(ctx, job->topic, seq, job->data, t.compressed_interest > 0);
   if (history_budget_ > 0) remember(t, f);
   else {
     f->release();
@@ -219,6 +241,7 @@ void pubsub_hub::home_subscribe(shard_context& ctx, subscribe_job* job) {
   home_topic& t = *topic;
   ++t.interest[job->origin];
   ++t.interested;
+  if (job->compressed) ++t.compressed_interest;
   t.last_used = now_;
   job->seq = t.last_seq;
   const std::size_t cap = cfg_.pubsub.ring_size;
@@ -247,6 +270,7 @@ void pubsub_hub::home_unsubscribe(unsubscribe_job* job) {
   if (it != home_.end() && it->second.interest[job->origin] > 0) {
     --it->second.interest[job->origin];
     --it->second.interested;
+    if (job->compressed && it->second.compressed_interest > 0) --it->second.compressed_interest;
     it->second.last_used = now_;
   }
   delete job;

@@ -76,6 +76,9 @@ class pubsub_hub {
     std::vector<shared_frame*> ring;    // grows to ring_size; message seq at (seq - 1) & mask
     std::vector<std::uint32_t> interest;  // subscriptions per shard
     std::uint32_t interested = 0;          // sum of interest
+    // Subscriptions (all shards) whose connections take the compressed variant: while there are
+    // any, each message is compressed once, here, beside its plain frame.
+    std::uint32_t compressed_interest = 0;
     std::uint64_t last_used = 0;           // tick
   };
   struct local_topic {
@@ -93,7 +96,8 @@ class pubsub_hub {
   void on_deliver(shard_context& ctx, shared_frame* frame);
   void on_publish_done(shard_context& ctx, publish_job* job);
   void on_subscribe_done(shard_context& ctx, subscribe_job* job);
-  shared_frame* encode_delivery(std::string_view topic, std::uint64_t seq, std::string_view data);
+  shared_frame* encode_delivery(shard_context& ctx, std::string_view topic, std::uint64_t seq,
+                                std::string_view data, bool compress);
   // The topic, created if new and the shard holds fewer than its share of pubsub.max_topics.
   home_topic* home_topic_for(const std::string& name);
   void remember(home_topic& t, shared_frame* f);

@@ -58,6 +58,19 @@ connection_settings make_connection_settings(const config& cfg) {
   s.publish_token = cfg.pubsub.publish_token;
   s.allowed_origins = cfg.security.allowed_origins;
   s.subprotocols = cfg.security.subprotocols;
+  const deflate_config& d = cfg.deflate;
+  for (const std::string& e : d.endpoints) {
+    s.deflate_echo = s.deflate_echo || e == "/echo";
+    s.deflate_pubsub = s.deflate_pubsub || e == "/ws";
+  }
+  s.deflate.enabled = s.deflate_echo || s.deflate_pubsub;
+  s.deflate.server_context_takeover = d.server_context_takeover;
+  s.deflate.client_context_takeover = d.client_context_takeover;
+  s.deflate.server_max_window_bits = static_cast<std::uint8_t>(d.server_max_window_bits);
+  s.deflate.client_max_window_bits = static_cast<std::uint8_t>(d.client_max_window_bits);
+  s.deflate.mem_level = static_cast<std::uint8_t>(d.mem_level);
+  s.deflate.compression_level = static_cast<std::uint8_t>(d.level);
+  s.deflate_min_size = d.min_size;
   return s;
 }
 

@@ -80,7 +80,7 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       hub_(index_of(id), shards, cfg, mesh),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
-           &hub_, {}} {
+           &hub_, {}, &deflate_pool_, {}, {}} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
 }
 

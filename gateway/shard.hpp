@@ -65,6 +65,7 @@ class shard {
   int wake_fd_ = -1;
   timer_wheel timers_;
   std::vector<std::uint8_t> read_buffer_;
+  core::deflate_pool deflate_pool_;  // declared before slots_ and ctx_
   conn_pools pools_;  // declared before slots_ (connections give their state back to it)
   std::vector<connection*> dirty_, read_again_, again_, closed_;
   shard_context ctx_;

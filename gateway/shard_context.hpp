@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/deflate_pool.hpp"
+#include "core/permessage_deflate.hpp"
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/timer_wheel.hpp"
@@ -48,6 +50,12 @@ struct connection_settings {
   std::string publish_token;                 // non-empty: POST /publish needs it as a Bearer token
   std::vector<std::string> allowed_origins;  // empty: any origin
   std::vector<std::string> subprotocols;     // offered, in our order of preference
+  // permessage-deflate: the negotiation policy, where it is offered, and the size below which
+  // messages go uncompressed.
+  core::deflate_policy deflate;
+  bool deflate_echo = false;
+  bool deflate_pubsub = false;
+  std::size_t deflate_min_size = 64;
 };
 
 struct shard_context {
@@ -63,6 +71,9 @@ struct shard_context {
   std::uint64_t now = 0;                 // current tick
   pubsub_hub* hub = nullptr;             // the shard's pub/sub engine
   std::string scratch;                   // reused to encode short replies before queueing them
+  core::deflate_pool* deflate = nullptr;  // the shard's shared compressors and decompressors
+  std::vector<std::uint8_t> deflate_out;  // a compressed frame before it is queued
+  std::vector<std::uint8_t> inflated;     // a message inflated by a shared decompressor
 };
 
 }  // namespace shoal::gateway

@@ -43,6 +43,7 @@ struct subscribe_job {
   std::uint64_t sub_id = 0;  // the subscription this answers (a topic may be re-subscribed)
   std::uint16_t origin = 0;
   std::optional<std::uint64_t> since;  // resume: wants every message with seq > since
+  bool compressed = false;  // the subscriber takes the broadcast's compressed variant
   // Result, filled by the home shard.
   std::uint64_t seq = 0;  // the last sequence number assigned on the topic (0: none yet)
   std::vector<shared_frame*> replay;  // retained frames since+1..seq (resume)
@@ -54,6 +55,7 @@ struct subscribe_job {
 struct unsubscribe_job {
   std::string topic;
   std::uint16_t origin = 0;
+  bool compressed = false;  // as the subscribe_job said
 };
 
 struct shard_message {

@@ -1,6 +1,8 @@
-// An immutable, reference-counted, fully encoded server frame (header + payload in one block).
-// A broadcast encodes a message once into a shared_frame and every subscriber's output queue
-// holds a reference, never a copy. The reference count is one of the few cross-thread atomics
+// An immutable, reference-counted, fully encoded server frame (header + payload in one block),
+// optionally followed in the same block by the message's permessage-deflate frame (RSV1) for the
+// connections that share the shard-wide compressor settings. A broadcast encodes (and
+// compresses) a message once into a shared_frame and every subscriber's output queue holds a
+// reference, never a copy. The reference count is one of the few cross-thread atomics
 // (a frame published on one shard is written by others); the bytes never change after create().
 #pragma once
 
@@ -8,16 +10,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <span>
 #include <string_view>
 
 namespace shoal::gateway {
 
 class shared_frame {
  public:
-  // Allocates a frame of `size` bytes with one reference; the caller fills data() once.
-  static shared_frame* create(std::uint32_t size) {
-    void* mem = ::operator new(sizeof(shared_frame) + size);
-    return new (mem) shared_frame(size);
+  // Allocates a frame of `size` bytes, and room for a compressed frame of `compressed_size`
+  // bytes after it, with one reference; the caller fills data() and compressed() once.
+  static shared_frame* create(std::uint32_t size, std::uint32_t compressed_size = 0) {
+    void* mem = ::operator new(sizeof(shared_frame) + size + compressed_size);
+    return new (mem) shared_frame(size, compressed_size);
   }
   shared_frame(const shared_frame&) = delete;
   shared_frame& operator=(const shared_frame&) = delete;
@@ -33,6 +37,17 @@ class shared_frame {
   std::uint8_t* data() noexcept { return reinterpret_cast<std::uint8_t*>(this + 1); }
   const std::uint8_t* data() const noexcept { return reinterpret_cast<const std::uint8_t*>(this + 1); }
   std::uint32_t size() const noexcept { return size_; }
+  // The payload of the (plain, unmasked) frame: data() after its header.
+  std::span<const std::uint8_t> payload() const noexcept {
+    const std::uint8_t len7 = data()[1] & 0x7f;
+    const std::uint32_t header = len7 == 126 ? 4 : len7 == 127 ? 10 : 2;
+    return {data() + header, size_ - header};
+  }
+  // The compressed variant (empty if none); it starts at data() + size().
+  std::uint8_t* compressed_data() noexcept { return data() + size_; }
+  std::uint32_t compressed_size() const noexcept { return compressed_size_; }
+  // Bytes of the whole block (both variants), for history accounting.
+  std::uint32_t bytes() const noexcept { return size_ + compressed_size_; }
 
   // Broadcast metadata, set once by the topic's home shard before the frame is shared: the
   // message's sequence number and where the topic name sits inside the frame's own bytes.
@@ -47,11 +62,13 @@ class shared_frame {
   }
 
  private:
-  explicit shared_frame(std::uint32_t size) noexcept : size_(size) {}
+  shared_frame(std::uint32_t size, std::uint32_t compressed_size) noexcept
+      : size_(size), compressed_size_(compressed_size) {}
   ~shared_frame() = default;
 
   std::atomic<std::uint32_t> refs_{1};
   std::uint32_t size_;
+  std::uint32_t compressed_size_;
   std::uint64_t seq_ = 0;
   std::uint32_t topic_offset_ = 0;
   std::uint32_t topic_len_ = 0;

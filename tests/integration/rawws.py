@@ -42,6 +42,10 @@ class RawClient:
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = self._read_until(b"\r\n\r\n")
         self.status = int(head.split(b" ")[1])
+        self.headers = {}  # response headers, lower-case names
+        for line in head.decode().split("\r\n")[1:]:
+            k, _, v = line.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
         if self.status != 101:
             raise RuntimeError(f"handshake refused: {head!r}")
 
