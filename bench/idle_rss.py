@@ -4,7 +4,14 @@ each has subscribed to one topic: a stop-gap measurement until shoal-loadgen's `
 scenario exists. Opens N raw client sockets on /ws (one process, so N <= ~19,000 here), reads
 VmRSS of the server before and after. Kernel socket memory is not in VmRSS.
 
-usage: bench/idle_rss.py SHOAL_BINARY [N=10000]
+With a MODE other than plain the server runs with permessage-deflate and every client offers
+it; the subscribe commands are then sent compressed (RSV1), so a connection that keeps a
+decompressor of its own (client context takeover) has allocated it by the second reading.
+  plain     no compression
+  deflate   --permessage-deflate, the cheap mode (no context takeover either way)
+  takeover  --permessage-deflate with context takeover on both sides
+
+usage: bench/idle_rss.py SHOAL_BINARY [N=10000] [MODE=plain]
 """
 import base64
 import os
@@ -12,14 +19,24 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
+
+MODES = {
+    "plain": [],
+    "deflate": ["--permessage-deflate"],
+    "takeover": ["--permessage-deflate", "--deflate-server-context-takeover", "true",
+                 "--deflate-client-context-takeover", "true"],
+}
 
 
 def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
+    mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
+    compressed = mode != "plain"
     port = 18555
     server = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--shards", "2",
-                               "--ping-interval", "1s", "--pong-timeout", "60s"],
+                               "--ping-interval", "1s", "--pong-timeout", "60s", *MODES[mode]],
                               stderr=subprocess.DEVNULL)
     time.sleep(0.5)
 
@@ -32,11 +49,18 @@ def main():
     def upgrade():
         key = base64.b64encode(os.urandom(16)).decode()
         return (f"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                + ("Sec-WebSocket-Extensions: permessage-deflate\r\n" if compressed else "")
+                + "\r\n").encode()
 
     def frame(payload):
+        first = 0x81
+        if compressed:  # RFC 7692 §7.2.1: raw DEFLATE, sync flush, tail cut; RSV1 set
+            c = zlib.compressobj(wbits=-15)
+            payload = (c.compress(payload) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            first |= 0x40
         key = os.urandom(4)
-        return bytes([0x81, 0x80 | len(payload)]) + key + bytes(
+        return bytes([first, 0x80 | len(payload)]) + key + bytes(
             b ^ key[i % 4] for i, b in enumerate(payload))
 
     try:
@@ -52,7 +76,9 @@ def main():
                 data += s.recv(4096)
         time.sleep(2.5)  # past one ping interval: idle connections trim their buffers
         idle = rss()
-        print(f"{n} idle connections: VmRSS {base} -> {idle} bytes: "
+        if compressed:
+            assert b"permessage-deflate" in data, "the server did not accept permessage-deflate"
+        print(f"mode {mode}: {n} idle connections: VmRSS {base} -> {idle} bytes: "
               f"{(idle - base) / n:.0f} bytes per connection")
         for i, s in enumerate(socks):
             s.sendall(frame(b'{"op":"sub","topic":"t%d"}' % (i % 100)))
