@@ -17,6 +17,7 @@
 //   --server-pid PID     sample /proc/PID (utime+stime, VmRSS) at the window's edges
 //   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
 //   --drain-timeout S    after the window, wait up to S for messages in flight (2)
+//   --deflate            permessage-deflate: compress what is sent, inflate what arrives
 // echo:
 //   --connections N      connections (default 1)
 //   --inflight K         closed loop: messages outstanding per connection (default 1)
@@ -57,6 +58,9 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
   app.add_option("--server-pid", o.server_pid, "Server process to sample in /proc (CPU, RSS)");
   app.add_option("--warmup-timeout", o.warmup_timeout_s, "Seconds allowed for connecting and subscribing")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--deflate", o.deflate,
+               "Offer permessage-deflate (no context takeover either way), compress every message "
+               "sent and inflate what arrives; fails connections the server does not agree with");
   app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
 }
@@ -106,6 +110,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.target = std::move(*target);
+  o.target.deflate = o.deflate;
   if (o.scenario == "pubsub") o.target.protocol = "shoal.v1";
 
   struct sigaction sa{};

@@ -21,6 +21,7 @@ struct options {
   int server_pid = 0;
   double warmup_timeout_s = 30;
   double drain_timeout_s = 2;
+  bool deflate = false;             // permessage-deflate on every connection
   // echo
   std::uint64_t connections = 1;
   std::uint64_t inflight = 1;

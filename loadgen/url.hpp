@@ -17,6 +17,7 @@ struct ws_target {
   sockaddr_storage addr{};   // resolved address
   socklen_t addr_len = 0;
   std::string protocol;      // Sec-WebSocket-Protocol to ask for, or empty
+  bool deflate = false;      // offer permessage-deflate (no context takeover either way)
 };
 
 // Parses "ws://host[:port][/path]" (IPv6 hosts in brackets; port defaults to 80, path to "/")

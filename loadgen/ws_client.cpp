@@ -17,6 +17,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/deflate_pool.hpp"
+#include "core/extension_offer.hpp"
 #include "core/handshake.hpp"
 
 namespace shoal::loadgen {
@@ -36,6 +38,24 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// What the load generator offers: no context takeover either way, so one compressor and one
+// decompressor per thread serve all its connections (and the server compresses a broadcast once).
+const core::deflate_client_offer& deflate_offer() {
+  static const core::deflate_client_offer offer{true, true, 0, true, 0};
+  return offer;
+}
+
+// The thread's shared permessage-deflate codecs and buffers (see the file comment of ws_client.hpp).
+struct thread_codecs {
+  core::deflate_pool pool;
+  std::vector<std::uint8_t> inflated;
+  std::vector<std::uint8_t> frame;
+};
+thread_codecs& codecs() {
+  thread_local thread_codecs c;
+  return c;
 }
 
 }  // namespace
@@ -85,6 +105,7 @@ void ws_client::write_handshake() {
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
                     "\r\nSec-WebSocket-Version: 13\r\n";
   if (!target_->protocol.empty()) req += "Sec-WebSocket-Protocol: " + target_->protocol + "\r\n";
+  if (target_->deflate) req += "Sec-WebSocket-Extensions: " + core::format_deflate_offer(deflate_offer()) + "\r\n";
   req += "\r\n";
   out_.insert(out_.end(), req.begin(), req.end());
 }
@@ -135,18 +156,38 @@ void ws_client::read_handshake(ws_handler& h, core::frame_encoder& enc,
   }
   const core::accept_key expected = core::compute_accept_key(key_);
   bool accept_ok = false;
+  std::vector<core::extension_offer> extensions;
   std::size_t pos = head.find("\r\n") + 2;
   while (pos < head.size()) {
     const auto eol = head.find("\r\n", pos);
     const std::string_view line = head.substr(pos, eol - pos);
     pos = eol + 2;
     constexpr std::string_view name = "sec-websocket-accept:";
+    constexpr std::string_view ext = "sec-websocket-extensions:";
     if (iequals_prefix(line, name)) {
       accept_ok = trim(line.substr(name.size())) ==
                   std::string_view(expected.data(), expected.size());
+    } else if (iequals_prefix(line, ext) &&
+               core::parse_extension_offers(trim(line.substr(ext.size())), extensions) !=
+                   core::extension_error::none) {
+      return fail(h, "malformed Sec-WebSocket-Extensions in the response");
     }
   }
   if (!accept_ok) return fail(h, "bad or missing Sec-WebSocket-Accept");
+  // RFC 6455 §9.1: extensions we did not offer, or bad permessage-deflate parameters, fail the
+  // connection. A server that declines deflate fails it too when it was asked for: a run
+  // measuring compression must not silently measure something else.
+  const core::deflate_response agreed =
+      core::validate_deflate_response(extensions, deflate_offer());
+  if (agreed.error != core::deflate_param_error::none)
+    return fail(h, std::string(core::describe(agreed.error)));
+  if (agreed.accepted && !target_->deflate) return fail(h, "server answered an extension we did not offer");
+  if (target_->deflate && !agreed.accepted) return fail(h, "server declined permessage-deflate");
+  if (agreed.accepted) {
+    deflate_ = true;
+    deflate_params_ = agreed.params;
+    decoder_.set_rsv1_allowed(true);
+  }
   state_ = client_state::open;
   // Frames that came in the same read as the head are still in `scratch`.
   const std::size_t head_end_in_scratch = end + 4 - before;
@@ -167,6 +208,26 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
         return;
       case core::decode_status::data:
         if (ev.first) message_.clear();
+        if (ev.compressed) {
+          // No context takeover: the thread's decompressor takes whole messages.
+          std::span<const std::uint8_t> compressed = ev.payload;
+          if (!(ev.first && ev.last)) {
+            message_.insert(message_.end(), ev.payload.begin(), ev.payload.end());
+            if (!ev.last) break;
+            compressed = message_;
+          }
+          thread_codecs& c = codecs();
+          c.inflated.clear();
+          core::utf8_validator text;
+          const core::inflate_status st =
+              c.pool.decompressor(core::client_inflater_settings(deflate_params_))
+                  .feed(compressed, true, c.inflated, 64u << 20,
+                        ev.op == core::opcode::text ? &text : nullptr);
+          if (st != core::inflate_status::done) return fail(h, "server sent a message that does not inflate");
+          h.on_message(*this, ev.op, c.inflated);
+          message_.clear();
+          break;
+        }
         if (ev.first && ev.last) {
           h.on_message(*this, ev.op, ev.payload);
         } else {
@@ -200,6 +261,18 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
 bool ws_client::send(core::frame_encoder& enc, core::opcode op,
                      std::span<const std::uint8_t> payload) {
   const bool was_empty = queued_bytes() == 0;
+  if (deflate_ && !core::is_control(op)) {
+    thread_codecs& c = codecs();
+    c.frame.resize(core::compressed_frame_capacity(payload.size()));
+    const core::mask_key key = enc.next_key();
+    const std::span<const std::uint8_t> chunks[] = {payload};
+    const auto frame = core::encode_compressed_frame(
+        c.pool.compressor(core::client_deflater_settings(deflate_params_)), op, chunks, &key, c.frame);
+    if (frame) {
+      out_.insert(out_.end(), frame->begin(), frame->end());
+      return was_empty;
+    }
+  }
   enc.append_frame(out_, op, payload);
   return was_empty;
 }

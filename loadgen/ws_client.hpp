@@ -1,6 +1,8 @@
 // One client WebSocket connection, non-blocking: connect, the opening handshake (RFC 6455 §4.1,
 // with Sec-WebSocket-Accept checked), frames out (masked by core::frame_encoder) and in
-// (core::frame_decoder, client role). Owned and used by one worker thread; never throws.
+// (core::frame_decoder, client role), with permessage-deflate when the target asks for it (each
+// thread's clients share one compressor and one decompressor: no context takeover). Owned and
+// used by one worker thread; never throws.
 // Outgoing frames are queued in out_ and written by flush(), once per loop pass.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include "core/frame.hpp"
 #include "core/frame_decoder.hpp"
 #include "core/frame_encoder.hpp"
+#include "core/permessage_deflate.hpp"
 #include "loadgen/url.hpp"
 
 namespace shoal::loadgen {
@@ -47,7 +50,7 @@ class ws_client {
   // `scratch` is the thread's read buffer. Frames queued here are written by the next flush().
   void on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& enc,
              std::span<std::uint8_t> scratch);
-  // Queues one whole message (masked). Returns true if the client had nothing queued before,
+  // Queues one whole message (masked; compressed when permessage-deflate was agreed). Returns true if the client had nothing queued before,
   // i.e. it must be put on the owner's flush list.
   bool send(core::frame_encoder& enc, core::opcode op, std::span<const std::uint8_t> payload);
   bool send_text(core::frame_encoder& enc, std::string_view text) {
@@ -83,6 +86,8 @@ class ws_client {
   std::vector<std::uint8_t> message_;  // a message that arrived in more than one event
   std::string handshake_;              // the response head, until complete
   std::string key_;                    // our Sec-WebSocket-Key
+  bool deflate_ = false;               // permessage-deflate agreed (no context takeover)
+  core::deflate_params deflate_params_;
 };
 
 }  // namespace shoal::loadgen
