@@ -119,6 +119,14 @@ void BM_Deflate_JsonTakeover(benchmark::State& state) {
 void BM_Deflate_JsonTakeoverSmallWindow(benchmark::State& state) {
   deflate_messages(state, json_payload, {10, 4, 6, true});
 }
+// The shared compressor at a small memLevel: zlib clears a hash table of 2^(memLevel+8) bytes at
+// every reset, i.e. every message without context takeover.
+void BM_Deflate_JsonMemLevel4(benchmark::State& state) {
+  deflate_messages(state, json_payload, {15, 4, 6, false});
+}
+void BM_Deflate_JsonMemLevel1(benchmark::State& state) {
+  deflate_messages(state, json_payload, {15, 1, 6, false});
+}
 void BM_Deflate_JsonLevel1(benchmark::State& state) {
   deflate_messages(state, json_payload, {15, 8, 1, false});
 }
@@ -143,6 +151,8 @@ void BM_Deflate_MemcpyBaseline(benchmark::State& state) {
 #define SHOAL_DEFLATE_SIZES ->RangeMultiplier(4)->Range(64, 64 << 10)
 BENCHMARK(BM_Deflate_Json) SHOAL_DEFLATE_SIZES;
 BENCHMARK(BM_Deflate_JsonTakeover) SHOAL_DEFLATE_SIZES;
+BENCHMARK(BM_Deflate_JsonMemLevel4) SHOAL_DEFLATE_SIZES;
+BENCHMARK(BM_Deflate_JsonMemLevel1) SHOAL_DEFLATE_SIZES;
 BENCHMARK(BM_Deflate_JsonTakeoverSmallWindow) SHOAL_DEFLATE_SIZES;
 BENCHMARK(BM_Deflate_JsonLevel1) SHOAL_DEFLATE_SIZES;
 BENCHMARK(BM_Deflate_Random) SHOAL_DEFLATE_SIZES;
