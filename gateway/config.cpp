@@ -249,7 +249,8 @@ std::vector<config_issue> validate(const config& cfg) {
   };
 
   const auto& s = cfg.server;
-  if (s.listen.empty()) issue("server.listen", "must list at least one HOST:PORT");
+  if (s.listen.empty() && cfg.tls.listen.empty())
+    issue("server.listen", "must list at least one HOST:PORT (or set tls.listen)");
   for (std::size_t i = 0; i < s.listen.size(); ++i) {
     const auto text = quoted(format_listen_address(s.listen[i]));
     if (auto problem = listen_problem(s.listen[i]); !problem.empty()) {
@@ -344,6 +345,24 @@ std::vector<config_issue> validate(const config& cfg) {
       issue("security.subprotocols", quoted(sp) + " is listed twice");
     }
   }
+
+  const auto& tls = cfg.tls;
+  for (std::size_t i = 0; i < tls.listen.size(); ++i) {
+    const std::string text = quoted(format_listen_address(tls.listen[i]));
+    if (auto problem = listen_problem(tls.listen[i]); !problem.empty()) {
+      issue("tls.listen", text + ": " + problem);
+    } else if (std::count(tls.listen.begin(), tls.listen.begin() + static_cast<std::ptrdiff_t>(i),
+                          tls.listen[i]) != 0) {
+      issue("tls.listen", text + " is listed twice");
+    } else if (std::count(s.listen.begin(), s.listen.end(), tls.listen[i]) != 0) {
+      issue("tls.listen", text + " is also in server.listen: one port speaks plain or TLS, not both");
+    }
+  }
+  if (!tls.listen.empty() && tls.cert.empty()) issue("tls.cert", "is required when tls.listen is set");
+  if (!tls.listen.empty() && tls.key.empty()) issue("tls.key", "is required when tls.listen is set");
+  if (tls.min_version != "1.2" && tls.min_version != "1.3")
+    issue("tls.min_version", quoted(tls.min_version) + ": must be \"1.2\" or \"1.3\"");
+  if (tls.ciphers.empty()) issue("tls.ciphers", "must not be empty");
 
   const auto& d = cfg.deflate;
   for (std::size_t i = 0; i < d.endpoints.size(); ++i) {

@@ -83,6 +83,25 @@ struct security_config {
   bool operator==(const security_config&) const = default;
 };
 
+// TLS listeners (wss://, https://), OpenSSL 3. The certificate files are read and checked at
+// start-up and again on SIGHUP (tls_context.hpp); here they are paths only.
+struct tls_config {
+  std::vector<listen_address> listen;  // addresses that speak TLS (beside server.listen)
+  std::string cert;   // PEM: the default certificate (its chain may follow it in the file)
+  std::string key;    // PEM: its private key
+  std::string chain;  // PEM: intermediate certificates, optional
+  // Further certificates chosen by SNI: each a PEM file holding the certificate, its chain and
+  // its key (the HAProxy "crt" format); picked when the client's server name matches one of the
+  // certificate's DNS names (a "*." wildcard matches one label). Others get the default.
+  std::vector<std::string> sni_certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  // TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 suites are OpenSSL's defaults (all AEAD).
+  std::string ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  bool operator==(const tls_config&) const = default;
+};
+
 // permessage-deflate (RFC 7692). Off by default: compression costs CPU per message and, with
 // context takeover, zlib memory per connection (see README, "Compression"). The defaults, once
 // switched on, are the cheap mode: neither side keeps context, so each shard has one shared
@@ -112,6 +131,7 @@ struct config {
   backpressure_config backpressure;
   pubsub_config pubsub;
   security_config security;
+  tls_config tls;
   deflate_config deflate;
   log_config log;
   bool operator==(const config&) const = default;

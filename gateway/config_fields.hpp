@@ -115,6 +115,26 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"security", "subprotocols", "--subprotocol", "NAME",
                    "Subprotocol offered, in order of preference"},
         sec.subprotocols);
+  auto& tls = c.tls;
+  visit(field_info{"tls", "listen", "--tls-listen", "HOST:PORT",
+                   "Address to listen on with TLS (wss://, https://); needs tls.cert and tls.key"},
+        tls.listen);
+  visit(field_info{"tls", "cert", "--tls-cert", "FILE",
+                   "PEM certificate for TLS listeners (its chain may follow it); reloaded on SIGHUP"},
+        tls.cert);
+  visit(field_info{"tls", "key", "--tls-key", "FILE", "PEM private key of tls.cert"}, tls.key);
+  visit(field_info{"tls", "chain", "--tls-chain", "FILE",
+                   "PEM intermediate certificates, if not in tls.cert"},
+        tls.chain);
+  visit(field_info{"tls", "sni_certificates", "--tls-sni-cert", "FILE",
+                   "PEM file with certificate, chain and key, chosen by SNI server name"},
+        tls.sni_certificates);
+  visit(field_info{"tls", "min_version", "--tls-min-version", "1.2|1.3",
+                   "Oldest TLS version accepted"},
+        tls.min_version);
+  visit(field_info{"tls", "ciphers", "--tls-ciphers", "LIST",
+                   "TLS 1.2 cipher list (OpenSSL syntax); TLS 1.3 uses OpenSSL's AEAD suites"},
+        tls.ciphers);
   auto& d = c.deflate;
   visit(field_info{"deflate", "endpoints", "--deflate-endpoint", "PATH",
                    "WebSocket endpoint offering permessage-deflate (/echo, /ws); none = off; "

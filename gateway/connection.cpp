@@ -3,6 +3,8 @@
 // is closed in one place, abort(), which the shard notices through ctx.closed.
 #include "gateway/connection.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@ namespace {
 constexpr std::size_t max_iov = 1024;  // IOV_MAX on Linux
 constexpr int read_rounds = 4;         // reads per connection per pass before yielding
 constexpr std::size_t keep_message_capacity = 64 * 1024;
+constexpr std::size_t tls_record_max = 16384;  // plaintext of one TLS record (RFC 8446 §5.1)
 
 core::http_limits http_limits_from(const connection_settings& s) {
   core::http_limits l;
@@ -40,6 +43,7 @@ connection::connection(int fd, std::uint64_t token, shard_context& ctx) : fd_(fd
 
 connection::~connection() {
   timer_wheel::cancel(timer_);
+  if (tls_) SSL_free(tls_);
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -72,6 +76,10 @@ void connection::release_output(shard_context& ctx) {
 void connection::on_readable(shard_context& ctx) {
   owner_.check();
   if (state_ == conn_state::closed || read_paused_) return;
+  if (tls_) [[unlikely]] {
+    on_tls_readable(ctx);
+    return;
+  }
   const std::span<std::uint8_t> buf = ctx.read_buffer;
   for (int round = 0; round < read_rounds; ++round) {
     const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
@@ -101,7 +109,63 @@ void connection::on_readable(shard_context& ctx) {
 void connection::on_writable(shard_context& ctx) {
   owner_.check();
   write_blocked_ = false;
+  if (tls_read_wants_write_) {  // the TLS handshake (inside SSL_read) has more to write
+    tls_read_wants_write_ = false;
+    on_tls_readable(ctx);
+    if (state_ == conn_state::closed) return;
+  }
   if (buffered() != 0) mark_dirty(ctx);
+}
+
+void connection::on_tls_readable(shard_context& ctx) {
+  // SSL_read drives the handshake, then yields plaintext one record at a time; read until it
+  // wants more from the socket (or the budget is used: OpenSSL may still hold bytes, so the
+  // connection is read again next pass rather than wait for an edge that will not come).
+  if (read_paused_) return;
+  const std::span<std::uint8_t> buf = ctx.read_buffer;
+  for (int round = 0; round < read_rounds * 4; ++round) {
+    std::size_t n = 0;
+    ERR_clear_error();
+    if (SSL_read_ex(tls_, buf.data(), buf.size(), &n) == 1) {
+      tls_progress(ctx);
+      shard_metrics::add(ctx.metrics.bytes_in, n);
+      if (!input_done_) process(ctx, buf.first(n));
+      if (state_ == conn_state::closed || read_paused_) return;
+      continue;
+    }
+    const int err = SSL_get_error(tls_, 0);
+    tls_progress(ctx);  // the same call may have finished the handshake, whatever followed
+    switch (err) {
+      case SSL_ERROR_WANT_READ:
+        return;
+      case SSL_ERROR_WANT_WRITE:
+        tls_read_wants_write_ = true;  // EPOLLOUT resumes the read (on_writable)
+        return;
+      case SSL_ERROR_ZERO_RETURN:  // the peer's close_notify: its FIN, in TLS terms
+        on_eof(ctx);
+        return;
+      default:  // a bad record or handshake, not TLS at all, or the socket failed
+        ERR_clear_error();
+        abort(ctx);
+        return;
+    }
+  }
+  if (!in_read_again_list) {
+    in_read_again_list = true;
+    ctx.read_again.push_back(this);
+  }
+}
+
+void connection::tls_progress(shard_context& ctx) {
+  if (!tls_ready_ && SSL_is_init_finished(tls_)) {
+    tls_ready_ = true;
+    shard_metrics::add(ctx.metrics.tls_handshakes);
+  }
+  if (tls_write_wants_read_) {  // a write waited for this read (TLS 1.3 key update)
+    tls_write_wants_read_ = false;
+    write_blocked_ = false;
+    if (buffered() != 0) mark_dirty(ctx);
+  }
 }
 
 void connection::on_hangup(shard_context& ctx) {
@@ -622,6 +686,7 @@ void connection::flush(shard_context& ctx) {
 }
 
 bool connection::write_out(shard_context& ctx) {
+  if (tls_) [[unlikely]] return write_tls(ctx);
   out_queue& out = out_->queue;
   iovec iov[max_iov];
   while (!out.empty()) {
@@ -653,6 +718,40 @@ bool connection::write_out(shard_context& ctx) {
   return true;
 }
 
+bool connection::write_tls(shard_context& ctx) {
+  // One SSL_write per TLS record: the queue's next 16 KiB, taken in place when one frame holds
+  // them, else small frames gathered into the shard's record buffer, so a burst of deliveries
+  // is a few records and a few write calls, not one per frame. A write that would block is
+  // retried with the same bytes (still queued, so front() gives them again) and length.
+  out_queue& out = out_->queue;
+  while (!out.empty()) {
+    const std::size_t want = tls_retry_ != 0 ? tls_retry_ : std::min(out.buffered(), tls_record_max);
+    const std::span<const std::uint8_t> record = out.front(want, ctx.tls_record);
+    std::size_t written = 0;
+    ERR_clear_error();
+    if (SSL_write_ex(tls_, record.data(), record.size(), &written) == 1) {
+      tls_retry_ = 0;
+      shard_metrics::add(ctx.metrics.writes);
+      shard_metrics::add(ctx.metrics.bytes_out, written);
+      out.consume(written);
+      continue;
+    }
+    const int err = SSL_get_error(tls_, 0);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+      tls_retry_ = static_cast<std::uint32_t>(want);
+      write_blocked_ = true;
+      if (err == SSL_ERROR_WANT_READ) tls_write_wants_read_ = true;
+      break;
+    }
+    ERR_clear_error();
+    abort(ctx);
+    return false;
+  }
+  if (ctx.tls_record.capacity() > 2 * tls_record_max) std::vector<std::uint8_t>().swap(ctx.tls_record);
+  sync_buffered(ctx);
+  return true;
+}
+
 void connection::after_flush(shard_context& ctx) {
   switch (after_flush_) {
     case then::keep_open:
@@ -662,6 +761,11 @@ void connection::after_flush(shard_context& ctx) {
       return;
     case then::linger:
       after_flush_ = then::keep_open;
+      if (tls_) {
+        ERR_clear_error();
+        SSL_shutdown(tls_);  // our close_notify; the peer's is not awaited (RFC 8446 §6.1)
+        ERR_clear_error();
+      }
       ::shutdown(fd_, SHUT_WR);
       input_done_ = true;
       enter(ctx, conn_state::lingering);
@@ -681,6 +785,11 @@ void connection::abort(shard_context& ctx) {
     out_.reset();
   }
   timer_wheel::cancel(timer_);
+  if (tls_) {
+    if (!tls_ready_) shard_metrics::add(ctx.metrics.tls_handshakes_failed);
+    SSL_free(tls_);
+    tls_ = nullptr;
+  }
   ::close(fd_);
   fd_ = -1;
   state_ = conn_state::closed;

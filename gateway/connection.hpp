@@ -17,6 +17,7 @@
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
 #include "gateway/timer_wheel.hpp"
+#include "gateway/tls_context.hpp"
 
 namespace shoal::gateway {
 
@@ -45,6 +46,10 @@ class connection {
   // Writes queued output with one gather write (more only if the first was complete and more
   // is queued than one call takes).
   void flush(shard_context& ctx);
+
+  // Makes this a TLS connection (a TLS listener accepted it): every byte in and out goes
+  // through `ssl`, which the connection owns from now on.
+  void attach_tls(SSL* ssl) noexcept { tls_ = ssl; }
 
   // Starts the closing handshake with `code` (used for shutdown and timeouts).
   void start_close(shard_context& ctx, std::uint16_t code, std::string_view reason);
@@ -93,6 +98,10 @@ class connection {
   void on_compressed_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_control(shard_context& ctx, const core::decode_event& ev);
   void fail(shard_context& ctx, core::protocol_error err);
+  // TLS (tls_ set): reading and writing through OpenSSL, out of line from the plain path.
+  [[gnu::noinline]] void on_tls_readable(shard_context& ctx);
+  [[gnu::noinline]] bool write_tls(shard_context& ctx);  // false if the connection was aborted
+  void tls_progress(shard_context& ctx);
   void on_eof(shard_context& ctx);
 
   // Output.
@@ -150,6 +159,9 @@ class connection {
   bool ping_outstanding_ : 1 = false;
   bool read_paused_ : 1 = false;
   bool write_blocked_ : 1 = false;
+  bool tls_ready_ : 1 = false;             // the TLS handshake completed
+  bool tls_read_wants_write_ : 1 = false;  // SSL_read must be retried once writable
+  bool tls_write_wants_read_ : 1 = false;  // SSL_write must be retried once readable
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;
@@ -160,6 +172,8 @@ class connection {
   std::unique_ptr<output_state> out_;  // while bytes are queued
   std::unique_ptr<pubsub_session> session_;  // /ws, from its first message
   std::unique_ptr<conn_deflate> deflate_;    // permessage-deflate was agreed
+  SSL* tls_ = nullptr;                       // a TLS connection
+  std::uint32_t tls_retry_ = 0;  // bytes of an SSL_write to retry (OpenSSL wants the same length)
 };
 
 }  // namespace shoal::gateway

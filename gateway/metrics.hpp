@@ -40,6 +40,8 @@ class shard_metrics {
   counter deflate_compressed{0};      // messages compressed
   counter deflate_shared_sends{0};    // compressed broadcast variants queued by reference
   counter deflate_inflated{0};        // compressed messages inflated
+  counter tls_handshakes{0};          // TLS handshakes completed
+  counter tls_handshakes_failed{0};   // TLS connections that ended before the handshake completed
   counter pings_sent{0};
   counter heartbeat_timeouts{0};
   counter buffered_bytes{0};          // gauge: bytes queued, not yet written

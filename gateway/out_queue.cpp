@@ -50,6 +50,21 @@ std::size_t out_queue::gather(std::span<iovec> iov) const noexcept {
   return n;
 }
 
+std::span<const std::uint8_t> out_queue::front(std::size_t n, std::vector<std::uint8_t>& scratch) const {
+  const auto bytes_of = [this](const entry& e) {
+    return (e.frame ? e.frame->data() : local_.data()) + e.offset;
+  };
+  if (head_ < size_ && entries_[head_].length >= n) return {bytes_of(entries_[head_]), n};
+  scratch.resize(n);
+  std::size_t at = 0;
+  for (std::size_t i = head_; i < size_ && at < n; ++i) {
+    const std::size_t take = std::min<std::size_t>(entries_[i].length, n - at);
+    std::copy_n(bytes_of(entries_[i]), take, scratch.data() + at);
+    at += take;
+  }
+  return {scratch.data(), at};
+}
+
 void out_queue::consume(std::size_t n) noexcept {
   buffered_ -= n;
   while (n > 0 && head_ < size_) {

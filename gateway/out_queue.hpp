@@ -39,6 +39,10 @@ class out_queue {
 
   // Fills `iov` with the queued ranges, in order; returns how many were filled.
   std::size_t gather(std::span<iovec> iov) const noexcept;
+  // The first `n` queued bytes (n <= buffered()) as one span: inside the first entry when it
+  // holds them all (no copy), else gathered into `scratch`. For writers that take one buffer at
+  // a time (TLS records); the same call on an unchanged queue gives the same bytes.
+  std::span<const std::uint8_t> front(std::size_t n, std::vector<std::uint8_t>& scratch) const;
   // Drops `n` written bytes from the front.
   void consume(std::size_t n) noexcept;
   void clear() noexcept;

@@ -101,6 +101,18 @@ int server::run() {
                cfg_.limits.max_connections, static_cast<unsigned long long>(files.rlim_cur));
   }
 
+  // Certificates are checked before anything listens: a bad file is a configuration error.
+  if (!cfg_.tls.listen.empty()) {
+    std::string error;
+    auto tls = tls_context::load(cfg_.tls, error);
+    if (!tls) {
+      log_line(log_level::error, "config error: %s", error.c_str());
+      return 2;
+    }
+    log_line(log_level::info, "TLS certificates: %s", tls->describe().c_str());
+    state_.tls.publish(std::move(tls));
+  }
+
   const unsigned count = resolved_shard_count(cfg_.server);
   const std::vector<int> cpus = allowed_cpus();
   // Cross-shard mailboxes: sized for bursts; a full one drops deliveries (reported as gaps).
@@ -130,6 +142,10 @@ int server::run() {
     where += ' ';  // two appends, not " " + str: g++ 12 warns falsely on that (-Wrestrict)
     where += format_listen_address(a);
   }
+  for (const listen_address& a : cfg_.tls.listen) {
+    where += " tls:";
+    where += format_listen_address(a);
+  }
 #if SHOAL_HAVE_MIMALLOC
   const int allocator = mi_version();
 #else
@@ -153,7 +169,7 @@ int server::run() {
       state_.draining.store(true, std::memory_order_release);
       for (auto& s : shards_) s->wake();
     } else if (sig == SIGHUP) {
-      log_line(log_level::info, "SIGHUP: nothing to reload");
+      reload_tls();
     }
     if (draining && state_.connections.load(std::memory_order_relaxed) == 0) break;
   }
@@ -164,6 +180,23 @@ int server::run() {
   shards_.clear();  // after every thread stopped: each frees what is left in its mailbox
   log_line(log_level::info, "stopped");
   return 0;
+}
+
+void server::reload_tls() {
+  if (cfg_.tls.listen.empty()) {
+    log_line(log_level::info, "SIGHUP: no TLS listener, nothing to reload");
+    return;
+  }
+  // New handshakes get the new certificates; open connections keep theirs. A file that does not
+  // load leaves the old certificates in place.
+  std::string error;
+  auto tls = tls_context::load(cfg_.tls, error);
+  if (!tls) {
+    log_line(log_level::error, "SIGHUP: keeping the previous TLS certificates: %s", error.c_str());
+    return;
+  }
+  log_line(log_level::info, "SIGHUP: reloaded TLS certificates: %s", tls->describe().c_str());
+  state_.tls.publish(std::move(tls));
 }
 
 }  // namespace shoal::gateway

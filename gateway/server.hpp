@@ -1,6 +1,7 @@
 // The server: builds the shards from the configuration, opens every listener before any thread
 // starts (so a bad address fails start-up with a clear message), runs one pinned shard per
-// core, and turns SIGTERM/SIGINT into a graceful drain. Lives on the main thread.
+// core, turns SIGTERM/SIGINT into a graceful drain and SIGHUP into a reload of the TLS
+// certificates. Lives on the main thread.
 #pragma once
 
 #include <memory>
@@ -26,6 +27,7 @@ class server {
   int run();
 
  private:
+  void reload_tls();  // SIGHUP
   const config& cfg_;
   connection_settings settings_;
   server_state state_;

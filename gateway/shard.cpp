@@ -80,7 +80,7 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       hub_(index_of(id), shards, cfg, mesh),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
-           &hub_, {}, &deflate_pool_, {}, {}} {
+           &hub_, {}, &deflate_pool_, {}, {}, {}} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
 }
 
@@ -107,7 +107,10 @@ bool shard::open(std::string& error) {
     error = "epoll: cannot watch the mailbox eventfd";
     return false;
   }
-  for (const listen_address& addr : cfg_.server.listen) {
+  // Plain listeners first, then TLS ones: a listener's index says which it is.
+  std::vector<listen_address> addresses = cfg_.server.listen;
+  addresses.insert(addresses.end(), cfg_.tls.listen.begin(), cfg_.tls.listen.end());
+  for (const listen_address& addr : addresses) {
     const int fd = open_listener(addr, error);
     if (fd < 0) return false;
     if (const io_status st = backend_->add(fd, want_read, listener_tag | listeners_.size()); !st) {
@@ -186,8 +189,7 @@ void shard::run() {
         continue;
       }
       if (ev.token & listener_tag) {
-        if (!draining_ && accept_retry_at_ == 0)
-          accept_all(listeners_[static_cast<std::size_t>(ev.token & 0xffffffffu)]);
+        if (!draining_ && accept_retry_at_ == 0) accept_all(static_cast<std::size_t>(ev.token & 0xffffffffu));
         continue;
       }
       connection* c = lookup(ev.token);
@@ -208,7 +210,7 @@ void shard::run() {
     }
     if (accept_retry_at_ != 0 && ctx_.now >= accept_retry_at_ && !draining_) {
       accept_retry_at_ = 0;
-      for (int fd : listeners_) accept_all(fd);
+      for (std::size_t i = 0; i < listeners_.size(); ++i) accept_all(i);
     }
     // Messages from other shards: publishes for topics homed here, deliveries, answers.
     hub_.poll(ctx_);
@@ -232,11 +234,13 @@ void shard::run() {
   log_line(log_level::debug, "shard %u: stopped", index_of(id_));
 }
 
-void shard::accept_all(int listener) {
+void shard::accept_all(std::size_t index) {
+  const int listener = listeners_[index];
+  const bool tls = index >= cfg_.server.listen.size();
   for (;;) {
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      admit(fd);
+      admit(fd, tls);
       continue;
     }
     switch (errno) {
@@ -258,7 +262,18 @@ void shard::accept_all(int listener) {
   }
 }
 
-void shard::admit(int fd) {
+SSL* shard::new_tls_session(int fd) {
+  // The certificates changed (SIGHUP): take the new context; connections already accepted keep
+  // the one they were accepted with.
+  const std::uint64_t generation = server_.tls.generation();
+  if (generation != tls_generation_) {
+    tls_ = server_.tls.get();
+    tls_generation_ = generation;
+  }
+  return tls_ ? tls_->new_session(fd) : nullptr;
+}
+
+void shard::admit(int fd, bool tls) {
   const std::uint64_t held = server_.connections.fetch_add(1, std::memory_order_relaxed);
   if (held >= cfg_.limits.max_connections) {
     server_.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -281,6 +296,14 @@ void shard::admit(int fd) {
   shard_metrics::add(metrics_.connections_accepted);
   shard_metrics::add(metrics_.connections_open);
   slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
+  if (tls) {
+    SSL* ssl = new_tls_session(fd);
+    if (!ssl) {
+      slots_[slot]->abort(ctx_);
+      return;
+    }
+    slots_[slot]->attach_tls(ssl);
+  }
   if (!backend_->add(fd, want_read | want_write, token)) {
     slots_[slot]->abort(ctx_);
     return;

@@ -43,8 +43,9 @@ class shard {
 
  private:
   void run();
-  void accept_all(int listener);
-  void admit(int fd);
+  void accept_all(std::size_t listener_index);
+  void admit(int fd, bool tls);
+  SSL* new_tls_session(int fd);
   connection* lookup(std::uint64_t token) noexcept;
   static connection* lookup_for_hub(void* self, std::uint64_t token) noexcept;
   void free_closed();
@@ -74,6 +75,8 @@ class shard {
   std::vector<std::unique_ptr<connection>> slots_;
   std::vector<std::uint32_t> generations_;
   std::vector<std::uint32_t> free_slots_;
+  std::shared_ptr<const tls_context> tls_;  // this shard's copy of server_.tls
+  std::uint64_t tls_generation_ = 0;
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE
   // Draining: connections get their 1001 spread over the drain period.
   bool draining_ = false;

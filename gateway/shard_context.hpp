@@ -14,6 +14,7 @@
 #include "core/permessage_deflate.hpp"
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/tls_context.hpp"
 #include "gateway/timer_wheel.hpp"
 
 namespace shoal::gateway {
@@ -29,6 +30,7 @@ struct server_state {
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
   std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
+  tls_store tls;  // the current certificates, replaced on SIGHUP
 };
 
 // Limits and timeouts as a connection sees them (durations in ticks, 0 = off).
@@ -74,6 +76,7 @@ struct shard_context {
   core::deflate_pool* deflate = nullptr;  // the shard's shared compressors and decompressors
   std::vector<std::uint8_t> deflate_out;  // a compressed frame before it is queued
   std::vector<std::uint8_t> inflated;     // a message inflated by a shared decompressor
+  std::vector<std::uint8_t> tls_record;   // small frames gathered into one TLS record
 };
 
 }  // namespace shoal::gateway

@@ -169,6 +169,19 @@ TEST_F(Config, DeflateFlagsSetTheirKeys) {
             std::string::npos);
 }
 
+TEST_F(Config, TlsFlagsSetTheirKeys) {
+  auto r = run({"--listen", "127.0.0.1:8080", "--tls-listen", "127.0.0.1:8443", "--tls-listen",
+                "[::1]:8443", "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-chain", "ch.pem",
+                "--tls-sni-cert", "a.pem", "--tls-sni-cert", "b.pem", "--tls-min-version", "1.3",
+                "--tls-ciphers", "ECDHE-RSA-AES128-GCM-SHA256"});
+  ASSERT_EQ(r.action, config_action::run) << r.output;
+  const tls_config expected{{{"127.0.0.1", 8443}, {"::1", 8443}}, "c.pem", "k.pem", "ch.pem",
+                            {"a.pem", "b.pem"}, "1.3", "ECDHE-RSA-AES128-GCM-SHA256"};
+  EXPECT_EQ(r.settings.tls, expected);
+  EXPECT_NE(fail_message(run({"--tls-listen", "127.0.0.1:8443"})).find("tls.cert: is required"),
+            std::string::npos);
+}
+
 TEST_F(Config, RejectsBadListenPortFlag) {
   EXPECT_EQ(fail_message(run({"--listen", "127.0.0.1:99999"})),
             "--listen: \"127.0.0.1:99999\": port must be 1..65535");

@@ -39,6 +39,21 @@ TEST_P(ConfigRule, ProducesOneIssueNamingItsKey) {
 
 const rule_case rule_cases[] = {
     {"ListenEmpty", [](config& c) { c.server.listen.clear(); }, "server.listen", "at least one"},
+    {"TlsListenWithoutCert",
+     [](config& c) {
+       c.tls.listen = {{"127.0.0.1", 8443}};
+       c.tls.key = "k.pem";
+     },
+     "tls.cert", "is required when tls.listen is set"},
+    {"TlsListenAlsoPlain",
+     [](config& c) {
+       c.tls.listen = c.server.listen;
+       c.tls.cert = c.tls.key = "x.pem";
+     },
+     "tls.listen", "is also in server.listen"},
+    {"TlsMinVersion", [](config& c) { c.tls.min_version = "1.1"; }, "tls.min_version",
+     "must be \"1.2\" or \"1.3\""},
+    {"TlsCiphersEmpty", [](config& c) { c.tls.ciphers.clear(); }, "tls.ciphers", "must not be empty"},
     {"DeflateUnknownEndpoint", [](config& c) { c.deflate.endpoints = {"/metrics"}; },
      "deflate.endpoints", "\"/metrics\": must be a WebSocket endpoint"},
     {"DeflateEndpointTwice", [](config& c) { c.deflate.endpoints = {"/ws", "/ws"}; },
@@ -150,6 +165,9 @@ TEST(Config, AcceptsBoundaryValues) {
   c.security.allowed_origins = {"http://localhost:3000", "https://[::1]:8443",
                                 "https://app.example.com"};
   c.security.subprotocols = {};
+  c.tls.listen = {{"::1", 8443}};
+  c.tls.cert = c.tls.key = "combined.pem";
+  c.tls.min_version = "1.3";
   c.deflate.endpoints = {"/echo", "/ws"};
   c.deflate.server_max_window_bits = 8;
   c.deflate.client_max_window_bits = 8;
