@@ -10,6 +10,8 @@ decompressor of its own (client context takeover) has allocated it by the second
   plain     no compression
   deflate   --permessage-deflate, the cheap mode (no context takeover either way)
   takeover  --permessage-deflate with context takeover on both sides
+  tls       every client over TLS (a TLS listener with a throwaway certificate, made with the
+            openssl CLI by tests/integration/certs.py), no compression
 
 usage: bench/idle_rss.py SHOAL_BINARY [N=10000] [MODE=plain]
 """
@@ -18,14 +20,20 @@ import os
 import socket
 import subprocess
 import sys
+import ssl
+import tempfile
 import time
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+from certs import TestCA  # noqa: E402
 
 MODES = {
     "plain": [],
     "deflate": ["--permessage-deflate"],
     "takeover": ["--permessage-deflate", "--deflate-server-context-takeover", "true",
                  "--deflate-client-context-takeover", "true"],
+    "tls": [],
 }
 
 
@@ -33,10 +41,18 @@ def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
     mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
-    compressed = mode != "plain"
+    compressed = mode in ("deflate", "takeover")
     port = 18555
+    flags = list(MODES[mode])
+    client_tls = None
+    if mode == "tls":
+        certs = tempfile.mkdtemp(prefix="shoal-rss-tls-")
+        ca = TestCA(certs)
+        cert, key = ca.issue("localhost", "localhost")
+        flags += ["--tls-listen", f"127.0.0.1:{port + 1}", "--tls-cert", cert, "--tls-key", key]
+        client_tls = ssl.create_default_context(cafile=ca.cert)
     server = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--shards", "2",
-                               "--ping-interval", "1s", "--pong-timeout", "60s", *MODES[mode]],
+                               "--ping-interval", "1s", "--pong-timeout", "60s", *flags],
                               stderr=subprocess.DEVNULL)
     time.sleep(0.5)
 
@@ -67,7 +83,11 @@ def main():
         base = rss()
         socks = []
         for _ in range(n):
-            s = socket.create_connection(("127.0.0.1", port))
+            if client_tls:
+                s = client_tls.wrap_socket(socket.create_connection(("127.0.0.1", port + 1)),
+                                           server_hostname="localhost")
+            else:
+                s = socket.create_connection(("127.0.0.1", port))
             s.sendall(upgrade())
             socks.append(s)
         for s in socks:

@@ -18,6 +18,8 @@
 //   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
 //   --drain-timeout S    after the window, wait up to S for messages in flight (2)
 //   --deflate            permessage-deflate: compress what is sent, inflate what arrives
+//   --ca FILE            wss://: trust this CA (PEM) instead of the system's
+//   --insecure           wss://: skip certificate verification
 // echo:
 //   --connections N      connections (default 1)
 //   --inflight K         closed loop: messages outstanding per connection (default 1)
@@ -30,8 +32,10 @@
 // A progress line goes to stderr once a second; the summary to stdout. SIGINT ends the window
 // early and prints a partial report. Exit code: 0 ok, 1 run failed, 2 bad flags.
 #include <CLI/CLI.hpp>
+#include <openssl/ssl.h>
 
 #include <csignal>
+#include <memory>
 #include <cstdio>
 #include <fstream>
 
@@ -61,8 +65,42 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
   app.add_flag("--deflate", o.deflate,
                "Offer permessage-deflate (no context takeover either way), compress every message "
                "sent and inflate what arrives; fails connections the server does not agree with");
+  app.add_option("--ca", o.ca_file, "wss://: PEM file of the CA to trust (default: the system's)");
+  app.add_flag("--insecure", o.insecure, "wss://: do not verify the server's certificate");
   app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+struct ssl_ctx_free {
+  void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
+};
+using client_ctx = std::unique_ptr<SSL_CTX, ssl_ctx_free>;
+
+// The TLS client context every worker thread's connections share (SSL_CTX is thread-safe for
+// creating sessions): TLS 1.2+, the server's certificate verified against --ca or the system's
+// CAs unless --insecure, partial writes so a queue of frames drains like a socket.
+client_ctx make_client_tls(const shoal::loadgen::options& o, std::string& error) {
+  client_ctx ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) {
+    error = "cannot create a TLS context";
+    return nullptr;
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
+  if (o.insecure) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    return ctx;
+  }
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  const int ok = o.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx.get())
+                                   : SSL_CTX_load_verify_locations(ctx.get(), o.ca_file.c_str(), nullptr);
+  if (ok != 1) {
+    error = o.ca_file.empty() ? "cannot load the system's CA certificates"
+                              : "--ca " + o.ca_file + ": not a readable PEM file of certificates";
+    return nullptr;
+  }
+  return ctx;
 }
 
 }  // namespace
@@ -70,6 +108,7 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
 int main(int argc, char** argv) {
   using namespace shoal::loadgen;
   options o;
+  client_ctx tls_client;
   CLI::App app{"shoal-loadgen: load generator for Shoal (echo round trips, pub/sub fan-out)"};
   app.require_subcommand(1);
   CLI::App* echo = app.add_subcommand("echo", "Round-trip latency and throughput against /echo");
@@ -111,6 +150,14 @@ int main(int argc, char** argv) {
   }
   o.target = std::move(*target);
   o.target.deflate = o.deflate;
+  if (o.target.tls) {
+    tls_client = make_client_tls(o, error);
+    if (!tls_client) {
+      std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
+      return 2;
+    }
+    o.target.tls_ctx = tls_client.get();
+  }
   if (o.scenario == "pubsub") o.target.protocol = "shoal.v1";
 
   struct sigaction sa{};

@@ -22,6 +22,8 @@ struct options {
   double warmup_timeout_s = 30;
   double drain_timeout_s = 2;
   bool deflate = false;             // permessage-deflate on every connection
+  std::string ca_file;              // wss://: CA to trust; empty: the system's
+  bool insecure = false;            // wss://: no certificate verification
   // echo
   std::uint64_t connections = 1;
   std::uint64_t inflight = 1;

@@ -1,4 +1,4 @@
-// ws:// URL parsing and name resolution. Main thread, before the run.
+// ws:// and wss:// URL parsing and name resolution. Main thread, before the run.
 #include "loadgen/url.hpp"
 
 #include <netdb.h>
@@ -8,18 +8,19 @@
 namespace shoal::loadgen {
 
 std::optional<ws_target> parse_ws_url(std::string_view url, std::string& error) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    error = url.substr(0, 6) == "wss://" ? "wss:// is not supported yet" : "URL must start with ws://";
+  const bool tls = url.starts_with("wss://");
+  if (!tls && !url.starts_with("ws://")) {
+    error = "URL must start with ws:// or wss://";
     return std::nullopt;
   }
-  std::string_view rest = url.substr(scheme.size());
+  std::string_view rest = url.substr(tls ? 6 : 5);
   const auto slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
   ws_target t;
+  t.tls = tls;
   t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   std::string_view host = authority;
-  std::string_view port = "80";
+  std::string_view port = tls ? "443" : "80";
   if (!authority.empty() && authority.front() == '[') {
     const auto end = authority.find(']');
     if (end == std::string_view::npos) {
@@ -45,6 +46,7 @@ std::optional<ws_target> parse_ws_url(std::string_view url, std::string& error) 
   t.host = std::string(authority);
   t.port = std::string(port);
   std::string bare(host);
+  t.server_name = bare;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+using SSL_CTX = struct ssl_ctx_st;
+
 namespace shoal::loadgen {
 
 struct ws_target {
@@ -18,11 +20,14 @@ struct ws_target {
   socklen_t addr_len = 0;
   std::string protocol;      // Sec-WebSocket-Protocol to ask for, or empty
   bool deflate = false;      // offer permessage-deflate (no context takeover either way)
+  bool tls = false;          // wss://
+  std::string server_name;   // the host without port or brackets: SNI and certificate check
+  SSL_CTX* tls_ctx = nullptr;  // wss://: the client context every thread's connections share
 };
 
-// Parses "ws://host[:port][/path]" (IPv6 hosts in brackets; port defaults to 80, path to "/")
-// and resolves the host (first address getaddrinfo returns). Returns nullopt and fills `error`
-// on a malformed URL or a failed lookup (wss:// is not supported yet).
+// Parses "ws://host[:port][/path]" or "wss://..." (IPv6 hosts in brackets; port defaults to 80
+// or 443, path to "/") and resolves the host (first address getaddrinfo returns). Returns
+// nullopt and fills `error` on a malformed URL or a failed lookup.
 std::optional<ws_target> parse_ws_url(std::string_view url, std::string& error);
 
 }  // namespace shoal::loadgen

@@ -5,8 +5,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,7 +63,46 @@ thread_codecs& codecs() {
 }  // namespace
 
 ws_client::~ws_client() {
+  if (ssl_) SSL_free(ssl_);
   if (fd_ >= 0) ::close(fd_);
+}
+
+ssize_t ws_client::read_some(std::uint8_t* buf, std::size_t n) {
+  if (!ssl_) return ::recv(fd_, buf, n, 0);
+  std::size_t got = 0;
+  ERR_clear_error();
+  if (SSL_read_ex(ssl_, buf, n, &got) == 1) return static_cast<ssize_t>(got);
+  switch (SSL_get_error(ssl_, 0)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    default:
+      ERR_clear_error();
+      errno = EPROTO;  // a TLS failure (bad certificate, bad record) or the socket's error
+      return -1;
+  }
+}
+
+ssize_t ws_client::write_some(const std::uint8_t* buf, std::size_t n) {
+  if (!ssl_) return ::send(fd_, buf, n, MSG_NOSIGNAL);
+  // Partial writes and a moving buffer are enabled on the context (loadgen main), so a retry
+  // may pass more bytes, from a reallocated queue, as OpenSSL allows then.
+  std::size_t put = 0;
+  ERR_clear_error();
+  if (SSL_write_ex(ssl_, buf, n, &put) == 1) return static_cast<ssize_t>(put);
+  switch (SSL_get_error(ssl_, 0)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    default:
+      ERR_clear_error();
+      errno = EPROTO;
+      return -1;
+  }
 }
 
 bool ws_client::start(int epoll_fd, std::string& error) {
@@ -119,12 +160,21 @@ void ws_client::on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& 
     if (err != 0) return fail(h, std::strerror(err));
     if ((events & EPOLLOUT) == 0) return;  // not connected yet
     state_ = client_state::handshaking;
+    if (target_->tls) {
+      // The TLS handshake runs inside the first SSL_write (the upgrade request) and reads.
+      ssl_ = SSL_new(target_->tls_ctx);
+      if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1 ||
+          SSL_set_tlsext_host_name(ssl_, target_->server_name.c_str()) != 1 ||
+          SSL_set1_host(ssl_, target_->server_name.c_str()) != 1)
+        return fail(h, "cannot set up TLS");
+      SSL_set_connect_state(ssl_);
+    }
     write_handshake();
   }
   if ((events & EPOLLOUT) != 0 && queued_bytes() > 0) flush(h);
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0) return;
   while (state_ == client_state::handshaking || state_ == client_state::open) {
-    const ssize_t n = ::recv(fd_, scratch.data(), scratch.size(), 0);
+    const ssize_t n = read_some(scratch.data(), scratch.size());
     if (n > 0) {
       const auto got = static_cast<std::size_t>(n);
       if (state_ == client_state::handshaking) {
@@ -136,9 +186,11 @@ void ws_client::on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& 
     }
     if (n == 0) return fail(h, "connection closed by server");
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    return fail(h, std::strerror(errno));
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return fail(h, errno == EPROTO && ssl_ ? "TLS failure (certificate or protocol)" : std::strerror(errno));
   }
+  // TLS may have held a write back until it could read (the handshake, a key update).
+  if (ssl_ && queued_bytes() > 0) flush(h);
 }
 
 void ws_client::read_handshake(ws_handler& h, core::frame_encoder& enc,
@@ -280,14 +332,14 @@ bool ws_client::send(core::frame_encoder& enc, core::opcode op,
 void ws_client::flush(ws_handler& h) {
   if (fd_ < 0 || state_ == client_state::connecting) return;
   while (out_off_ < out_.size()) {
-    const ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
+    const ssize_t n = write_some(out_.data() + out_off_, out_.size() - out_off_);
     if (n > 0) {
       out_off_ += static_cast<std::size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;  // EPOLLOUT will come
-    return fail(h, std::strerror(errno));
+    return fail(h, errno == EPROTO && ssl_ ? "TLS failure (certificate or protocol)" : std::strerror(errno));
   }
   if (out_off_ == out_.size()) {
     out_.clear();
@@ -303,8 +355,12 @@ void ws_client::shutdown(core::frame_encoder& enc) {
   if (state_ == client_state::open && !close_sent_) {
     std::vector<std::uint8_t> frame;
     enc.append_close(frame, core::close_code::normal);
-    (void)::send(fd_, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)write_some(frame.data(), frame.size());  // best effort: the socket is non-blocking
     close_sent_ = true;
+  }
+  if (ssl_) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
   }
   ::close(fd_);
   fd_ = -1;
@@ -313,6 +369,10 @@ void ws_client::shutdown(core::frame_encoder& enc) {
 
 void ws_client::fail(ws_handler& h, std::string_view why) {
   if (state_ == client_state::closed) return;
+  if (ssl_) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   state_ = client_state::closed;

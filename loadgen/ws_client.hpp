@@ -1,10 +1,12 @@
-// One client WebSocket connection, non-blocking: connect, the opening handshake (RFC 6455 §4.1,
-// with Sec-WebSocket-Accept checked), frames out (masked by core::frame_encoder) and in
+// One client WebSocket connection, non-blocking: connect, TLS for wss:// (OpenSSL, the target's
+// shared client context), the opening handshake (RFC 6455 §4.1, with Sec-WebSocket-Accept checked), frames out (masked by core::frame_encoder) and in
 // (core::frame_decoder, client role), with permessage-deflate when the target asks for it (each
 // thread's clients share one compressor and one decompressor: no context takeover). Owned and
 // used by one worker thread; never throws.
 // Outgoing frames are queued in out_ and written by flush(), once per loop pass.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <span>
@@ -17,6 +19,8 @@
 #include "core/frame_encoder.hpp"
 #include "core/permessage_deflate.hpp"
 #include "loadgen/url.hpp"
+
+using SSL = struct ssl_st;
 
 namespace shoal::loadgen {
 
@@ -74,6 +78,10 @@ class ws_client {
                       std::size_t n);
   void decode(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> in);
   void fail(ws_handler& h, std::string_view why);
+  // The socket, or TLS over it: bytes (> 0), 0 at the peer's close, or -1 with errno (EAGAIN
+  // while TLS or the socket waits for the other direction or more bytes).
+  ssize_t read_some(std::uint8_t* buf, std::size_t n);
+  ssize_t write_some(const std::uint8_t* buf, std::size_t n);
 
   std::uint32_t id_;
   const ws_target* target_;
@@ -86,6 +94,7 @@ class ws_client {
   std::vector<std::uint8_t> message_;  // a message that arrived in more than one event
   std::string handshake_;              // the response head, until complete
   std::string key_;                    // our Sec-WebSocket-Key
+  SSL* ssl_ = nullptr;                 // wss://
   bool deflate_ = false;               // permessage-deflate agreed (no context takeover)
   core::deflate_params deflate_params_;
 };

@@ -203,7 +203,14 @@ TEST(Url, ParsesWsUrls) {
   ASSERT_TRUE(t) << err;
   EXPECT_EQ(t->path, "/");
   EXPECT_EQ(t->port, "80");
-  EXPECT_FALSE(parse_ws_url("wss://x/", err));
+  EXPECT_FALSE(t->tls);
+  EXPECT_EQ(t->server_name, "::1");
+  t = parse_ws_url("wss://localhost/echo", err);
+  ASSERT_TRUE(t) << err;
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->port, "443");
+  EXPECT_EQ(t->server_name, "localhost");
+  EXPECT_EQ(t->host, "localhost");
   EXPECT_FALSE(parse_ws_url("http://x/", err));
   EXPECT_FALSE(parse_ws_url("ws://host:abc/", err));
 }
