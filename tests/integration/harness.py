@@ -3,10 +3,12 @@
 The binary comes from $SHOAL_BIN (ctest sets it); each server gets free ports on 127.0.0.1,
 2 shards, and any extra flags the test passes. Run with /usr/bin/python3 (Debian's websockets).
 """
+import json
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -85,6 +87,20 @@ def http_request(port, path, method="GET", headers=None, body=b"", timeout=10):
         k, _, v = line.partition(":")
         hdrs[k.strip().lower()] = v.strip()
     return status, hdrs, payload
+
+
+LOADGEN = os.environ.get("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen")
+
+
+def run_loadgen(*args, timeout=120):
+    """Runs shoal-loadgen with `args` and --json; returns its report (fails on a non-zero exit)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        proc = subprocess.run([LOADGEN, *args, "--json", out.name], capture_output=True,
+                              text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise AssertionError(f"shoal-loadgen failed ({proc.returncode}): {proc.stderr}")
+        with open(out.name) as f:
+            return json.load(f)
 
 
 def http_get(port, path, method="GET", headers=None, timeout=5):

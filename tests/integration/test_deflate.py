@@ -7,14 +7,13 @@ import asyncio
 import json
 import os
 import subprocess
-import tempfile
 import unittest
 import zlib
 
 import websockets
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
-from harness import Server, ServerTest, http_get, http_request
+from harness import LOADGEN, Server, ServerTest, http_get, http_request, run_loadgen
 from rawws import RawClient, close_payload, frame
 
 TEXT, BINARY, CONT, CLOSE, PING = 0x1, 0x2, 0x0, 0x8, 0x9
@@ -350,26 +349,13 @@ class ContextTakeover(ServerTest):
         run(go())
 
 
-LOADGEN = os.environ.get("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen")
-
-
-def loadgen(*args):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        proc = subprocess.run([LOADGEN, *args, "--json", out.name], capture_output=True,
-                              text=True, timeout=120)
-        if proc.returncode != 0:
-            raise AssertionError(f"shoal-loadgen failed ({proc.returncode}): {proc.stderr}")
-        with open(out.name) as f:
-            return json.load(f)
-
-
 class Loadgen(ServerTest):
     """shoal-loadgen --deflate: every message it sends is compressed, everything it gets inflated."""
     flags = ("--permessage-deflate",)
 
     def test_echo_with_compression_answers_everything(self):
         before = metric_sum(self.server.port, "shoal_deflate_inflated_total")
-        r = loadgen("echo", "--url", self.server.url + "/echo", "--connections", "10",
+        r = run_loadgen("echo", "--url", self.server.url + "/echo", "--connections", "10",
                     "--inflight", "2", "--size", "300", "--duration", "1", "--threads", "1",
                     "--deflate")
         self.assertGreater(r["sent"], 0)
@@ -380,7 +366,7 @@ class Loadgen(ServerTest):
     def test_pubsub_with_compression_is_compressed_once_per_message(self):
         before = metric_sum(self.server.port, "shoal_deflate_compressed_total")
         shared_before = metric_sum(self.server.port, "shoal_deflate_shared_sends_total")
-        r = loadgen("pubsub", "--url", self.server.url + "/ws", "--subscribers", "30",
+        r = run_loadgen("pubsub", "--url", self.server.url + "/ws", "--subscribers", "30",
                     "--topics", "1", "--publishers", "1", "--burst", "16", "--size", "200",
                     "--duration", "1", "--threads", "1", "--deflate")
         self.assertGreater(r["expected"], 0)

@@ -21,7 +21,7 @@ import warnings
 import websockets
 
 from certs import TestCA
-from harness import Server, free_port, http_get
+from harness import LOADGEN, Server, free_port, http_get, run_loadgen
 
 BINARY = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
 
@@ -168,27 +168,16 @@ class Basics(TlsServer):
             time.sleep(0.05)
 
 
-LOADGEN = os.environ.get("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen")
-
-
 class Loadgen(TlsServer):
     """shoal-loadgen over wss://, verifying the certificate against the test CA."""
 
-    def loadgen(self, *args):
-        with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            proc = subprocess.run([LOADGEN, *args, "--json", out.name], capture_output=True,
-                                  text=True, timeout=120)
-            self.assertEqual(proc.returncode, 0, proc.stderr)
-            with open(out.name) as f:
-                return json.load(f)
-
     def test_echo_and_pubsub_over_wss(self):
-        r = self.loadgen("echo", "--url", f"{self.wss}/echo", "--ca", self.ca.cert,
+        r = run_loadgen("echo", "--url", f"{self.wss}/echo", "--ca", self.ca.cert,
                          "--connections", "10", "--inflight", "2", "--size", "200",
                          "--duration", "1", "--threads", "1")
         self.assertGreater(r["sent"], 0)
         self.assertEqual(r["received"], r["sent"])
-        r = self.loadgen("pubsub", "--url", f"{self.wss}/ws", "--ca", self.ca.cert,
+        r = run_loadgen("pubsub", "--url", f"{self.wss}/ws", "--ca", self.ca.cert,
                          "--subscribers", "20", "--topics", "2", "--publishers", "2", "--burst", "16",
                          "--size", "100", "--duration", "1", "--threads", "2")
         self.assertGreater(r["expected"], 0)

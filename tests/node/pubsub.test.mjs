@@ -4,30 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import WebSocket from 'ws';
+import { freePort, waitListening, nextMessage, collect } from './helpers.mjs';
 
 let server;
 let port;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function waitListening(p) {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(p, '127.0.0.1', () => { c.destroy(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('shoal did not start');
-}
 
 before(async () => {
   port = await freePort();
@@ -47,24 +28,6 @@ function open(path, protocols) {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, protocols);
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
-  });
-}
-
-function nextMessage(ws) {
-  return new Promise((resolve) => ws.once('message', (data, isBinary) => resolve({ data, isBinary })));
-}
-
-// Collects JSON messages of one op until `count` arrived.
-function collect(ws, op, count) {
-  return new Promise((resolve) => {
-    const got = [];
-    const onMessage = (data) => {
-      const msg = JSON.parse(data.toString());
-      if (msg.op !== op) return;
-      got.push(msg);
-      if (got.length === count) { ws.off('message', onMessage); resolve(got); }
-    };
-    ws.on('message', onMessage);
   });
 }
 

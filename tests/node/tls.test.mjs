@@ -7,33 +7,14 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import WebSocket from 'ws';
+import { freePort, waitListening, nextMessage, collect } from './helpers.mjs';
 
 let server;
 let plainPort;
 let tlsPort;
 let dir;
 let ca;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-
-async function waitListening(p) {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(p, '127.0.0.1', () => { c.destroy(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('shoal did not start');
-}
 
 function openssl(...args) { execFileSync('openssl', args, { stdio: 'ignore' }); }
 
@@ -70,23 +51,6 @@ function open(path, protocols, options = {}) {
     const ws = new WebSocket(`wss://localhost:${tlsPort}${path}`, protocols, { ca, ...options });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
-  });
-}
-
-function nextMessage(ws) {
-  return new Promise((resolve) => ws.once('message', (data, isBinary) => resolve({ data, isBinary })));
-}
-
-function collect(ws, op, count) {
-  return new Promise((resolve) => {
-    const got = [];
-    const onMessage = (data) => {
-      const msg = JSON.parse(data.toString());
-      if (msg.op !== op) return;
-      got.push(msg);
-      if (got.length === count) { ws.off('message', onMessage); resolve(got); }
-    };
-    ws.on('message', onMessage);
   });
 }
 
