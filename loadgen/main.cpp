@@ -14,6 +14,7 @@
 //   --duration SECONDS   length of the measured window (after warm-up)
 //   --rate R             total messages/s, open loop: latency from the intended send time
 //   --json FILE          also write the report as one JSON object to FILE
+//   --source A-B[,C]     bind connections round robin to these local IPv4 addresses
 //   --server-pid PID     sample /proc/PID (utime+stime, VmRSS) at the window's edges
 //   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
 //   --drain-timeout S    after the window, wait up to S for messages in flight (2)
@@ -37,6 +38,7 @@
 #include "loadgen/echo_worker.hpp"
 #include "loadgen/pubsub_worker.hpp"
 #include "loadgen/runner.hpp"
+#include "loadgen/source_range.hpp"
 
 namespace {
 
@@ -54,6 +56,8 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
   app.add_option("--duration", o.duration_s, "Measured window in seconds")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--json", o.json_path, "Write the report as JSON to FILE");
+  app.add_option("--source", o.source, "Local IPv4 source addresses to bind, e.g. 127.0.0.2-127.0.0.20")
+      ->capture_default_str();
   app.add_option("--server-pid", o.server_pid, "Server process to sample in /proc (CPU, RSS)");
   app.add_option("--warmup-timeout", o.warmup_timeout_s, "Seconds allowed for connecting and subscribing")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -106,6 +110,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.target = std::move(*target);
+  if (!o.source.empty()) {
+    auto sources = parse_source_range(o.source, error);
+    if (!sources) {
+      std::fprintf(stderr, "shoal-loadgen: --source %s: %s\n", o.source.c_str(), error.c_str());
+      return 2;
+    }
+    if (o.target.addr.ss_family != AF_INET) {
+      std::fprintf(stderr, "shoal-loadgen: --source needs an IPv4 server address\n");
+      return 2;
+    }
+    o.target.sources = std::move(*sources);
+  }
   if (o.scenario == "pubsub") o.target.protocol = "shoal.v1";
 
   struct sigaction sa{};

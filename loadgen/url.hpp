@@ -2,11 +2,13 @@
 // resolved target is then read (never written) by every worker thread.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace shoal::loadgen {
 
@@ -17,6 +19,9 @@ struct ws_target {
   sockaddr_storage addr{};   // resolved address
   socklen_t addr_len = 0;
   std::string protocol;      // Sec-WebSocket-Protocol to ask for, or empty
+  // Local addresses to bind (--source): connection id i of a loop uses sources[i % size];
+  // empty = let the kernel choose. IPv4 targets only.
+  std::vector<sockaddr_in> sources;
 };
 
 // Parses "ws://host[:port][/path]" (IPv6 hosts in brackets; port defaults to 80, path to "/")

@@ -53,6 +53,19 @@ bool ws_client::start(int epoll_fd, std::string& error) {
   }
   const int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!target_->sources.empty() && target_->addr.ss_family == AF_INET) {
+    // The port is chosen at connect() time per 4-tuple, so each source address gives its own
+    // ~28k ephemeral ports towards the one server address.
+    ::setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    const sockaddr_in& src = target_->sources[id_ % target_->sources.size()];
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+      error = std::string("bind to --source address: ") + std::strerror(errno);
+      ::close(fd_);
+      fd_ = -1;
+      state_ = client_state::closed;
+      return false;
+    }
+  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = id_;
