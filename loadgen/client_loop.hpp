@@ -22,6 +22,9 @@ class client_loop {
   // Starts `count` connections to `target`, ids 0..count-1. Returns how many failed at once
   // (they are reported to `h` through on_closed by the first poll()).
   std::uint64_t connect_all(const ws_target& target, std::uint64_t count, ws_handler& h);
+  // Starts one more connection (the next id). False if it failed at once (reported to the
+  // handler through on_closed by the next poll()).
+  bool connect_one(const ws_target& target);
   // Waits up to `timeout_ns` for readiness, handles every event, then flushes.
   void poll(std::int64_t timeout_ns, ws_handler& h);
   // Queues a message on `c` and marks it for the end-of-pass flush.

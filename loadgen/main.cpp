@@ -3,6 +3,8 @@
 //   shoal-loadgen echo   --url ws://127.0.0.1:8080/echo --connections N --size BYTES
 //                        --inflight K --duration SECONDS [--rate MSGS_PER_S] --threads T
 //                        [--json FILE] [--server-pid PID]
+//   shoal-loadgen connect --url ws://127.0.0.1:8080/echo --connections N [--concurrency C]
+//                        --duration SECONDS (hold) [--server-pid PID] [--source A-B]
 //   shoal-loadgen pubsub --url ws://127.0.0.1:8080/ws --subscribers S --topics T
 //                        --publishers P (--rate R | --burst B) --size BYTES --duration SECONDS
 //                        --threads T [--json FILE] [--server-pid PID]
@@ -21,6 +23,9 @@
 // echo:
 //   --connections N      connections (default 1)
 //   --inflight K         closed loop: messages outstanding per connection (default 1)
+// connect: opens N connections (C handshakes in flight per thread), reports connections/s and
+//   handshake latency, holds them for --duration, and with --server-pid the server's VmRSS
+//   growth per connection (end of the window minus before the first connect).
 // pubsub:
 //   --subscribers S      subscriber connections; subscriber i listens to topic i % T
 //   --topics T           topics lg.0 .. lg.<T-1>
@@ -35,6 +40,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "loadgen/connect_worker.hpp"
 #include "loadgen/echo_worker.hpp"
 #include "loadgen/pubsub_worker.hpp"
 #include "loadgen/runner.hpp"
@@ -92,9 +98,16 @@ int main(int argc, char** argv) {
   auto* burst = pubsub->add_option("--burst", o.burst, "Bursts of B publishes per publisher, each waiting for its acks")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
   rate->excludes(burst);
+  CLI::App* connect = app.add_subcommand(
+      "connect", "Connection rate and handshake latency up to --connections, then hold them idle");
+  add_common(*connect, o);
+  connect->add_option("--connections", o.connections, "Connections to open and hold")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24));
+  connect->add_option("--concurrency", o.concurrency, "Handshakes in flight per thread")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
   CLI11_PARSE(app, argc, argv);
 
-  o.scenario = echo->parsed() ? "echo" : "pubsub";
+  o.scenario = echo->parsed() ? "echo" : connect->parsed() ? "connect" : "pubsub";
   if (o.scenario == "pubsub" && o.rate <= 0 && o.burst == 0) {
     std::fprintf(stderr, "shoal-loadgen pubsub: give --rate R or --burst B\n");
     return 2;
@@ -135,7 +148,12 @@ int main(int argc, char** argv) {
   report.url = o.url;
   report.size = o.size;
   bool ok = false;
-  if (o.scenario == "echo") {
+  if (o.scenario == "connect") {
+    report.mode = "hold";
+    ok = run_scenario(
+        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<connect_worker>(o, ctl, i); },
+        [](const run_control&) { return true; }, g_interrupted, report);
+  } else if (o.scenario == "echo") {
     report.mode = o.rate > 0 ? "open" : "closed";
     ok = run_scenario(
         o, [&o](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(o, ctl, i); },

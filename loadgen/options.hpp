@@ -10,7 +10,7 @@
 namespace shoal::loadgen {
 
 struct options {
-  std::string scenario;             // "echo" or "pubsub"
+  std::string scenario;             // "echo", "pubsub" or "connect"
   std::string url;
   ws_target target;                 // url, parsed and resolved
   unsigned threads = 1;
@@ -25,6 +25,8 @@ struct options {
   // echo
   std::uint64_t connections = 1;
   std::uint64_t inflight = 1;
+  // connect
+  std::uint64_t concurrency = 256;  // handshakes in flight per thread
   // pubsub
   std::uint64_t subscribers = 1;
   std::uint64_t topics = 1;

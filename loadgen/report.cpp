@@ -86,6 +86,12 @@ double run_report::server_cpu_us_per_message() const noexcept {
   return server->cpu_s * 1e6 / static_cast<double>(received);
 }
 
+double run_report::server_rss_per_connection() const noexcept {
+  if (!server || !server_rss_before || connections == 0) return 0.0;
+  return (static_cast<double>(server->rss_bytes) - static_cast<double>(*server_rss_before)) /
+         static_cast<double>(connections);
+}
+
 std::string format_summary(const run_report& r) {
   std::string out;
   char buf[256];
@@ -110,6 +116,21 @@ std::string format_summary(const run_report& r) {
                   static_cast<unsigned long long>(r.gaps),
                   static_cast<unsigned long long>(r.order_violations));
     out += buf;
+  }
+  if (r.scenario == "connect") {
+    std::snprintf(buf, sizeof buf, "  connected %llu in %.3f s (%.0f conn/s)  closed while held %llu\n",
+                  static_cast<unsigned long long>(r.connections), r.connect_s, r.connect_rate_per_s(),
+                  static_cast<unsigned long long>(r.closed_while_held));
+    out += buf;
+    append_latency_line(out, "  handshake latency", r.latency);
+    if (r.server && r.server_rss_before) {
+      std::snprintf(buf, sizeof buf, "  server rss %.1f -> %.1f MiB: %.0f B per connection\n",
+                    static_cast<double>(*r.server_rss_before) / (1024.0 * 1024.0),
+                    static_cast<double>(r.server->rss_bytes) / (1024.0 * 1024.0),
+                    r.server_rss_per_connection());
+      out += buf;
+    }
+    return out;
   }
   append_latency_line(out, r.scenario == "pubsub" ? "  end-to-end latency" : "  latency", r.latency);
   if (r.latency_uncorrected.count() > 0 && r.mode == "open")
@@ -165,6 +186,17 @@ std::string format_json(const run_report& r) {
   if (r.server) append_number(out, r.server_cpu_us_per_message()); else out += "null";
   out += ",\"server_rss_bytes\":";
   out += r.server ? std::to_string(r.server->rss_bytes) : std::string("null");
+  if (r.scenario == "connect") {
+    out += ",\"connect_s\":";
+    append_number(out, r.connect_s);
+    out += ",\"connect_rate_per_s\":";
+    append_number(out, r.connect_rate_per_s());
+    field("closed_while_held", r.closed_while_held);
+    out += ",\"server_rss_before_bytes\":";
+    out += r.server_rss_before ? std::to_string(*r.server_rss_before) : std::string("null");
+    out += ",\"server_rss_per_connection_bytes\":";
+    if (r.server && r.server_rss_before) append_number(out, r.server_rss_per_connection()); else out += "null";
+  }
   out += "}\n";
   return out;
 }

@@ -17,7 +17,7 @@ struct server_usage {
 };
 
 struct run_report {
-  std::string scenario;          // "echo" or "pubsub"
+  std::string scenario;          // "echo", "pubsub" or "connect"
   std::string url;
   std::string mode;              // "closed", "open", "rate" or "burst"
   std::uint64_t connections = 0;      // connections that opened
@@ -36,6 +36,16 @@ struct run_report {
   histogram latency;                  // ns; corrected (from intended send time) in open loop
   histogram latency_uncorrected;      // ns; from the actual send time (echo only, may be empty)
   std::optional<server_usage> server;
+  // connect scenario
+  double connect_s = 0;                      // first connect() to the last connection settled
+  std::uint64_t closed_while_held = 0;       // opened, then closed before the end of the window
+  std::optional<std::uint64_t> server_rss_before;  // VmRSS before the first connection
+
+  double connect_rate_per_s() const noexcept {
+    return connect_s > 0 ? static_cast<double>(connections) / connect_s : 0.0;
+  }
+  // (VmRSS at the end of the window - VmRSS before connecting) / connections; 0 if unknown.
+  double server_rss_per_connection() const noexcept;
 
   double rate_per_s() const noexcept {
     return duration_s > 0 ? static_cast<double>(received) / duration_s : 0.0;

@@ -38,6 +38,7 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 
 bool run_scenario(const options& opt, const worker_factory& make, const drained_fn& drained,
                   const std::atomic<bool>& interrupted, run_report& report) {
+  if (opt.server_pid > 0) report.server_rss_before = read_rss_bytes(opt.server_pid);
   run_control ctl(opt.threads);
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<std::thread> threads;

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "core/handshake.hpp"
+#include "loadgen/pacer.hpp"
 
 namespace shoal::loadgen {
 namespace {
@@ -45,6 +46,7 @@ ws_client::~ws_client() {
 }
 
 bool ws_client::start(int epoll_fd, std::string& error) {
+  started_ns_ = now_ns();
   fd_ = ::socket(target_->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     error = std::string("socket: ") + std::strerror(errno);

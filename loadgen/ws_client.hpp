@@ -64,6 +64,8 @@ class ws_client {
   client_state state() const noexcept { return state_; }
   bool is_open() const noexcept { return state_ == client_state::open; }
   std::size_t queued_bytes() const noexcept { return out_.size() - out_off_; }
+  // CLOCK_MONOTONIC ns when start() began the connect (handshake latency starts here).
+  std::int64_t started_ns() const noexcept { return started_ns_; }
 
  private:
   void write_handshake();
@@ -75,6 +77,7 @@ class ws_client {
   std::uint32_t id_;
   const ws_target* target_;
   int fd_ = -1;
+  std::int64_t started_ns_ = 0;
   client_state state_ = client_state::idle;
   bool close_sent_ = false;
   core::frame_decoder decoder_{core::decoder_options{core::role::client, 64u << 20, false}};

@@ -49,6 +49,20 @@ class Loadgen(ServerTest):
         self.assertEqual(r["delivered"], r["expected"])
         self.assertEqual(r["order_violations"], 0)
 
+    def test_connect_opens_holds_and_measures_every_connection(self):
+        r = loadgen("connect", "--url", self.server.url + "/echo", "--connections", "300",
+                    "--concurrency", "50", "--duration", "1", "--threads", "2",
+                    "--source", "127.0.0.2-127.0.0.4", "--server-pid", str(self.server.proc.pid))
+        self.assertEqual(r["scenario"], "connect")
+        self.assertEqual(r["connections"], 300)
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertEqual(r["closed_while_held"], 0)
+        self.assertEqual(r["latency_us"]["count"], 300)
+        self.assertGreater(r["latency_us"]["p50"], 0)
+        self.assertGreater(r["connect_rate_per_s"], 0)
+        self.assertIsNotNone(r["server_rss_per_connection_bytes"])
+        self.assertGreater(r["server_rss_bytes"], r["server_rss_before_bytes"])
+
 
 if __name__ == "__main__":
     unittest.main()
