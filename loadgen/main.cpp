@@ -16,6 +16,8 @@
 //   --duration SECONDS   length of the measured window (after warm-up)
 //   --rate R             total messages/s, open loop: latency from the intended send time
 //   --json FILE          also write the report as one JSON object to FILE
+//   --processes N        (echo, connect) split the connections over N child processes; by
+//                        default as many as RLIMIT_NOFILE needs; reports are merged exactly
 //   --source A-B[,C]     bind connections round robin to these local IPv4 addresses
 //   --server-pid PID     sample /proc/PID (utime+stime, VmRSS) at the window's edges
 //   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
@@ -42,7 +44,10 @@
 
 #include "loadgen/connect_worker.hpp"
 #include "loadgen/echo_worker.hpp"
+#include "loadgen/process_split.hpp"
+#include "loadgen/proc_stats.hpp"
 #include "loadgen/pubsub_worker.hpp"
+#include "loadgen/report_merge.hpp"
 #include "loadgen/runner.hpp"
 #include "loadgen/source_range.hpp"
 
@@ -103,6 +108,10 @@ int main(int argc, char** argv) {
   add_common(*connect, o);
   connect->add_option("--connections", o.connections, "Connections to open and hold")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24));
+  for (CLI::App* sub : {echo, connect})
+    sub->add_option("--processes", o.processes,
+                    "Split connections over N processes (default: as the open-file limit needs)")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{256}));
   connect->add_option("--concurrency", o.concurrency, "Handshakes in flight per thread")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
   CLI11_PARSE(app, argc, argv);
@@ -143,26 +152,68 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  run_report report;
-  report.scenario = o.scenario;
-  report.url = o.url;
-  report.size = o.size;
-  bool ok = false;
-  if (o.scenario == "connect") {
-    report.mode = "hold";
-    ok = run_scenario(
-        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<connect_worker>(o, ctl, i); },
-        [](const run_control&) { return true; }, g_interrupted, report);
-  } else if (o.scenario == "echo") {
-    report.mode = o.rate > 0 ? "open" : "closed";
-    ok = run_scenario(
-        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(o, ctl, i); },
-        echo_drained, g_interrupted, report);
-  } else {
-    report.mode = o.rate > 0 ? "rate" : "burst";
-    ok = run_scenario(
-        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(o, ctl, i); },
+  // One process's run of the scenario with options `po`.
+  auto run_one = [](const options& po, run_report& report) {
+    report.scenario = po.scenario;
+    report.url = po.url;
+    report.size = po.size;
+    if (po.scenario == "connect") {
+      report.mode = "hold";
+      return run_scenario(
+          po, [&po](run_control& ctl, unsigned i) { return std::make_unique<connect_worker>(po, ctl, i); },
+          [](const run_control&) { return true; }, g_interrupted, report);
+    }
+    if (po.scenario == "echo") {
+      report.mode = po.rate > 0 ? "open" : "closed";
+      return run_scenario(
+          po, [&po](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(po, ctl, i); },
+          echo_drained, g_interrupted, report);
+    }
+    report.mode = po.rate > 0 ? "rate" : "burst";
+    return run_scenario(
+        po, [&po](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(po, ctl, i); },
         pubsub_drained, g_interrupted, report);
+  };
+
+  // Past the open-file limit (or with --processes), connections are split over child processes.
+  const std::uint64_t per_process = connections_per_process();
+  std::uint64_t processes = 1;
+  if (o.scenario != "pubsub")
+    processes = o.processes > 0 ? o.processes : processes_for(o.connections, per_process);
+  run_report report;
+  bool ok = false;
+  if (processes <= 1) {
+    ok = run_one(o, report);
+  } else {
+    if (o.connections / processes > per_process) {
+      std::fprintf(stderr, "shoal-loadgen: %llu connections over %llu processes exceed %llu per process\n",
+                   static_cast<unsigned long long>(o.connections),
+                   static_cast<unsigned long long>(processes),
+                   static_cast<unsigned long long>(per_process));
+      return 2;
+    }
+    std::fprintf(stderr, "shoal-loadgen: %llu connections over %llu processes (%llu open files each)\n",
+                 static_cast<unsigned long long>(o.connections),
+                 static_cast<unsigned long long>(processes),
+                 static_cast<unsigned long long>(per_process));
+    const auto rss_before = o.server_pid > 0 ? read_rss_bytes(o.server_pid) : std::nullopt;
+    const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, run_report& r) {
+      options child = o;
+      child.connections = share_of(o.connections, static_cast<unsigned>(processes), k);
+      return run_one(child, r);
+    });
+    ok = true;
+    for (const auto& part : parts) {
+      if (!part) {
+        ok = false;
+        continue;
+      }
+      merge_report(report, *part);
+    }
+    if (parts.size() != processes) ok = false;
+    report.server_rss_before = rss_before;
+    report.processes = processes;
+    if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
   }
   std::fputs(format_summary(report).c_str(), stdout);
   if (!o.json_path.empty()) {

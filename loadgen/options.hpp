@@ -27,6 +27,7 @@ struct options {
   std::uint64_t inflight = 1;
   // connect
   std::uint64_t concurrency = 256;  // handshakes in flight per thread
+  std::uint64_t processes = 0;      // echo, connect: 0 = as the open-file limit needs
   // pubsub
   std::uint64_t subscribers = 1;
   std::uint64_t topics = 1;

@@ -159,6 +159,7 @@ std::string format_json(const run_report& r) {
   field("connections", r.connections);
   field("connect_errors", r.connect_errors);
   field("threads", r.threads);
+  field("processes", r.processes);
   field("size", r.size);
   out += ",\"duration_s\":";
   append_number(out, r.duration_s);
@@ -186,6 +187,18 @@ std::string format_json(const run_report& r) {
   if (r.server) append_number(out, r.server_cpu_us_per_message()); else out += "null";
   out += ",\"server_rss_bytes\":";
   out += r.server ? std::to_string(r.server->rss_bytes) : std::string("null");
+  // The exact latency histogram (ns), so reports of several processes merge without loss.
+  out += ",\"latency_histogram\":{\"h_min\":" + std::to_string(r.latency.min()) +
+         ",\"h_max\":" + std::to_string(r.latency.max()) +
+         ",\"h_clamped\":" + std::to_string(r.latency.clamped()) +
+         ",\"h_sum\":" + std::to_string(r.latency.sum()) + ",\"h_buckets\":[";
+  bool first = true;
+  for (const auto& [index, count] : r.latency.buckets()) {
+    if (!first) out += ',';
+    first = false;
+    out += '[' + std::to_string(index) + ',' + std::to_string(count) + ']';
+  }
+  out += "]}";
   if (r.scenario == "connect") {
     out += ",\"connect_s\":";
     append_number(out, r.connect_s);

@@ -23,6 +23,7 @@ struct run_report {
   std::uint64_t connections = 0;      // connections that opened
   std::uint64_t connect_errors = 0;   // connections that failed to open or closed early
   unsigned threads = 0;
+  std::uint64_t processes = 1;        // processes whose reports were merged
   std::uint64_t size = 0;             // payload bytes per message
   double duration_s = 0;              // the measured window
   bool interrupted = false;           // stopped by SIGINT: a partial report

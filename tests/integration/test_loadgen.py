@@ -63,6 +63,16 @@ class Loadgen(ServerTest):
         self.assertIsNotNone(r["server_rss_per_connection_bytes"])
         self.assertGreater(r["server_rss_bytes"], r["server_rss_before_bytes"])
 
+    def test_connect_split_over_processes_merges_their_reports(self):
+        r = loadgen("connect", "--url", self.server.url + "/echo", "--connections", "301",
+                    "--processes", "3", "--duration", "1", "--server-pid", str(self.server.proc.pid))
+        self.assertEqual(r["processes"], 3)
+        self.assertEqual(r["threads"], 3)
+        self.assertEqual(r["connections"], 301)
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertEqual(r["latency_us"]["count"], 301)
+        self.assertEqual(sum(c for _, c in r["latency_histogram"]["h_buckets"]), 301)
+
 
 if __name__ == "__main__":
     unittest.main()
