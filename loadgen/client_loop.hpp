@@ -30,6 +30,11 @@ class client_loop {
   // Queues a message on `c` and marks it for the end-of-pass flush.
   void send(ws_client& c, core::opcode op, std::span<const std::uint8_t> payload);
   void send_text(ws_client& c, std::string_view text);
+  // Lets a paused client read again (and reads what is waiting).
+  void resume_reading(ws_client& c, ws_handler& h) {
+    c.resume_reading(h, encoder_, scratch_);
+    if (c.queued_bytes() > 0) pending_.push_back(c.id());
+  }
   // Writes every marked connection.
   void flush(ws_handler& h);
   // Sends Close to every open connection and closes every socket.

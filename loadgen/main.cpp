@@ -9,6 +9,10 @@
 //                        --publishers P (--rate R | --burst B) --size BYTES --duration SECONDS
 //                        --threads T [--json FILE] [--server-pid PID]
 //
+//   shoal-loadgen slow   (the pubsub flags) --slow-share F: subscriber g is slow when
+//                        floor((g+1)F) > floor(gF); slow ones stop reading for the window and
+//                        read again in the drain; reported apart: deliveries, gaps, 1008 closes
+//
 // Common flags:
 //   --url URL            ws://host[:port]/path of the endpoint (/echo or /ws)
 //   --threads T          worker threads, one epoll loop each; connections spread round robin
@@ -92,17 +96,24 @@ int main(int argc, char** argv) {
   echo->add_option("--rate", o.rate, "Open loop: total messages/s (latency from the intended send time)")
       ->check(CLI::PositiveNumber);
   CLI::App* pubsub = app.add_subcommand("pubsub", "Publish/subscribe fan-out against /ws (shoal.v1)");
-  add_common(*pubsub, o);
-  pubsub->add_option("--subscribers", o.subscribers, "Subscriber connections (subscriber i -> topic i % topics)")
-      ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
-  pubsub->add_option("--topics", o.topics, "Topics lg.0 .. lg.<topics-1>")->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
-  pubsub->add_option("--publishers", o.publishers, "Publisher connections")->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
-  auto* rate = pubsub->add_option("--rate", o.rate, "Total publishes/s, open loop")->check(CLI::PositiveNumber);
-  auto* burst = pubsub->add_option("--burst", o.burst, "Bursts of B publishes per publisher, each waiting for its acks")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
-  rate->excludes(burst);
+  CLI::App* slow = app.add_subcommand(
+      "slow", "Pub/sub where a share of subscribers stop reading: the server's slow-consumer policy at work");
+  for (CLI::App* sub : {pubsub, slow}) {
+    add_common(*sub, o);
+    sub->add_option("--subscribers", o.subscribers, "Subscriber connections (subscriber i -> topic i % topics)")
+        ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
+    sub->add_option("--topics", o.topics, "Topics lg.0 .. lg.<topics-1>")->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+    sub->add_option("--publishers", o.publishers, "Publisher connections")->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
+    auto* rate = sub->add_option("--rate", o.rate, "Total publishes/s, open loop")->check(CLI::PositiveNumber);
+    auto* burst = sub->add_option("--burst", o.burst, "Bursts of B publishes per publisher, each waiting for its acks")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+    rate->excludes(burst);
+  }
+  o.slow_share = 0.1;
+  slow->add_option("--slow-share", o.slow_share, "Share of subscribers that stop reading during the window")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   CLI::App* connect = app.add_subcommand(
       "connect", "Connection rate and handshake latency up to --connections, then hold them idle");
   add_common(*connect, o);
@@ -116,9 +127,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
   CLI11_PARSE(app, argc, argv);
 
-  o.scenario = echo->parsed() ? "echo" : connect->parsed() ? "connect" : "pubsub";
-  if (o.scenario == "pubsub" && o.rate <= 0 && o.burst == 0) {
-    std::fprintf(stderr, "shoal-loadgen pubsub: give --rate R or --burst B\n");
+  o.scenario = echo->parsed() ? "echo" : connect->parsed() ? "connect" : slow->parsed() ? "slow" : "pubsub";
+  if (o.scenario != "slow") o.slow_share = 0;
+  if ((o.scenario == "pubsub" || o.scenario == "slow") && o.rate <= 0 && o.burst == 0) {
+    std::fprintf(stderr, "shoal-loadgen %s: give --rate R or --burst B\n", o.scenario.c_str());
     return 2;
   }
   if (o.scenario == "echo" && o.size < 8) {
@@ -144,7 +156,7 @@ int main(int argc, char** argv) {
     }
     o.target.sources = std::move(*sources);
   }
-  if (o.scenario == "pubsub") o.target.protocol = "shoal.v1";
+  if (o.scenario == "pubsub" || o.scenario == "slow") o.target.protocol = "shoal.v1";
 
   struct sigaction sa{};
   sa.sa_handler = on_sigint;
@@ -169,16 +181,20 @@ int main(int argc, char** argv) {
           po, [&po](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(po, ctl, i); },
           echo_drained, g_interrupted, report);
     }
-    report.mode = po.rate > 0 ? "rate" : "burst";
+    report.mode = po.rate > 0 ? "rate" : "burst";  // pubsub and slow
+    // slow: the whole --drain-timeout, in which the slow subscribers read their backlog (and so
+    // see the gap notices or the 1008 Close the policy produced).
+    const drained_fn drained = po.scenario == "slow" ? drained_fn([](const run_control&) { return false; })
+                                                     : drained_fn(pubsub_drained);
     return run_scenario(
         po, [&po](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(po, ctl, i); },
-        pubsub_drained, g_interrupted, report);
+        drained, g_interrupted, report);
   };
 
   // Past the open-file limit (or with --processes), connections are split over child processes.
   const std::uint64_t per_process = connections_per_process();
   std::uint64_t processes = 1;
-  if (o.scenario != "pubsub")
+  if (o.scenario == "echo" || o.scenario == "connect")
     processes = o.processes > 0 ? o.processes : processes_for(o.connections, per_process);
   run_report report;
   bool ok = false;

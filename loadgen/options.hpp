@@ -33,6 +33,7 @@ struct options {
   std::uint64_t topics = 1;
   std::uint64_t publishers = 1;
   std::uint64_t burst = 0;
+  double slow_share = 0;            // slow: share of subscribers that stop reading
 };
 
 // How many of `total` items worker `w` of `workers` gets when item i goes to worker i % workers.

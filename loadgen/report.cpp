@@ -108,7 +108,17 @@ std::string format_summary(const run_report& r) {
                 static_cast<unsigned long long>(r.connect_errors),
                 static_cast<unsigned long long>(r.errors));
   out += buf;
-  if (r.scenario == "pubsub") {
+  if (r.scenario == "slow") {
+    std::snprintf(buf, sizeof buf, "  slow subscribers %llu: delivered %llu  gap notices %llu covering %llu  closed 1008 %llu  other closes %llu (the rest counts the fast ones)\n",
+                  static_cast<unsigned long long>(r.slow_subscribers),
+                  static_cast<unsigned long long>(r.slow_delivered),
+                  static_cast<unsigned long long>(r.slow_gap_notices),
+                  static_cast<unsigned long long>(r.slow_gaps),
+                  static_cast<unsigned long long>(r.slow_closed_1008),
+                  static_cast<unsigned long long>(r.slow_closed_other));
+    out += buf;
+  }
+  if (r.scenario == "pubsub" || r.scenario == "slow") {
     std::snprintf(buf, sizeof buf, "  acked %llu  expected %llu  missing %lld  gaps %llu  order violations %llu\n",
                   static_cast<unsigned long long>(r.acked),
                   static_cast<unsigned long long>(r.expected),
@@ -167,7 +177,7 @@ std::string format_json(const run_report& r) {
   out += r.interrupted ? "true" : "false";
   field("sent", r.sent);
   field("received", r.received);
-  if (r.scenario == "pubsub") field("delivered", r.received);
+  if (r.scenario == "pubsub" || r.scenario == "slow") field("delivered", r.received);
   field("acked", r.acked);
   field("expected", r.expected);
   field("gaps", r.gaps);
@@ -199,6 +209,15 @@ std::string format_json(const run_report& r) {
     out += '[' + std::to_string(index) + ',' + std::to_string(count) + ']';
   }
   out += "]}";
+  if (r.scenario == "slow") {
+    out += ",\"slow\":{";
+    out += "\"subscribers\":" + std::to_string(r.slow_subscribers);
+    out += ",\"delivered\":" + std::to_string(r.slow_delivered);
+    out += ",\"gaps\":" + std::to_string(r.slow_gaps);
+    out += ",\"gap_notices\":" + std::to_string(r.slow_gap_notices);
+    out += ",\"closed_1008\":" + std::to_string(r.slow_closed_1008);
+    out += ",\"closed_other\":" + std::to_string(r.slow_closed_other) + '}';
+  }
   if (r.scenario == "connect") {
     out += ",\"connect_s\":";
     append_number(out, r.connect_s);

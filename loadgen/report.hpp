@@ -37,6 +37,13 @@ struct run_report {
   histogram latency;                  // ns; corrected (from intended send time) in open loop
   histogram latency_uncorrected;      // ns; from the actual send time (echo only, may be empty)
   std::optional<server_usage> server;
+  // slow scenario: the slow subscribers, apart (the fields above count the fast ones)
+  std::uint64_t slow_subscribers = 0;
+  std::uint64_t slow_delivered = 0;
+  std::uint64_t slow_gaps = 0;          // messages covered by the gap notices they got
+  std::uint64_t slow_gap_notices = 0;
+  std::uint64_t slow_closed_1008 = 0;   // closed by the server with 1008 (policy close)
+  std::uint64_t slow_closed_other = 0;
   // connect scenario
   double connect_s = 0;                      // first connect() to the last connection settled
   std::uint64_t closed_while_held = 0;       // opened, then closed before the end of the window

@@ -117,6 +117,17 @@ void ws_client::on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& 
   }
   if ((events & EPOLLOUT) != 0 && queued_bytes() > 0) flush(h);
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0) return;
+  if (paused_ && state_ == client_state::open) return;
+  read_available(h, enc, scratch);
+}
+
+void ws_client::resume_reading(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch) {
+  if (!paused_) return;
+  paused_ = false;
+  read_available(h, enc, scratch);
+}
+
+void ws_client::read_available(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch) {
   while (state_ == client_state::handshaking || state_ == client_state::open) {
     const ssize_t n = ::recv(fd_, scratch.data(), scratch.size(), 0);
     if (n > 0) {
@@ -198,6 +209,8 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
           enc.append_frame(out_, core::opcode::pong, ev.payload);
           if (was_empty) flush(h);
         } else if (ev.op == core::opcode::close) {
+          if (ev.payload.size() >= 2)
+            close_code_ = static_cast<std::uint16_t>((ev.payload[0] << 8) | ev.payload[1]);
           if (!close_sent_) {
             enc.append_frame(out_, core::opcode::close, ev.payload);
             close_sent_ = true;

@@ -74,5 +74,46 @@ class Loadgen(ServerTest):
         self.assertEqual(sum(c for _, c in r["latency_histogram"]["h_buckets"]), 301)
 
 
+
+class SlowConsumers(unittest.TestCase):
+    """The slow scenario against servers with each policy: half the subscribers stop reading
+    while 10,000 publishes/s x 1,000 B arrive, far past the 1 MiB slow-consumer limit; the fast
+    half must get every message in order, the slow half the policy's outcome."""
+
+    def run_policy(self, policy):
+        from harness import Server
+        server = Server("--policy", policy, "--slow-consumer-limit", "1048576",
+                        "--high-watermark", "524288")
+        try:
+            return loadgen("slow", "--url", server.url + "/ws", "--subscribers", "4",
+                           "--slow-share", "0.5", "--topics", "1", "--publishers", "1",
+                           "--rate", "10000", "--size", "1000", "--duration", "2",
+                           "--threads", "2")
+        finally:
+            server.stop()
+
+    def assert_fast_complete(self, r):
+        self.assertEqual(r["slow"]["subscribers"], 2)
+        self.assertGreater(r["expected"], 0)
+        self.assertEqual(r["delivered"], r["expected"])
+        self.assertEqual(r["gaps"], 0)
+        self.assertEqual(r["order_violations"], 0)
+        self.assertEqual(r["connect_errors"], 0)
+
+    def test_drop_policy_sends_slow_subscribers_gaps(self):
+        r = self.run_policy("drop")
+        self.assert_fast_complete(r)
+        self.assertGreater(r["slow"]["gap_notices"], 0)
+        self.assertGreater(r["slow"]["gaps"], 0)
+        self.assertLessEqual(r["slow"]["delivered"] + r["slow"]["gaps"], 2 * r["acked"])
+        self.assertEqual(r["slow"]["closed_1008"], 0)
+
+    def test_close_policy_closes_slow_subscribers_with_1008(self):
+        r = self.run_policy("close")
+        self.assert_fast_complete(r)
+        self.assertEqual(r["slow"]["closed_1008"], 2)
+        self.assertLess(r["slow"]["delivered"], 2 * r["acked"])
+
+
 if __name__ == "__main__":
     unittest.main()
