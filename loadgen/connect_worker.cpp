@@ -30,7 +30,9 @@ void connect_worker::top_up() {
 
 void connect_worker::run() {
   bool ready_sent = false;
+  std::int64_t p99_at = 0;
   for (;;) {
+    live_.publish_p99(handshake_, now_ns(), p99_at);
     const run_phase ph = ctl_.phase.load(std::memory_order_acquire);
     if (ph == run_phase::done) break;
     if (ph == run_phase::warmup) top_up();

@@ -38,7 +38,8 @@
 //   --publishers P       publisher connections; publisher p sends to topic (n*P + p) % T
 //   --burst B            instead of --rate: each publisher sends B messages back to back and
 //                        waits for their B acks before the next burst
-// A progress line goes to stderr once a second; the summary to stdout. SIGINT ends the window
+// A progress line (connections, rates, the worst thread's p99 so far) goes to stderr once a
+// second when stderr is a terminal or with --progress; the summary to stdout. SIGINT ends the window
 // early and prints a partial report. Exit code: 0 ok, 1 run failed, 2 bad flags.
 #include <CLI/CLI.hpp>
 
@@ -71,6 +72,7 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
   app.add_option("--duration", o.duration_s, "Measured window in seconds")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--json", o.json_path, "Write the report as JSON to FILE");
+  app.add_flag("--progress", o.progress, "Progress line on stderr even when it is not a terminal");
   app.add_option("--source", o.source, "Local IPv4 source addresses to bind, e.g. 127.0.0.2-127.0.0.20")
       ->capture_default_str();
   app.add_option("--server-pid", o.server_pid, "Server process to sample in /proc (CPU, RSS)");

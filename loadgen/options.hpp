@@ -19,6 +19,7 @@ struct options {
   double rate = 0;                  // total messages/s; 0 = closed loop (echo) / burst (pubsub)
   std::string json_path;
   int server_pid = 0;
+  bool progress = false;            // progress line even when stderr is not a terminal
   std::string source;               // --source, parsed into target.sources
   double warmup_timeout_s = 30;
   double drain_timeout_s = 2;

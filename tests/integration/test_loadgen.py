@@ -3,8 +3,10 @@ its counts: every echo answered, every expected delivery made, no gap and no ord
 where none is expected, and a report with the documented fields."""
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import ServerTest
@@ -73,6 +75,24 @@ class Loadgen(ServerTest):
         self.assertEqual(r["latency_us"]["count"], 301)
         self.assertEqual(sum(c for _, c in r["latency_histogram"]["h_buckets"]), 301)
 
+    def test_sigint_ends_the_run_with_a_partial_report_and_progress_shows_p99(self):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            proc = subprocess.Popen([LOADGEN, "echo", "--url", self.server.url + "/echo",
+                                     "--connections", "10", "--duration", "30", "--progress",
+                                     "--json", out.name], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            time.sleep(2.5)
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 0, stderr)
+            with open(out.name) as f:
+                r = json.load(f)
+        self.assertTrue(r["interrupted"])
+        self.assertLess(r["duration_s"], 10)
+        self.assertGreater(r["sent"], 0)
+        self.assertEqual(r["received"], r["sent"])
+        self.assertIn("partial", stdout)
+        self.assertRegex(stderr, r"p99 \d+ us")
 
 
 class SlowConsumers(unittest.TestCase):
