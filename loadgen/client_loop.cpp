@@ -27,18 +27,21 @@ client_loop::~client_loop() {
 
 std::uint64_t client_loop::connect_all(const ws_target& target, std::uint64_t count, ws_handler& h) {
   std::uint64_t failed = 0;
-  std::string error;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    auto c = std::make_unique<ws_client>(static_cast<std::uint32_t>(clients_.size()), target);
-    if (!c->start(epoll_fd_, error)) {
-      ++failed;
-      failed_at_start_.push_back(c->id());
-      if (failed == 1) std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
-    }
-    clients_.push_back(std::move(c));
-  }
+  for (std::uint64_t i = 0; i < count; ++i) failed += connect_one(target) ? 0 : 1;
   (void)h;
   return failed;
+}
+
+bool client_loop::connect_one(const ws_target& target) {
+  std::string error;
+  auto c = std::make_unique<ws_client>(static_cast<std::uint32_t>(clients_.size()), target);
+  const bool ok = c->start(epoll_fd_, error);
+  if (!ok) {
+    if (failed_at_start_.empty()) std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
+    failed_at_start_.push_back(c->id());
+  }
+  clients_.push_back(std::move(c));
+  return ok;
 }
 
 void client_loop::poll(std::int64_t timeout_ns, ws_handler& h) {

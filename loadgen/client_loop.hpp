@@ -22,11 +22,19 @@ class client_loop {
   // Starts `count` connections to `target`, ids 0..count-1. Returns how many failed at once
   // (they are reported to `h` through on_closed by the first poll()).
   std::uint64_t connect_all(const ws_target& target, std::uint64_t count, ws_handler& h);
+  // Starts one more connection (the next id). False if it failed at once (reported to the
+  // handler through on_closed by the next poll()).
+  bool connect_one(const ws_target& target);
   // Waits up to `timeout_ns` for readiness, handles every event, then flushes.
   void poll(std::int64_t timeout_ns, ws_handler& h);
   // Queues a message on `c` and marks it for the end-of-pass flush.
   void send(ws_client& c, core::opcode op, std::span<const std::uint8_t> payload);
   void send_text(ws_client& c, std::string_view text);
+  // Lets a paused client read again (and reads what is waiting).
+  void resume_reading(ws_client& c, ws_handler& h) {
+    c.resume_reading(h, encoder_, scratch_);
+    if (c.queued_bytes() > 0) pending_.push_back(c.id());
+  }
   // Writes every marked connection.
   void flush(ws_handler& h);
   // Sends Close to every open connection and closes every socket.

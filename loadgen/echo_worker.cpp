@@ -24,7 +24,9 @@ echo_worker::echo_worker(const options& opt, run_control& ctl, unsigned index)
 void echo_worker::run() {
   loop_.connect_all(opt_.target, count_, *this);
   bool ready_sent = false;
+  std::int64_t p99_at = 0;
   for (;;) {
+    live_.publish_p99(latency_, now_ns(), p99_at);
     const run_phase ph = ctl_.phase.load(std::memory_order_acquire);
     if (ph == run_phase::done) break;
     if (!ready_sent && settled_ == count_) {

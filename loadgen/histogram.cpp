@@ -62,6 +62,31 @@ void histogram::merge(const histogram& other) noexcept {
   sum_ += other.sum_;
 }
 
+std::vector<std::pair<std::size_t, std::uint64_t>> histogram::buckets() const {
+  std::vector<std::pair<std::size_t, std::uint64_t>> out;
+  for (std::size_t i = 0; i < counts_.size(); ++i)
+    if (counts_[i] != 0) out.emplace_back(i, counts_[i]);
+  return out;
+}
+
+histogram histogram::from_buckets(const std::vector<std::pair<std::size_t, std::uint64_t>>& buckets,
+                                  std::uint64_t min, std::uint64_t max, std::uint64_t clamped,
+                                  std::uint64_t sum) {
+  histogram h;
+  for (const auto& [index, count] : buckets) {
+    if (index >= h.counts_.size()) continue;
+    h.counts_[index] += count;
+    h.total_ += count;
+  }
+  if (h.total_ > 0) {
+    h.min_ = min;
+    h.max_ = max;
+  }
+  h.clamped_ = clamped;
+  h.sum_ = static_cast<long double>(sum);
+  return h;
+}
+
 void histogram::reset() noexcept {
   std::fill(counts_.begin(), counts_.end(), 0);
   total_ = 0;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace shoal::loadgen {
@@ -35,6 +36,14 @@ class histogram {
   // ceil(p/100 * count) values are <= v, within max_relative_error; clamped to [min, max].
   // 0 when empty.
   std::uint64_t percentile(double p) const noexcept;
+
+  // Exact serialisation, for merging the reports of child processes: the non-empty buckets
+  // (index, count) in index order, and a histogram rebuilt from them and the exact extremes.
+  std::vector<std::pair<std::size_t, std::uint64_t>> buckets() const;
+  std::uint64_t sum() const noexcept { return static_cast<std::uint64_t>(sum_); }
+  static histogram from_buckets(const std::vector<std::pair<std::size_t, std::uint64_t>>& buckets,
+                                std::uint64_t min, std::uint64_t max, std::uint64_t clamped,
+                                std::uint64_t sum);
 
   // Bucket arithmetic, exposed for tests.
   static std::size_t index_of(std::uint64_t value) noexcept;

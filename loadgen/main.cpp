@@ -3,9 +3,15 @@
 //   shoal-loadgen echo   --url ws://127.0.0.1:8080/echo --connections N --size BYTES
 //                        --inflight K --duration SECONDS [--rate MSGS_PER_S] --threads T
 //                        [--json FILE] [--server-pid PID]
+//   shoal-loadgen connect --url ws://127.0.0.1:8080/echo --connections N [--concurrency C]
+//                        --duration SECONDS (hold) [--server-pid PID] [--source A-B]
 //   shoal-loadgen pubsub --url ws://127.0.0.1:8080/ws --subscribers S --topics T
 //                        --publishers P (--rate R | --burst B) --size BYTES --duration SECONDS
 //                        --threads T [--json FILE] [--server-pid PID]
+//
+//   shoal-loadgen slow   (the pubsub flags) --slow-share F: subscriber g is slow when
+//                        floor((g+1)F) > floor(gF); slow ones stop reading for the window and
+//                        read again in the drain; reported apart: deliveries, gaps, 1008 closes
 //
 // Common flags:
 //   --url URL            ws://host[:port]/path of the endpoint (/echo or /ws)
@@ -14,6 +20,9 @@
 //   --duration SECONDS   length of the measured window (after warm-up)
 //   --rate R             total messages/s, open loop: latency from the intended send time
 //   --json FILE          also write the report as one JSON object to FILE
+//   --processes N        (echo, connect) split the connections over N child processes; by
+//                        default as many as RLIMIT_NOFILE needs; reports are merged exactly
+//   --source A-B[,C]     bind connections round robin to these local IPv4 addresses
 //   --server-pid PID     sample /proc/PID (utime+stime, VmRSS) at the window's edges
 //   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
 //   --drain-timeout S    after the window, wait up to S for messages in flight (2)
@@ -23,13 +32,17 @@
 // echo:
 //   --connections N      connections (default 1)
 //   --inflight K         closed loop: messages outstanding per connection (default 1)
+// connect: opens N connections (C handshakes in flight per thread), reports connections/s and
+//   handshake latency, holds them for --duration, and with --server-pid the server's VmRSS
+//   growth per connection (end of the window minus before the first connect).
 // pubsub:
 //   --subscribers S      subscriber connections; subscriber i listens to topic i % T
 //   --topics T           topics lg.0 .. lg.<T-1>
 //   --publishers P       publisher connections; publisher p sends to topic (n*P + p) % T
 //   --burst B            instead of --rate: each publisher sends B messages back to back and
 //                        waits for their B acks before the next burst
-// A progress line goes to stderr once a second; the summary to stdout. SIGINT ends the window
+// A progress line (connections, rates, the worst thread's p99 so far) goes to stderr once a
+// second when stderr is a terminal or with --progress; the summary to stdout. SIGINT ends the window
 // early and prints a partial report. Exit code: 0 ok, 1 run failed, 2 bad flags.
 #include <CLI/CLI.hpp>
 #include <openssl/ssl.h>
@@ -39,9 +52,14 @@
 #include <cstdio>
 #include <fstream>
 
+#include "loadgen/connect_worker.hpp"
 #include "loadgen/echo_worker.hpp"
+#include "loadgen/process_split.hpp"
+#include "loadgen/proc_stats.hpp"
 #include "loadgen/pubsub_worker.hpp"
+#include "loadgen/report_merge.hpp"
 #include "loadgen/runner.hpp"
+#include "loadgen/source_range.hpp"
 
 namespace {
 
@@ -59,6 +77,9 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
   app.add_option("--duration", o.duration_s, "Measured window in seconds")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--json", o.json_path, "Write the report as JSON to FILE");
+  app.add_flag("--progress", o.progress, "Progress line on stderr even when it is not a terminal");
+  app.add_option("--source", o.source, "Local IPv4 source addresses to bind, e.g. 127.0.0.2-127.0.0.20")
+      ->capture_default_str();
   app.add_option("--server-pid", o.server_pid, "Server process to sample in /proc (CPU, RSS)");
   app.add_option("--warmup-timeout", o.warmup_timeout_s, "Seconds allowed for connecting and subscribing")
       ->capture_default_str()->check(CLI::PositiveNumber);
@@ -120,22 +141,41 @@ int main(int argc, char** argv) {
   echo->add_option("--rate", o.rate, "Open loop: total messages/s (latency from the intended send time)")
       ->check(CLI::PositiveNumber);
   CLI::App* pubsub = app.add_subcommand("pubsub", "Publish/subscribe fan-out against /ws (shoal.v1)");
-  add_common(*pubsub, o);
-  pubsub->add_option("--subscribers", o.subscribers, "Subscriber connections (subscriber i -> topic i % topics)")
-      ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
-  pubsub->add_option("--topics", o.topics, "Topics lg.0 .. lg.<topics-1>")->capture_default_str()
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
-  pubsub->add_option("--publishers", o.publishers, "Publisher connections")->capture_default_str()
+  CLI::App* slow = app.add_subcommand(
+      "slow", "Pub/sub where a share of subscribers stop reading: the server's slow-consumer policy at work");
+  for (CLI::App* sub : {pubsub, slow}) {
+    add_common(*sub, o);
+    sub->add_option("--subscribers", o.subscribers, "Subscriber connections (subscriber i -> topic i % topics)")
+        ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
+    sub->add_option("--topics", o.topics, "Topics lg.0 .. lg.<topics-1>")->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+    sub->add_option("--publishers", o.publishers, "Publisher connections")->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
+    auto* rate = sub->add_option("--rate", o.rate, "Total publishes/s, open loop")->check(CLI::PositiveNumber);
+    auto* burst = sub->add_option("--burst", o.burst, "Bursts of B publishes per publisher, each waiting for its acks")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
+    rate->excludes(burst);
+  }
+  o.slow_share = 0.1;
+  slow->add_option("--slow-share", o.slow_share, "Share of subscribers that stop reading during the window")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  CLI::App* connect = app.add_subcommand(
+      "connect", "Connection rate and handshake latency up to --connections, then hold them idle");
+  add_common(*connect, o);
+  connect->add_option("--connections", o.connections, "Connections to open and hold")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24));
+  for (CLI::App* sub : {echo, connect})
+    sub->add_option("--processes", o.processes,
+                    "Split connections over N processes (default: as the open-file limit needs)")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{256}));
+  connect->add_option("--concurrency", o.concurrency, "Handshakes in flight per thread")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
-  auto* rate = pubsub->add_option("--rate", o.rate, "Total publishes/s, open loop")->check(CLI::PositiveNumber);
-  auto* burst = pubsub->add_option("--burst", o.burst, "Bursts of B publishes per publisher, each waiting for its acks")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
-  rate->excludes(burst);
   CLI11_PARSE(app, argc, argv);
 
-  o.scenario = echo->parsed() ? "echo" : "pubsub";
-  if (o.scenario == "pubsub" && o.rate <= 0 && o.burst == 0) {
-    std::fprintf(stderr, "shoal-loadgen pubsub: give --rate R or --burst B\n");
+  o.scenario = echo->parsed() ? "echo" : connect->parsed() ? "connect" : slow->parsed() ? "slow" : "pubsub";
+  if (o.scenario != "slow") o.slow_share = 0;
+  if ((o.scenario == "pubsub" || o.scenario == "slow") && o.rate <= 0 && o.burst == 0) {
+    std::fprintf(stderr, "shoal-loadgen %s: give --rate R or --burst B\n", o.scenario.c_str());
     return 2;
   }
   if (o.scenario == "echo" && o.size < 8) {
@@ -158,7 +198,19 @@ int main(int argc, char** argv) {
     }
     o.target.tls_ctx = tls_client.get();
   }
-  if (o.scenario == "pubsub") o.target.protocol = "shoal.v1";
+  if (!o.source.empty()) {
+    auto sources = parse_source_range(o.source, error);
+    if (!sources) {
+      std::fprintf(stderr, "shoal-loadgen: --source %s: %s\n", o.source.c_str(), error.c_str());
+      return 2;
+    }
+    if (o.target.addr.ss_family != AF_INET) {
+      std::fprintf(stderr, "shoal-loadgen: --source needs an IPv4 server address\n");
+      return 2;
+    }
+    o.target.sources = std::move(*sources);
+  }
+  if (o.scenario == "pubsub" || o.scenario == "slow") o.target.protocol = "shoal.v1";
 
   struct sigaction sa{};
   sa.sa_handler = on_sigint;
@@ -166,21 +218,72 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
+  // One process's run of the scenario with options `po`.
+  auto run_one = [](const options& po, run_report& report) {
+    report.scenario = po.scenario;
+    report.url = po.url;
+    report.size = po.size;
+    if (po.scenario == "connect") {
+      report.mode = "hold";
+      return run_scenario(
+          po, [&po](run_control& ctl, unsigned i) { return std::make_unique<connect_worker>(po, ctl, i); },
+          [](const run_control&) { return true; }, g_interrupted, report);
+    }
+    if (po.scenario == "echo") {
+      report.mode = po.rate > 0 ? "open" : "closed";
+      return run_scenario(
+          po, [&po](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(po, ctl, i); },
+          echo_drained, g_interrupted, report);
+    }
+    report.mode = po.rate > 0 ? "rate" : "burst";  // pubsub and slow
+    // slow: the whole --drain-timeout, in which the slow subscribers read their backlog (and so
+    // see the gap notices or the 1008 Close the policy produced).
+    const drained_fn drained = po.scenario == "slow" ? drained_fn([](const run_control&) { return false; })
+                                                     : drained_fn(pubsub_drained);
+    return run_scenario(
+        po, [&po](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(po, ctl, i); },
+        drained, g_interrupted, report);
+  };
+
+  // Past the open-file limit (or with --processes), connections are split over child processes.
+  const std::uint64_t per_process = connections_per_process();
+  std::uint64_t processes = 1;
+  if (o.scenario == "echo" || o.scenario == "connect")
+    processes = o.processes > 0 ? o.processes : processes_for(o.connections, per_process);
   run_report report;
-  report.scenario = o.scenario;
-  report.url = o.url;
-  report.size = o.size;
   bool ok = false;
-  if (o.scenario == "echo") {
-    report.mode = o.rate > 0 ? "open" : "closed";
-    ok = run_scenario(
-        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(o, ctl, i); },
-        echo_drained, g_interrupted, report);
+  if (processes <= 1) {
+    ok = run_one(o, report);
   } else {
-    report.mode = o.rate > 0 ? "rate" : "burst";
-    ok = run_scenario(
-        o, [&o](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(o, ctl, i); },
-        pubsub_drained, g_interrupted, report);
+    if (o.connections / processes > per_process) {
+      std::fprintf(stderr, "shoal-loadgen: %llu connections over %llu processes exceed %llu per process\n",
+                   static_cast<unsigned long long>(o.connections),
+                   static_cast<unsigned long long>(processes),
+                   static_cast<unsigned long long>(per_process));
+      return 2;
+    }
+    std::fprintf(stderr, "shoal-loadgen: %llu connections over %llu processes (%llu open files each)\n",
+                 static_cast<unsigned long long>(o.connections),
+                 static_cast<unsigned long long>(processes),
+                 static_cast<unsigned long long>(per_process));
+    const auto rss_before = o.server_pid > 0 ? read_rss_bytes(o.server_pid) : std::nullopt;
+    const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, run_report& r) {
+      options child = o;
+      child.connections = share_of(o.connections, static_cast<unsigned>(processes), k);
+      return run_one(child, r);
+    });
+    ok = true;
+    for (const auto& part : parts) {
+      if (!part) {
+        ok = false;
+        continue;
+      }
+      merge_report(report, *part);
+    }
+    if (parts.size() != processes) ok = false;
+    report.server_rss_before = rss_before;
+    report.processes = processes;
+    if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
   }
   std::fputs(format_summary(report).c_str(), stdout);
   if (!o.json_path.empty()) {

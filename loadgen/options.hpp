@@ -10,7 +10,7 @@
 namespace shoal::loadgen {
 
 struct options {
-  std::string scenario;             // "echo" or "pubsub"
+  std::string scenario;             // "echo", "pubsub" or "connect"
   std::string url;
   ws_target target;                 // url, parsed and resolved
   unsigned threads = 1;
@@ -19,6 +19,8 @@ struct options {
   double rate = 0;                  // total messages/s; 0 = closed loop (echo) / burst (pubsub)
   std::string json_path;
   int server_pid = 0;
+  bool progress = false;            // progress line even when stderr is not a terminal
+  std::string source;               // --source, parsed into target.sources
   double warmup_timeout_s = 30;
   double drain_timeout_s = 2;
   bool deflate = false;             // permessage-deflate on every connection
@@ -27,11 +29,15 @@ struct options {
   // echo
   std::uint64_t connections = 1;
   std::uint64_t inflight = 1;
+  // connect
+  std::uint64_t concurrency = 256;  // handshakes in flight per thread
+  std::uint64_t processes = 0;      // echo, connect: 0 = as the open-file limit needs
   // pubsub
   std::uint64_t subscribers = 1;
   std::uint64_t topics = 1;
   std::uint64_t publishers = 1;
   std::uint64_t burst = 0;
+  double slow_share = 0;            // slow: share of subscribers that stop reading
 };
 
 // How many of `total` items worker `w` of `workers` gets when item i goes to worker i % workers.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "loadgen/json_scan.hpp"
@@ -41,6 +42,8 @@ pubsub_worker::pubsub_worker(const options& opt, run_control& ctl, unsigned inde
     conn& s = conns_[i];
     if (g < opt.subscribers) {
       s.topic = static_cast<std::uint32_t>(g % opt.topics);
+      const auto gd = static_cast<double>(g);
+      s.slow = opt.slow_share > 0 && std::floor((gd + 1) * opt.slow_share) > std::floor(gd * opt.slow_share);
     } else {
       s.publisher = true;
       s.publisher_index = g - opt.subscribers;
@@ -52,7 +55,9 @@ pubsub_worker::pubsub_worker(const options& opt, run_control& ctl, unsigned inde
 void pubsub_worker::run() {
   loop_.connect_all(opt_.target, count_, *this);
   bool ready_sent = false;
+  std::int64_t p99_at = 0;
   for (;;) {
+    live_.publish_p99(latency_, now_ns(), p99_at);
     const run_phase ph = ctl_.phase.load(std::memory_order_acquire);
     if (ph == run_phase::done) break;
     if (!ready_sent && settled_ == count_) {
@@ -62,8 +67,10 @@ void pubsub_worker::run() {
     if (ph == run_phase::running && phase_ == run_phase::warmup) {
       phase_ = run_phase::running;
       start_sending();
-    } else if (ph == run_phase::draining) {
+    } else if (ph == run_phase::draining && phase_ != run_phase::draining) {
       phase_ = run_phase::draining;
+      for (std::uint32_t id = 0; id < count_; ++id)
+        if (conns_[id].slow) loop_.resume_reading(loop_.client(id), *this);
     }
     std::int64_t timeout = idle_poll_ns;
     if (phase_ == run_phase::running && opt_.rate > 0 && !publishers_.empty()) {
@@ -77,6 +84,8 @@ void pubsub_worker::run() {
 }
 
 void pubsub_worker::start_sending() {
+  for (std::uint32_t id = 0; id < count_; ++id)
+    if (conns_[id].slow && loop_.client(id).is_open()) loop_.client(id).pause_reading();
   if (publishers_.empty()) return;
   if (opt_.rate > 0) {
     const double share = opt_.rate * static_cast<double>(publishers_.size()) /
@@ -172,6 +181,10 @@ void pubsub_worker::on_message(ws_client& c, core::opcode op, std::span<const st
     if (!seq || !t) return count_error(text);
     if (*seq <= s.last_seq) ++order_violations_;
     s.last_seq = std::max(s.last_seq, *seq);
+    if (s.slow) {
+      ++slow_delivered_;
+      return;
+    }
     const auto sent_at = static_cast<std::int64_t>(*t);
     latency_.record(static_cast<std::uint64_t>(std::max<std::int64_t>(now - sent_at, 0)));
     ++delivered_;
@@ -189,11 +202,17 @@ void pubsub_worker::on_message(ws_client& c, core::opcode op, std::span<const st
     const auto from = json_uint_member(text, "from");
     const auto to = json_uint_member(text, "to");
     if (!from || !to || *to < *from) return count_error(text);
+    if (s.slow) {
+      slow_gaps_ += *to - *from + 1;
+      ++slow_gap_notices_;
+      s.last_seq = std::max(s.last_seq, *to);
+      return;
+    }
     gaps_ += *to - *from + 1;
     live_counters::bump(live_.gaps, *to - *from + 1);
     s.last_seq = std::max(s.last_seq, *to);
   } else if (*kind == "subscribed" && !s.publisher && !s.settled) {
-    ++confirmed_[s.topic];
+    if (s.slow) ++slow_confirmed_; else ++confirmed_[s.topic];
     settle(s);
   } else {
     count_error(text);
@@ -204,6 +223,10 @@ void pubsub_worker::on_closed(ws_client& c, std::string_view why) {
   conn& s = conns_[c.id()];
   if (s.opened) live_.open.store(live_.open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   settle(s);
+  if (s.slow && s.opened) {
+    if (c.close_code() == 1008) ++slow_closed_1008_; else ++slow_closed_other_;
+    return;
+  }
   if (phase_ != run_phase::draining && failed_ == 0)
     std::fprintf(stderr, "shoal-loadgen: connection closed: %.*s\n", static_cast<int>(why.size()), why.data());
   ++failed_;
@@ -222,6 +245,12 @@ void pubsub_worker::collect(run_report& r) const {
   r.order_violations += order_violations_;
   r.errors += errors_;
   r.latency.merge(latency_);
+  r.slow_subscribers += slow_confirmed_;
+  r.slow_delivered += slow_delivered_;
+  r.slow_gaps += slow_gaps_;
+  r.slow_gap_notices += slow_gap_notices_;
+  r.slow_closed_1008 += slow_closed_1008_;
+  r.slow_closed_other += slow_closed_other_;
 }
 
 bool pubsub_drained(const run_control& ctl) {

@@ -3,6 +3,9 @@
 // per-topic order (seq strictly increasing), count gap notices and record end-to-end latency
 // (receipt - the publish's "t"); publishers publish at the worker's share of --rate, or in bursts.
 // Expected deliveries are counted from acks: acked publish x confirmed subscribers of its topic.
+// Slow scenario: subscriber g is slow when floor((g+1)*share) > floor(g*share); slow ones stop
+// reading for the window and read again in the drain, and are counted apart from the fast ones
+// (expected counts fast subscribers only).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,7 @@ class pubsub_worker final : public worker, private ws_handler {
  private:
   struct conn {
     bool publisher = false;
+    bool slow = false;             // slow scenario: stops reading during the window
     bool opened = false;
     bool settled = false;
     std::uint32_t topic = 0;       // subscriber: its topic
@@ -65,6 +69,9 @@ class pubsub_worker final : public worker, private ws_handler {
   std::uint64_t failed_ = 0;
   std::uint64_t sent_ = 0, acked_ = 0, delivered_ = 0, expected_ = 0, gaps_ = 0;
   std::uint64_t order_violations_ = 0, errors_ = 0;
+  // slow scenario: the slow subscribers' own counts (not in the fast figures above)
+  std::uint64_t slow_confirmed_ = 0, slow_delivered_ = 0, slow_gaps_ = 0, slow_gap_notices_ = 0;
+  std::uint64_t slow_closed_1008_ = 0, slow_closed_other_ = 0;
 };
 
 // Drained: every publish acknowledged, every expected delivery received or announced as a gap.

@@ -86,6 +86,12 @@ double run_report::server_cpu_us_per_message() const noexcept {
   return server->cpu_s * 1e6 / static_cast<double>(received);
 }
 
+double run_report::server_rss_per_connection() const noexcept {
+  if (!server || !server_rss_before || connections == 0) return 0.0;
+  return (static_cast<double>(server->rss_bytes) - static_cast<double>(*server_rss_before)) /
+         static_cast<double>(connections);
+}
+
 std::string format_summary(const run_report& r) {
   std::string out;
   char buf[256];
@@ -102,7 +108,17 @@ std::string format_summary(const run_report& r) {
                 static_cast<unsigned long long>(r.connect_errors),
                 static_cast<unsigned long long>(r.errors));
   out += buf;
-  if (r.scenario == "pubsub") {
+  if (r.scenario == "slow") {
+    std::snprintf(buf, sizeof buf, "  slow subscribers %llu: delivered %llu  gap notices %llu covering %llu  closed 1008 %llu  other closes %llu (the rest counts the fast ones)\n",
+                  static_cast<unsigned long long>(r.slow_subscribers),
+                  static_cast<unsigned long long>(r.slow_delivered),
+                  static_cast<unsigned long long>(r.slow_gap_notices),
+                  static_cast<unsigned long long>(r.slow_gaps),
+                  static_cast<unsigned long long>(r.slow_closed_1008),
+                  static_cast<unsigned long long>(r.slow_closed_other));
+    out += buf;
+  }
+  if (r.scenario == "pubsub" || r.scenario == "slow") {
     std::snprintf(buf, sizeof buf, "  acked %llu  expected %llu  missing %lld  gaps %llu  order violations %llu\n",
                   static_cast<unsigned long long>(r.acked),
                   static_cast<unsigned long long>(r.expected),
@@ -110,6 +126,21 @@ std::string format_summary(const run_report& r) {
                   static_cast<unsigned long long>(r.gaps),
                   static_cast<unsigned long long>(r.order_violations));
     out += buf;
+  }
+  if (r.scenario == "connect") {
+    std::snprintf(buf, sizeof buf, "  connected %llu in %.3f s (%.0f conn/s)  closed while held %llu\n",
+                  static_cast<unsigned long long>(r.connections), r.connect_s, r.connect_rate_per_s(),
+                  static_cast<unsigned long long>(r.closed_while_held));
+    out += buf;
+    append_latency_line(out, "  handshake latency", r.latency);
+    if (r.server && r.server_rss_before) {
+      std::snprintf(buf, sizeof buf, "  server rss %.1f -> %.1f MiB: %.0f B per connection\n",
+                    static_cast<double>(*r.server_rss_before) / (1024.0 * 1024.0),
+                    static_cast<double>(r.server->rss_bytes) / (1024.0 * 1024.0),
+                    r.server_rss_per_connection());
+      out += buf;
+    }
+    return out;
   }
   append_latency_line(out, r.scenario == "pubsub" ? "  end-to-end latency" : "  latency", r.latency);
   if (r.latency_uncorrected.count() > 0 && r.mode == "open")
@@ -138,6 +169,7 @@ std::string format_json(const run_report& r) {
   field("connections", r.connections);
   field("connect_errors", r.connect_errors);
   field("threads", r.threads);
+  field("processes", r.processes);
   field("size", r.size);
   out += ",\"duration_s\":";
   append_number(out, r.duration_s);
@@ -145,7 +177,7 @@ std::string format_json(const run_report& r) {
   out += r.interrupted ? "true" : "false";
   field("sent", r.sent);
   field("received", r.received);
-  if (r.scenario == "pubsub") field("delivered", r.received);
+  if (r.scenario == "pubsub" || r.scenario == "slow") field("delivered", r.received);
   field("acked", r.acked);
   field("expected", r.expected);
   field("gaps", r.gaps);
@@ -165,6 +197,38 @@ std::string format_json(const run_report& r) {
   if (r.server) append_number(out, r.server_cpu_us_per_message()); else out += "null";
   out += ",\"server_rss_bytes\":";
   out += r.server ? std::to_string(r.server->rss_bytes) : std::string("null");
+  // The exact latency histogram (ns), so reports of several processes merge without loss.
+  out += ",\"latency_histogram\":{\"h_min\":" + std::to_string(r.latency.min()) +
+         ",\"h_max\":" + std::to_string(r.latency.max()) +
+         ",\"h_clamped\":" + std::to_string(r.latency.clamped()) +
+         ",\"h_sum\":" + std::to_string(r.latency.sum()) + ",\"h_buckets\":[";
+  bool first = true;
+  for (const auto& [index, count] : r.latency.buckets()) {
+    if (!first) out += ',';
+    first = false;
+    out += '[' + std::to_string(index) + ',' + std::to_string(count) + ']';
+  }
+  out += "]}";
+  if (r.scenario == "slow") {
+    out += ",\"slow\":{";
+    out += "\"subscribers\":" + std::to_string(r.slow_subscribers);
+    out += ",\"delivered\":" + std::to_string(r.slow_delivered);
+    out += ",\"gaps\":" + std::to_string(r.slow_gaps);
+    out += ",\"gap_notices\":" + std::to_string(r.slow_gap_notices);
+    out += ",\"closed_1008\":" + std::to_string(r.slow_closed_1008);
+    out += ",\"closed_other\":" + std::to_string(r.slow_closed_other) + '}';
+  }
+  if (r.scenario == "connect") {
+    out += ",\"connect_s\":";
+    append_number(out, r.connect_s);
+    out += ",\"connect_rate_per_s\":";
+    append_number(out, r.connect_rate_per_s());
+    field("closed_while_held", r.closed_while_held);
+    out += ",\"server_rss_before_bytes\":";
+    out += r.server_rss_before ? std::to_string(*r.server_rss_before) : std::string("null");
+    out += ",\"server_rss_per_connection_bytes\":";
+    if (r.server && r.server_rss_before) append_number(out, r.server_rss_per_connection()); else out += "null";
+  }
   out += "}\n";
   return out;
 }

@@ -17,12 +17,13 @@ struct server_usage {
 };
 
 struct run_report {
-  std::string scenario;          // "echo" or "pubsub"
+  std::string scenario;          // "echo", "pubsub" or "connect"
   std::string url;
   std::string mode;              // "closed", "open", "rate" or "burst"
   std::uint64_t connections = 0;      // connections that opened
   std::uint64_t connect_errors = 0;   // connections that failed to open or closed early
   unsigned threads = 0;
+  std::uint64_t processes = 1;        // processes whose reports were merged
   std::uint64_t size = 0;             // payload bytes per message
   double duration_s = 0;              // the measured window
   bool interrupted = false;           // stopped by SIGINT: a partial report
@@ -36,6 +37,23 @@ struct run_report {
   histogram latency;                  // ns; corrected (from intended send time) in open loop
   histogram latency_uncorrected;      // ns; from the actual send time (echo only, may be empty)
   std::optional<server_usage> server;
+  // slow scenario: the slow subscribers, apart (the fields above count the fast ones)
+  std::uint64_t slow_subscribers = 0;
+  std::uint64_t slow_delivered = 0;
+  std::uint64_t slow_gaps = 0;          // messages covered by the gap notices they got
+  std::uint64_t slow_gap_notices = 0;
+  std::uint64_t slow_closed_1008 = 0;   // closed by the server with 1008 (policy close)
+  std::uint64_t slow_closed_other = 0;
+  // connect scenario
+  double connect_s = 0;                      // first connect() to the last connection settled
+  std::uint64_t closed_while_held = 0;       // opened, then closed before the end of the window
+  std::optional<std::uint64_t> server_rss_before;  // VmRSS before the first connection
+
+  double connect_rate_per_s() const noexcept {
+    return connect_s > 0 ? static_cast<double>(connections) / connect_s : 0.0;
+  }
+  // (VmRSS at the end of the window - VmRSS before connecting) / connections; 0 if unknown.
+  double server_rss_per_connection() const noexcept;
 
   double rate_per_s() const noexcept {
     return duration_s > 0 ? static_cast<double>(received) / duration_s : 0.0;

@@ -26,8 +26,17 @@ struct alignas(64) live_counters {
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::uint64_t> open{0};      // connections open now
   std::atomic<std::uint64_t> failed{0};    // connections that failed or were closed
+  std::atomic<std::uint64_t> p99_ns{0};    // this worker's p99 so far, refreshed about once a second
 
   // Single-writer increment: no locked instruction needed.
+  // Refreshes p99_ns from the worker's own histogram when a second has passed since `last`.
+  template <class Histogram>
+  void publish_p99(const Histogram& h, std::int64_t now, std::int64_t& last) noexcept {
+    if (now - last < 1'000'000'000) return;
+    last = now;
+    p99_ns.store(h.percentile(99), std::memory_order_relaxed);
+  }
+
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }

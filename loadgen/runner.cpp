@@ -2,6 +2,9 @@
 // run_control::phase. The progress line shows per-second deltas of the workers' live counters.
 #include "loadgen/runner.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -13,6 +16,7 @@ namespace shoal::loadgen {
 namespace {
 
 struct totals {
+  std::uint64_t p99_ns = 0;  // the worst worker's p99 so far
   std::uint64_t sent = 0, received = 0, acked = 0, expected = 0, gaps = 0, errors = 0, open = 0,
                 failed = 0;
 };
@@ -28,6 +32,7 @@ totals sum(const run_control& ctl) {
     t.errors += c.errors.load(std::memory_order_relaxed);
     t.open += c.open.load(std::memory_order_relaxed);
     t.failed += c.failed.load(std::memory_order_relaxed);
+    t.p99_ns = std::max(t.p99_ns, c.p99_ns.load(std::memory_order_relaxed));
   }
   return t;
 }
@@ -38,6 +43,8 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 
 bool run_scenario(const options& opt, const worker_factory& make, const drained_fn& drained,
                   const std::atomic<bool>& interrupted, run_report& report) {
+  const bool progress = opt.progress || ::isatty(STDERR_FILENO) == 1;
+  if (opt.server_pid > 0) report.server_rss_before = read_rss_bytes(opt.server_pid);
   run_control ctl(opt.threads);
   std::vector<std::unique_ptr<worker>> workers;
   std::vector<std::thread> threads;
@@ -66,10 +73,12 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
       std::fprintf(stderr, "shoal-loadgen: warm-up did not finish in %.0f s\n", opt.warmup_timeout_s);
       return finish(false);
     }
-    if (now >= next_line) {
+    if (now >= next_line && progress) {
       const totals t = sum(ctl);
-      std::fprintf(stderr, "[warm-up] open %llu failed %llu\n",
-                   static_cast<unsigned long long>(t.open), static_cast<unsigned long long>(t.failed));
+      std::fprintf(stderr, "[warm-up %5.1fs] open %llu failed %llu  p99 %.0f us (worst thread)\n",
+                   static_cast<double>(now - warm_start) / 1e9,
+                   static_cast<unsigned long long>(t.open), static_cast<unsigned long long>(t.failed),
+                   static_cast<double>(t.p99_ns) / 1e3);
       next_line += 1'000'000'000;
     }
     sleep_ms(5);
@@ -107,15 +116,15 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
       break;
     }
     if (now >= end) break;
-    if (now >= next_line) {
+    if (now >= next_line && progress) {
       const totals t = sum(ctl);
       const double dt = static_cast<double>(now - last_ns) / 1e9;
-      std::fprintf(stderr, "[%5.1fs] sent %llu (%.0f/s) recv %llu (%.0f/s) open %llu failed %llu errors %llu\n",
+      std::fprintf(stderr, "[%5.1fs] sent %llu (%.0f/s) recv %llu (%.0f/s) open %llu failed %llu errors %llu  p99 %.0f us (worst thread)\n",
                    static_cast<double>(now - start) / 1e9, static_cast<unsigned long long>(t.sent),
                    static_cast<double>(t.sent - last.sent) / dt, static_cast<unsigned long long>(t.received),
                    static_cast<double>(t.received - last.received) / dt,
                    static_cast<unsigned long long>(t.open), static_cast<unsigned long long>(t.failed),
-                   static_cast<unsigned long long>(t.errors));
+                   static_cast<unsigned long long>(t.errors), static_cast<double>(t.p99_ns) / 1e3);
       last = t;
       last_ns = now;
       next_line += 1'000'000'000;

@@ -2,11 +2,13 @@
 // resolved target is then read (never written) by every worker thread.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 using SSL_CTX = struct ssl_ctx_st;
 
@@ -23,6 +25,9 @@ struct ws_target {
   bool tls = false;          // wss://
   std::string server_name;   // the host without port or brackets: SNI and certificate check
   SSL_CTX* tls_ctx = nullptr;  // wss://: the client context every thread's connections share
+  // Local addresses to bind (--source): connection id i of a loop uses sources[i % size];
+  // empty = let the kernel choose. IPv4 targets only.
+  std::vector<sockaddr_in> sources;
 };
 
 // Parses "ws://host[:port][/path]" or "wss://..." (IPv6 hosts in brackets; port defaults to 80

@@ -22,6 +22,7 @@
 #include "core/deflate_pool.hpp"
 #include "core/extension_offer.hpp"
 #include "core/handshake.hpp"
+#include "loadgen/pacer.hpp"
 
 namespace shoal::loadgen {
 namespace {
@@ -106,6 +107,7 @@ ssize_t ws_client::write_some(const std::uint8_t* buf, std::size_t n) {
 }
 
 bool ws_client::start(int epoll_fd, std::string& error) {
+  started_ns_ = now_ns();
   fd_ = ::socket(target_->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     error = std::string("socket: ") + std::strerror(errno);
@@ -114,6 +116,19 @@ bool ws_client::start(int epoll_fd, std::string& error) {
   }
   const int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!target_->sources.empty() && target_->addr.ss_family == AF_INET) {
+    // The port is chosen at connect() time per 4-tuple, so each source address gives its own
+    // ~28k ephemeral ports towards the one server address.
+    ::setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    const sockaddr_in& src = target_->sources[id_ % target_->sources.size()];
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+      error = std::string("bind to --source address: ") + std::strerror(errno);
+      ::close(fd_);
+      fd_ = -1;
+      state_ = client_state::closed;
+      return false;
+    }
+  }
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = id_;
@@ -173,6 +188,17 @@ void ws_client::on_io(std::uint32_t events, ws_handler& h, core::frame_encoder& 
   }
   if ((events & EPOLLOUT) != 0 && queued_bytes() > 0) flush(h);
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0) return;
+  if (paused_ && state_ == client_state::open) return;
+  read_available(h, enc, scratch);
+}
+
+void ws_client::resume_reading(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch) {
+  if (!paused_) return;
+  paused_ = false;
+  read_available(h, enc, scratch);
+}
+
+void ws_client::read_available(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch) {
   while (state_ == client_state::handshaking || state_ == client_state::open) {
     const ssize_t n = read_some(scratch.data(), scratch.size());
     if (n > 0) {
@@ -296,6 +322,8 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
           enc.append_frame(out_, core::opcode::pong, ev.payload);
           if (was_empty) flush(h);
         } else if (ev.op == core::opcode::close) {
+          if (ev.payload.size() >= 2)
+            close_code_ = static_cast<std::uint16_t>((ev.payload[0] << 8) | ev.payload[1]);
           if (!close_sent_) {
             enc.append_frame(out_, core::opcode::close, ev.payload);
             close_sent_ = true;

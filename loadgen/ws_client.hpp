@@ -67,10 +67,19 @@ class ws_client {
   // Sends a Close (1000) if open, best effort, and closes the socket without telling a handler.
   void shutdown(core::frame_encoder& enc);
 
+  // A paused client reads nothing (the kernel's receive buffer fills and the server must buffer:
+  // a slow consumer); resume() reads what has arrived, since no new edge may come.
+  void pause_reading() noexcept { paused_ = true; }
+  void resume_reading(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch);
+  // The code of the server's Close frame, 0 if none came (or it had no code).
+  std::uint16_t close_code() const noexcept { return close_code_; }
+
   std::uint32_t id() const noexcept { return id_; }
   client_state state() const noexcept { return state_; }
   bool is_open() const noexcept { return state_ == client_state::open; }
   std::size_t queued_bytes() const noexcept { return out_.size() - out_off_; }
+  // CLOCK_MONOTONIC ns when start() began the connect (handshake latency starts here).
+  std::int64_t started_ns() const noexcept { return started_ns_; }
 
  private:
   void write_handshake();
@@ -82,12 +91,16 @@ class ws_client {
   // while TLS or the socket waits for the other direction or more bytes).
   ssize_t read_some(std::uint8_t* buf, std::size_t n);
   ssize_t write_some(const std::uint8_t* buf, std::size_t n);
+  void read_available(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch);
 
   std::uint32_t id_;
   const ws_target* target_;
   int fd_ = -1;
+  std::int64_t started_ns_ = 0;
   client_state state_ = client_state::idle;
   bool close_sent_ = false;
+  bool paused_ = false;
+  std::uint16_t close_code_ = 0;
   core::frame_decoder decoder_{core::decoder_options{core::role::client, 64u << 20, false}};
   std::vector<std::uint8_t> out_;   // queued bytes; [out_off_, size) not yet written
   std::size_t out_off_ = 0;

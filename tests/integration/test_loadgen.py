@@ -3,8 +3,10 @@ its counts: every echo answered, every expected delivery made, no gap and no ord
 where none is expected, and a report with the documented fields."""
 import json
 import os
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import ServerTest
@@ -48,6 +50,89 @@ class Loadgen(ServerTest):
                     "--duration", "2", "--threads", "1")
         self.assertEqual(r["delivered"], r["expected"])
         self.assertEqual(r["order_violations"], 0)
+
+    def test_connect_opens_holds_and_measures_every_connection(self):
+        r = loadgen("connect", "--url", self.server.url + "/echo", "--connections", "300",
+                    "--concurrency", "50", "--duration", "1", "--threads", "2",
+                    "--source", "127.0.0.2-127.0.0.4", "--server-pid", str(self.server.proc.pid))
+        self.assertEqual(r["scenario"], "connect")
+        self.assertEqual(r["connections"], 300)
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertEqual(r["closed_while_held"], 0)
+        self.assertEqual(r["latency_us"]["count"], 300)
+        self.assertGreater(r["latency_us"]["p50"], 0)
+        self.assertGreater(r["connect_rate_per_s"], 0)
+        self.assertIsNotNone(r["server_rss_per_connection_bytes"])
+        self.assertGreater(r["server_rss_bytes"], r["server_rss_before_bytes"])
+
+    def test_connect_split_over_processes_merges_their_reports(self):
+        r = loadgen("connect", "--url", self.server.url + "/echo", "--connections", "301",
+                    "--processes", "3", "--duration", "1", "--server-pid", str(self.server.proc.pid))
+        self.assertEqual(r["processes"], 3)
+        self.assertEqual(r["threads"], 3)
+        self.assertEqual(r["connections"], 301)
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertEqual(r["latency_us"]["count"], 301)
+        self.assertEqual(sum(c for _, c in r["latency_histogram"]["h_buckets"]), 301)
+
+    def test_sigint_ends_the_run_with_a_partial_report_and_progress_shows_p99(self):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            proc = subprocess.Popen([LOADGEN, "echo", "--url", self.server.url + "/echo",
+                                     "--connections", "10", "--duration", "30", "--progress",
+                                     "--json", out.name], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            time.sleep(2.5)
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 0, stderr)
+            with open(out.name) as f:
+                r = json.load(f)
+        self.assertTrue(r["interrupted"])
+        self.assertLess(r["duration_s"], 10)
+        self.assertGreater(r["sent"], 0)
+        self.assertEqual(r["received"], r["sent"])
+        self.assertIn("partial", stdout)
+        self.assertRegex(stderr, r"p99 \d+ us")
+
+
+class SlowConsumers(unittest.TestCase):
+    """The slow scenario against servers with each policy: half the subscribers stop reading
+    while 10,000 publishes/s x 1,000 B arrive, far past the 1 MiB slow-consumer limit; the fast
+    half must get every message in order, the slow half the policy's outcome."""
+
+    def run_policy(self, policy):
+        from harness import Server
+        server = Server("--policy", policy, "--slow-consumer-limit", "1048576",
+                        "--high-watermark", "524288")
+        try:
+            return loadgen("slow", "--url", server.url + "/ws", "--subscribers", "4",
+                           "--slow-share", "0.5", "--topics", "1", "--publishers", "1",
+                           "--rate", "10000", "--size", "1000", "--duration", "2",
+                           "--threads", "2")
+        finally:
+            server.stop()
+
+    def assert_fast_complete(self, r):
+        self.assertEqual(r["slow"]["subscribers"], 2)
+        self.assertGreater(r["expected"], 0)
+        self.assertEqual(r["delivered"], r["expected"])
+        self.assertEqual(r["gaps"], 0)
+        self.assertEqual(r["order_violations"], 0)
+        self.assertEqual(r["connect_errors"], 0)
+
+    def test_drop_policy_sends_slow_subscribers_gaps(self):
+        r = self.run_policy("drop")
+        self.assert_fast_complete(r)
+        self.assertGreater(r["slow"]["gap_notices"], 0)
+        self.assertGreater(r["slow"]["gaps"], 0)
+        self.assertLessEqual(r["slow"]["delivered"] + r["slow"]["gaps"], 2 * r["acked"])
+        self.assertEqual(r["slow"]["closed_1008"], 0)
+
+    def test_close_policy_closes_slow_subscribers_with_1008(self):
+        r = self.run_policy("close")
+        self.assert_fast_complete(r)
+        self.assertEqual(r["slow"]["closed_1008"], 2)
+        self.assertLess(r["slow"]["delivered"], 2 * r["acked"])
 
 
 if __name__ == "__main__":

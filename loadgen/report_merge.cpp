@@ -1,0 +1,114 @@
+// JSON report parsing (with the json_scan helpers; field names are unique in format_json's
+// output, and the nested latency objects come after every top-level counter) and merging.
+#include "loadgen/report_merge.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "loadgen/json_scan.hpp"
+
+namespace shoal::loadgen {
+namespace {
+
+std::optional<double> json_double_member(std::string_view json, std::string_view name) {
+  const std::size_t at = json_find_member(json, name);
+  if (at == std::string_view::npos) return std::nullopt;
+  double v = 0;
+  const auto res = std::from_chars(json.data() + at, json.data() + json.size(), v);
+  if (res.ec != std::errc{}) return std::nullopt;
+  return v;
+}
+
+std::optional<std::vector<std::pair<std::size_t, std::uint64_t>>> parse_buckets(std::string_view json) {
+  std::size_t at = json_find_member(json, "h_buckets");
+  if (at == std::string_view::npos || at >= json.size() || json[at] != '[') return std::nullopt;
+  std::vector<std::pair<std::size_t, std::uint64_t>> out;
+  const char* p = json.data() + at + 1;
+  const char* end = json.data() + json.size();
+  while (p < end && *p == '[') {
+    std::size_t index = 0;
+    std::uint64_t count = 0;
+    auto r1 = std::from_chars(p + 1, end, index);
+    if (r1.ec != std::errc{} || r1.ptr >= end || *r1.ptr != ',') return std::nullopt;
+    auto r2 = std::from_chars(r1.ptr + 1, end, count);
+    if (r2.ec != std::errc{} || r2.ptr >= end || *r2.ptr != ']') return std::nullopt;
+    out.emplace_back(index, count);
+    p = r2.ptr + 1;
+    if (p < end && *p == ',') ++p;
+  }
+  if (p >= end || *p != ']') return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+std::optional<run_report> parse_report_json(std::string_view json) {
+  run_report r;
+  const auto scenario = json_string_member(json, "scenario");
+  const auto mode = json_string_member(json, "mode");
+  const auto url = json_string_member(json, "url");
+  const auto buckets = parse_buckets(json);
+  if (!scenario || !mode || !url || !buckets) return std::nullopt;
+  r.scenario = std::string(*scenario);
+  r.mode = std::string(*mode);
+  r.url = std::string(*url);
+  struct uint_field {
+    const char* name;
+    std::uint64_t* out;
+  };
+  const uint_field counters[] = {
+      {"connections", &r.connections}, {"connect_errors", &r.connect_errors}, {"size", &r.size},
+      {"sent", &r.sent}, {"received", &r.received}, {"acked", &r.acked}, {"expected", &r.expected},
+      {"gaps", &r.gaps}, {"order_violations", &r.order_violations}, {"errors", &r.errors}};
+  for (const uint_field& f : counters) {
+    const auto v = json_uint_member(json, f.name);
+    if (!v) return std::nullopt;
+    *f.out = *v;
+  }
+  r.threads = static_cast<unsigned>(json_uint_member(json, "threads").value_or(0));
+  r.duration_s = json_double_member(json, "duration_s").value_or(0);
+  r.interrupted = json.find("\"interrupted\":true") != std::string_view::npos;
+  r.connect_s = json_double_member(json, "connect_s").value_or(0);
+  r.closed_while_held = json_uint_member(json, "closed_while_held").value_or(0);
+  if (const auto before = json_uint_member(json, "server_rss_before_bytes")) r.server_rss_before = before;
+  const auto cpu = json_double_member(json, "server_cpu_s");
+  const auto rss = json_uint_member(json, "server_rss_bytes");
+  if (cpu && rss) r.server = server_usage{*cpu, *rss};
+  r.latency = histogram::from_buckets(*buckets, json_uint_member(json, "h_min").value_or(0),
+                                      json_uint_member(json, "h_max").value_or(0),
+                                      json_uint_member(json, "h_clamped").value_or(0),
+                                      json_uint_member(json, "h_sum").value_or(0));
+  return r;
+}
+
+void merge_report(run_report& total, const run_report& part) {
+  if (total.scenario.empty()) {
+    total.scenario = part.scenario;
+    total.mode = part.mode;
+    total.url = part.url;
+    total.size = part.size;
+  }
+  total.connections += part.connections;
+  total.connect_errors += part.connect_errors;
+  total.threads += part.threads;
+  total.duration_s = std::max(total.duration_s, part.duration_s);
+  total.interrupted = total.interrupted || part.interrupted;
+  total.sent += part.sent;
+  total.acked += part.acked;
+  total.received += part.received;
+  total.expected += part.expected;
+  total.gaps += part.gaps;
+  total.order_violations += part.order_violations;
+  total.errors += part.errors;
+  total.latency.merge(part.latency);
+  total.latency_uncorrected.merge(part.latency_uncorrected);
+  total.connect_s = std::max(total.connect_s, part.connect_s);
+  total.closed_while_held += part.closed_while_held;
+  if (part.server) {
+    if (!total.server) total.server = part.server;
+    total.server->cpu_s = std::max(total.server->cpu_s, part.server->cpu_s);
+    total.server->rss_bytes = std::max(total.server->rss_bytes, part.server->rss_bytes);
+  }
+}
+
+}  // namespace shoal::loadgen

@@ -1,0 +1,84 @@
+// Tests for loadgen/report_merge: a report survives format_json -> parse_report_json with its
+// histogram bucket for bucket, and the reports of several processes merge into the same figures
+// as one histogram fed every value (counts summed, server samples the largest). No processes.
+#include "loadgen/report_merge.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace shoal::loadgen {
+namespace {
+
+run_report sample_report(std::mt19937_64& rng, std::uint64_t n, histogram& all) {
+  run_report r;
+  r.scenario = "connect";
+  r.mode = "hold";
+  r.url = "ws://127.0.0.1:1/echo";
+  r.connections = n;
+  r.connect_errors = 1;
+  r.threads = 2;
+  r.duration_s = 1.5;
+  r.connect_s = 0.25;
+  r.sent = 3 * n;
+  r.received = 3 * n;
+  r.server = server_usage{0.5, 1000 + n};
+  r.server_rss_before = 100;
+  std::lognormal_distribution<double> d(10.0, 1.5);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto v = static_cast<std::uint64_t>(d(rng)) + 1;
+    r.latency.record(v);
+    all.record(v);
+  }
+  return r;
+}
+
+TEST(ReportMerge, JsonRoundTripKeepsEveryBucket) {
+  std::mt19937_64 rng(7);
+  histogram all;
+  const run_report r = sample_report(rng, 5000, all);
+  const auto back = parse_report_json(format_json(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->scenario, "connect");
+  EXPECT_EQ(back->connections, r.connections);
+  EXPECT_EQ(back->sent, r.sent);
+  EXPECT_EQ(back->latency.buckets(), r.latency.buckets());
+  EXPECT_EQ(back->latency.min(), r.latency.min());
+  EXPECT_EQ(back->latency.max(), r.latency.max());
+  EXPECT_EQ(back->latency.count(), 5000u);
+  ASSERT_TRUE(back->server_rss_before);
+  EXPECT_EQ(*back->server_rss_before, 100u);
+  EXPECT_DOUBLE_EQ(back->connect_s, 0.25);
+}
+
+TEST(ReportMerge, MergedProcessesEqualOneHistogramOfEveryValue) {
+  std::mt19937_64 rng(11);
+  histogram all;
+  run_report total;
+  std::uint64_t connections = 0;
+  for (std::uint64_t n : {1000u, 2500u, 7u}) {
+    const auto part = parse_report_json(format_json(sample_report(rng, n, all)));
+    ASSERT_TRUE(part);
+    merge_report(total, *part);
+    connections += n;
+  }
+  EXPECT_EQ(total.connections, connections);
+  EXPECT_EQ(total.connect_errors, 3u);
+  EXPECT_EQ(total.threads, 6u);
+  EXPECT_EQ(total.latency.count(), all.count());
+  EXPECT_EQ(total.latency.buckets(), all.buckets());
+  for (double p : {50.0, 90.0, 99.0, 99.9, 99.99, 100.0})
+    EXPECT_EQ(total.latency.percentile(p), all.percentile(p)) << p;
+  EXPECT_EQ(total.latency.max(), all.max());
+  ASSERT_TRUE(total.server);
+  EXPECT_EQ(total.server->rss_bytes, 1000u + 2500u);  // the largest sample, not a sum
+  EXPECT_DOUBLE_EQ(total.server->cpu_s, 0.5);
+}
+
+TEST(ReportMerge, RejectsTextThatIsNotAReport) {
+  EXPECT_FALSE(parse_report_json("{}"));
+  EXPECT_FALSE(parse_report_json(R"({"scenario":"echo","mode":"closed","url":"x"})"));
+}
+
+}  // namespace
+}  // namespace shoal::loadgen
