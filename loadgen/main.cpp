@@ -20,6 +20,7 @@
 //   --duration SECONDS   length of the measured window (after warm-up)
 //   --rate R             total messages/s, open loop: latency from the intended send time
 //   --json FILE          also write the report as one JSON object to FILE
+//   --html FILE          also write a self-contained HTML report (plots as inline SVG) to FILE
 //   --processes N        (echo, connect) split the connections over N child processes; by
 //                        default as many as RLIMIT_NOFILE needs; reports are merged exactly
 //   --source A-B[,C]     bind connections round robin to these local IPv4 addresses
@@ -54,6 +55,7 @@
 
 #include "loadgen/connect_worker.hpp"
 #include "loadgen/echo_worker.hpp"
+#include "loadgen/html_report.hpp"
 #include "loadgen/process_split.hpp"
 #include "loadgen/proc_stats.hpp"
 #include "loadgen/pubsub_worker.hpp"
@@ -77,6 +79,8 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
   app.add_option("--duration", o.duration_s, "Measured window in seconds")->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--json", o.json_path, "Write the report as JSON to FILE");
+  app.add_option("--html", o.html_path,
+                 "Write a self-contained HTML report (throughput over time, latency by percentile) to FILE");
   app.add_flag("--progress", o.progress, "Progress line on stderr even when it is not a terminal");
   app.add_option("--source", o.source, "Local IPv4 source addresses to bind, e.g. 127.0.0.2-127.0.0.20")
       ->capture_default_str();
@@ -286,11 +290,12 @@ int main(int argc, char** argv) {
     if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
   }
   std::fputs(format_summary(report).c_str(), stdout);
-  if (!o.json_path.empty()) {
-    std::ofstream out(o.json_path);
-    out << format_json(report);
+  for (const auto& [path, text] : {std::pair{o.json_path, &format_json}, {o.html_path, &format_html}}) {
+    if (path.empty()) continue;
+    std::ofstream out(path);
+    out << text(report);
     if (!out) {
-      std::fprintf(stderr, "shoal-loadgen: cannot write %s\n", o.json_path.c_str());
+      std::fprintf(stderr, "shoal-loadgen: cannot write %s\n", path.c_str());
       return 1;
     }
   }

@@ -18,6 +18,7 @@ struct options {
   double duration_s = 10;
   double rate = 0;                  // total messages/s; 0 = closed loop (echo) / burst (pubsub)
   std::string json_path;
+  std::string html_path;
   int server_pid = 0;
   bool progress = false;            // progress line even when stderr is not a terminal
   std::string source;               // --source, parsed into target.sources

@@ -191,6 +191,17 @@ std::string format_json(const run_report& r) {
     out += ",\"latency_uncorrected_us\":";
     append_latency_json(out, r.latency_uncorrected);
   }
+  out += ",\"timeline\":[";
+  for (std::size_t i = 0; i < r.timeline.size(); ++i) {
+    const timeline_point& tp = r.timeline[i];
+    if (i) out += ',';
+    out += '[';
+    append_number(out, tp.t_s);
+    out += ',' + std::to_string(tp.sent) + ',' + std::to_string(tp.received) + ',';
+    append_number(out, static_cast<double>(tp.p99_ns) / 1e3);
+    out += ']';
+  }
+  out += ']';
   out += ",\"server_cpu_s\":";
   if (r.server) append_number(out, r.server->cpu_s); else out += "null";
   out += ",\"server_cpu_us_per_message\":";

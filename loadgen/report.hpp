@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loadgen/histogram.hpp"
 
@@ -14,6 +15,16 @@ namespace shoal::loadgen {
 struct server_usage {
   double cpu_s = 0;              // utime + stime over the measured window
   std::uint64_t rss_bytes = 0;   // VmRSS at the end of the window
+};
+
+// One second of the measured window: what was sent and received in it, and the worst worker
+// thread's p99 so far (workers publish theirs once a second).
+struct timeline_point {
+  double t_s = 0;              // end of the interval, seconds since the window began
+  std::uint64_t sent = 0;      // in this interval
+  std::uint64_t received = 0;  // in this interval
+  std::uint64_t p99_ns = 0;
+  friend bool operator==(const timeline_point&, const timeline_point&) = default;
 };
 
 struct run_report {
@@ -37,6 +48,7 @@ struct run_report {
   histogram latency;                  // ns; corrected (from intended send time) in open loop
   histogram latency_uncorrected;      // ns; from the actual send time (echo only, may be empty)
   std::optional<server_usage> server;
+  std::vector<timeline_point> timeline;  // one point per second of the window (and the last part)
   // slow scenario: the slow subscribers, apart (the fields above count the fast ones)
   std::uint64_t slow_subscribers = 0;
   std::uint64_t slow_delivered = 0;
@@ -64,7 +76,8 @@ struct run_report {
 
 // The summary printed on stdout.
 std::string format_summary(const run_report& r);
-// One JSON object (and a newline) with every field of the report; latencies in µs.
+// One JSON object (and a newline) with every field of the report; latencies in µs; the
+// timeline as "timeline":[[t_s, sent, received, p99_us], ...].
 std::string format_json(const run_report& r);
 
 }  // namespace shoal::loadgen

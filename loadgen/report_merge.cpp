@@ -40,6 +40,34 @@ std::optional<std::vector<std::pair<std::size_t, std::uint64_t>>> parse_buckets(
   return out;
 }
 
+// "timeline":[[t,sent,received,p99_us],...]; an absent timeline is an empty one.
+std::optional<std::vector<timeline_point>> parse_timeline(std::string_view json) {
+  std::vector<timeline_point> out;
+  const std::size_t at = json_find_member(json, "timeline");
+  if (at == std::string_view::npos) return out;
+  if (at >= json.size() || json[at] != '[') return std::nullopt;
+  const char* p = json.data() + at + 1;
+  const char* end = json.data() + json.size();
+  while (p < end && *p == '[') {
+    timeline_point tp;
+    double p99_us = 0;
+    auto r1 = std::from_chars(p + 1, end, tp.t_s);
+    if (r1.ec != std::errc{} || r1.ptr >= end || *r1.ptr != ',') return std::nullopt;
+    auto r2 = std::from_chars(r1.ptr + 1, end, tp.sent);
+    if (r2.ec != std::errc{} || r2.ptr >= end || *r2.ptr != ',') return std::nullopt;
+    auto r3 = std::from_chars(r2.ptr + 1, end, tp.received);
+    if (r3.ec != std::errc{} || r3.ptr >= end || *r3.ptr != ',') return std::nullopt;
+    auto r4 = std::from_chars(r3.ptr + 1, end, p99_us);
+    if (r4.ec != std::errc{} || r4.ptr >= end || *r4.ptr != ']') return std::nullopt;
+    tp.p99_ns = static_cast<std::uint64_t>(p99_us * 1e3 + 0.5);
+    out.push_back(tp);
+    p = r4.ptr + 1;
+    if (p < end && *p == ',') ++p;
+  }
+  if (p >= end || *p != ']') return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 std::optional<run_report> parse_report_json(std::string_view json) {
@@ -48,7 +76,9 @@ std::optional<run_report> parse_report_json(std::string_view json) {
   const auto mode = json_string_member(json, "mode");
   const auto url = json_string_member(json, "url");
   const auto buckets = parse_buckets(json);
-  if (!scenario || !mode || !url || !buckets) return std::nullopt;
+  const auto timeline = parse_timeline(json);
+  if (!scenario || !mode || !url || !buckets || !timeline) return std::nullopt;
+  r.timeline = *timeline;
   r.scenario = std::string(*scenario);
   r.mode = std::string(*mode);
   r.url = std::string(*url);
@@ -102,6 +132,15 @@ void merge_report(run_report& total, const run_report& part) {
   total.errors += part.errors;
   total.latency.merge(part.latency);
   total.latency_uncorrected.merge(part.latency_uncorrected);
+  // Timelines of processes that ran side by side add up second by second.
+  if (total.timeline.size() < part.timeline.size()) total.timeline.resize(part.timeline.size());
+  for (std::size_t i = 0; i < part.timeline.size(); ++i) {
+    timeline_point& t = total.timeline[i];
+    t.t_s = std::max(t.t_s, part.timeline[i].t_s);
+    t.sent += part.timeline[i].sent;
+    t.received += part.timeline[i].received;
+    t.p99_ns = std::max(t.p99_ns, part.timeline[i].p99_ns);
+  }
   total.connect_s = std::max(total.connect_s, part.connect_s);
   total.closed_while_held += part.closed_while_held;
   if (part.server) {

@@ -108,6 +108,15 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
   totals last{};
   std::int64_t last_ns = start;
   next_line = start + 1'000'000'000;
+  // The timeline: one point per second, and one for the part of a second at the end.
+  totals last_point = sum(ctl);
+  const auto add_point = [&](std::int64_t at) {
+    const totals t = sum(ctl);
+    report.timeline.push_back({static_cast<double>(at - start) / 1e9, t.sent - last_point.sent,
+                               t.received - last_point.received, t.p99_ns});
+    last_point = t;
+  };
+  std::int64_t next_point = start + 1'000'000'000;
   for (;;) {
     const std::int64_t now = now_ns();
     if (interrupted.load()) {
@@ -116,6 +125,10 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
       break;
     }
     if (now >= end) break;
+    if (now >= next_point) {
+      add_point(now);
+      next_point += 1'000'000'000;
+    }
     if (now >= next_line && progress) {
       const totals t = sum(ctl);
       const double dt = static_cast<double>(now - last_ns) / 1e9;
@@ -131,6 +144,8 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
     }
     sleep_ms(static_cast<int>(std::min<std::int64_t>(10, (end - now) / 1'000'000 + 1)));
   }
+  if (report.timeline.empty() || now_ns() - start > static_cast<std::int64_t>(report.timeline.back().t_s * 1e9) + 50'000'000)
+    add_point(now_ns());
   ctl.phase.store(run_phase::draining, std::memory_order_release);
   report.duration_s = static_cast<double>(end - start) / 1e9;
   if (cpu_start) {

@@ -9,22 +9,26 @@ import tempfile
 import time
 import unittest
 
-from harness import ServerTest
-
-LOADGEN = os.environ.get("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen")
-
+from harness import LOADGEN, ServerTest, run_loadgen
 
 def loadgen(*args):
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        proc = subprocess.run([LOADGEN, *args, "--json", out.name], capture_output=True,
-                              text=True, timeout=120)
-        if proc.returncode != 0:
-            raise AssertionError(f"shoal-loadgen failed ({proc.returncode}): {proc.stderr}")
-        with open(out.name) as f:
-            return json.load(f)
+    return run_loadgen(*args)
 
 
 class Loadgen(ServerTest):
+    def test_html_report_and_timeline(self):
+        with tempfile.NamedTemporaryFile(suffix=".html") as html:
+            r = loadgen("echo", "--url", self.server.url + "/echo", "--connections", "5",
+                        "--size", "64", "--duration", "2", "--threads", "1", "--html", html.name)
+            page = open(html.name, encoding="utf-8").read()
+        self.assertTrue(page.startswith("<!DOCTYPE html>"))
+        self.assertEqual(page.count("<svg"), 2)
+        self.assertIn(f"<td>sent</td><td>{r['sent']}</td>", page)
+        # One point per second of the 2 s window; together they hold the window's traffic.
+        self.assertIn(len(r["timeline"]), (2, 3))
+        self.assertLessEqual(sum(p[2] for p in r["timeline"]), r["received"])
+        self.assertGreater(sum(p[2] for p in r["timeline"]), 0)
+
     def test_echo_closed_loop_answers_everything(self):
         r = loadgen("echo", "--url", self.server.url + "/echo", "--connections", "20",
                     "--inflight", "4", "--size", "64", "--duration", "2", "--threads", "2",
