@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Shoal against reference servers, side by side in one run (issue 4): the same shoal-loadgen
-# scenarios against Shoal (1 shard) and against a Node `ws` server (bench/reference/node, one
-# thread), each server pinned to CPU 0 and the load generator to CPU 1. Every throughput figure
+# scenarios against Shoal (1 shard), a Node `ws` server (bench/reference/node, one thread) and a
+# Boost.Beast server (bench/reference/beast_server.cpp, one thread), each server pinned to CPU 0
+# and the load generator to CPU 1. Every throughput figure
 # is per second of *server* CPU time (utime + stime from /proc), so a saturated load generator
-# does not flatter either side; Shoal's figures are given as ratios to the reference.
+# does not flatter either side; Shoal's figures are given as ratios to each reference.
 #   echo: 100 and 1,000 connections x 20 B and 1 KiB, closed loop
 #   fan-out: 1 topic x 1,000 and 10,000 subscribers, bursts of 64, 64 B
 #   idle: 10,000 connections held, server memory per connection
@@ -14,9 +15,14 @@ duration=${1:-3}
 out=${OUT:-/tmp/shoal-compare}
 mkdir -p "$out"
 deploy/setup.sh >/dev/null
+if ! dpkg-query -W -f='${Status}' libboost-dev 2>/dev/null | grep -q "install ok installed"; then
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends libboost-dev
+fi
 (cd bench/reference/node && [[ -d node_modules/ws ]] || npm ci --no-audit --no-fund --silent)
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
+cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen shoal-ref-beast >/dev/null
 loadgen=build/release/loadgen/shoal-loadgen
 port=19085
 
@@ -26,6 +32,7 @@ start() {  # start SERVER: shoal or node
              --max-message-size 65536 --slow-consumer-limit 67108864 --high-watermark 33554432 \
              --max-connections 20000 2>/dev/null & ;;
     node) taskset -c 0 node bench/reference/node/server.mjs "$port" & ;;
+    beast) taskset -c 0 build/release/bench/shoal-ref-beast "$port" & ;;
   esac
   server_pid=$!
   for _ in $(seq 200); do
@@ -42,7 +49,7 @@ measure() {
   local name=$1 scenario=$2 path=$3
   shift 3
   declare -A figure
-  for server in shoal node; do
+  for server in shoal node beast; do
     start "$server"
     local f="$out/${name// /_}-$server.json"
     taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
@@ -61,13 +68,15 @@ measure() {
         "$(field "$f" "['$want']")"
     fi
   done
-  if [[ $scenario == connect ]]; then
-    /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<34} ratio  node uses {float(sys.argv[3])/float(sys.argv[2]):.2f}x the memory of shoal per connection')" \
-      "$name" "${figure[shoal]}" "${figure[node]}"
-  else
-    /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<34} ratio  shoal does {float(sys.argv[2])/float(sys.argv[3]):.2f}x the work of node per server CPU-second')" \
-      "$name" "${figure[shoal]}" "${figure[node]}"
-  fi
+  for ref in node beast; do
+    if [[ $scenario == connect ]]; then
+      /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<34} ratio  {sys.argv[4]} uses {float(sys.argv[3])/float(sys.argv[2]):.2f}x the memory of shoal per connection')" \
+        "$name" "${figure[shoal]}" "${figure[$ref]}" "$ref"
+    else
+      /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<34} ratio  shoal does {float(sys.argv[2])/float(sys.argv[3]):.2f}x the work of {sys.argv[4]} per server CPU-second')" \
+        "$name" "${figure[shoal]}" "${figure[$ref]}" "$ref"
+    fi
+  done
 }
 
 for conns in 100 1000; do
