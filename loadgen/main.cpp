@@ -27,6 +27,7 @@
 //   --server-pid PID     sample /proc/PID (utime+stime, VmRSS) at the window's edges
 //   --warmup-timeout S   give up if connections (and subscriptions) are not ready in S (30)
 //   --drain-timeout S    after the window, wait up to S for messages in flight (2)
+//   --max-connections N  refuse (exit 2) a run that would open more than N connections (1000000)
 //   --deflate            permessage-deflate: compress what is sent, inflate what arrives
 //   --ca FILE            wss://: trust this CA (PEM) instead of the system's
 //   --insecure           wss://: skip certificate verification
@@ -92,6 +93,9 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
                "sent and inflate what arrives; fails connections the server does not agree with");
   app.add_option("--ca", o.ca_file, "wss://: PEM file of the CA to trust (default: the system's)");
   app.add_flag("--insecure", o.insecure, "wss://: do not verify the server's certificate");
+  app.add_option("--max-connections", o.max_connections,
+                 "Refuse to start a run that would open more connections than this")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
   app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
 }
@@ -180,6 +184,16 @@ int main(int argc, char** argv) {
   if (o.scenario != "slow") o.slow_share = 0;
   if ((o.scenario == "pubsub" || o.scenario == "slow") && o.rate <= 0 && o.burst == 0) {
     std::fprintf(stderr, "shoal-loadgen %s: give --rate R or --burst B\n", o.scenario.c_str());
+    return 2;
+  }
+  const std::uint64_t planned = o.scenario == "echo" || o.scenario == "connect"
+                                    ? o.connections
+                                    : o.subscribers + o.publishers;
+  if (planned > o.max_connections) {
+    std::fprintf(stderr,
+                 "shoal-loadgen %s: the run would open %llu connections, more than --max-connections %llu\n",
+                 o.scenario.c_str(), static_cast<unsigned long long>(planned),
+                 static_cast<unsigned long long>(o.max_connections));
     return 2;
   }
   if (o.scenario == "echo" && o.size < 8) {

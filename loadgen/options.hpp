@@ -27,6 +27,7 @@ struct options {
   bool deflate = false;             // permessage-deflate on every connection
   std::string ca_file;              // wss://: CA to trust; empty: the system's
   bool insecure = false;            // wss://: no certificate verification
+  std::uint64_t max_connections = 1'000'000;  // refuse plans that open more
   // echo
   std::uint64_t connections = 1;
   std::uint64_t inflight = 1;

@@ -29,6 +29,19 @@ class Loadgen(ServerTest):
         self.assertLessEqual(sum(p[2] for p in r["timeline"]), r["received"])
         self.assertGreater(sum(p[2] for p in r["timeline"]), 0)
 
+    def test_max_connections_refuses_a_larger_plan_before_connecting(self):
+        for args in (["echo", "--connections", "11"],
+                     ["pubsub", "--subscribers", "10", "--publishers", "1", "--rate", "10"]):
+            proc = subprocess.run([LOADGEN, *args, "--url", self.server.url + "/ws",
+                                   "--max-connections", "10", "--duration", "1"],
+                                  capture_output=True, text=True, timeout=30)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("would open 11 connections, more than --max-connections 10", proc.stderr)
+        # At the limit the run goes ahead.
+        r = loadgen("echo", "--url", self.server.url + "/echo", "--connections", "10",
+                    "--max-connections", "10", "--size", "16", "--duration", "1", "--threads", "1")
+        self.assertEqual(r["received"], r["sent"])
+
     def test_echo_closed_loop_answers_everything(self):
         r = loadgen("echo", "--url", self.server.url + "/echo", "--connections", "20",
                     "--inflight", "4", "--size", "64", "--duration", "2", "--threads", "2",
