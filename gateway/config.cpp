@@ -264,6 +264,11 @@ std::vector<config_issue> validate(const config& cfg) {
     issue("server.shards", "must be between 0 (one per CPU) and " + std::to_string(max_shards) +
                                ", got " + std::to_string(s.shards));
   }
+  if (s.io_uring_buffers == 0 || s.io_uring_buffers > 32768 ||
+      (s.io_uring_buffers & (s.io_uring_buffers - 1)) != 0) {
+    issue("server.io_uring_buffers",
+          "must be a power of two from 1 to 32768, got " + std::to_string(s.io_uring_buffers));
+  }
 
   const auto& t = cfg.timeouts;
   const std::pair<const char*, milliseconds> durations[] = {
@@ -301,6 +306,7 @@ std::vector<config_issue> validate(const config& cfg) {
   in_range("limits.max_header_bytes", l.max_header_bytes, kib, mib);
   // Host, Upgrade, Connection, Sec-WebSocket-Key and -Version are required (RFC 6455 §4.1).
   in_range("limits.max_headers", l.max_headers, 5, 1024);
+  in_range("server.io_uring_buffer_size", s.io_uring_buffer_size, 512, 1u << 20);
 
   const auto& b = cfg.backpressure;
   in_range("backpressure.high_watermark", b.high_watermark, 1, tib);

@@ -37,6 +37,10 @@ struct server_config {
   unsigned shards = 0;  // 0: one per CPU this process may run on (sched_getaffinity)
   bool pin_shards = true;
   io_backend io = io_backend::epoll;
+  // io_uring: provided receive buffers per shard (a power of two) and their size. A connection
+  // holds one only while its bytes are being processed; when all are in use, receives wait.
+  std::uint32_t io_uring_buffers = 256;
+  std::uint32_t io_uring_buffer_size = 16384;
   bool operator==(const server_config&) const = default;
 };
 

@@ -40,7 +40,15 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"server", "pin_shards", "--pin-shards", "true|false",
                    "Pin each shard thread to one CPU"},
         s.pin_shards);
-  visit(field_info{"server", "io", "--io", "epoll|io_uring", "I/O backend"}, s.io);
+  visit(field_info{"server", "io", "--io", "epoll|io_uring",
+                   "I/O backend; io_uring falls back to epoll (with a warning) where unavailable"},
+        s.io);
+  visit(field_info{"server", "io_uring_buffers", "--io-uring-buffers", "N",
+                   "io_uring: provided receive buffers per shard, a power of two up to 32768"},
+        s.io_uring_buffers);
+  visit(field_info{"server", "io_uring_buffer_size", "--io-uring-buffer-size", "BYTES",
+                   "io_uring: size of each receive buffer; 512..1048576"},
+        s.io_uring_buffer_size);
   auto& t = c.timeouts;
   visit(field_info{"timeouts", "handshake", "--handshake-timeout", "DURATION",
                    "Time allowed for the HTTP upgrade; > 0"},

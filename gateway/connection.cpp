@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/frame_encoder.hpp"
@@ -17,6 +19,7 @@
 #include "gateway/http_router.hpp"
 #include "gateway/pubsub_hub.hpp"
 #include "gateway/pubsub_protocol.hpp"
+#include "gateway/uring_backend.hpp"
 
 namespace shoal::gateway {
 
@@ -80,6 +83,13 @@ void connection::on_readable(shard_context& ctx) {
     on_tls_readable(ctx);
     return;
   }
+  if (ctx.uring) {  // bytes arrive as completions (on_received); make sure they will
+    if (!receiving_) {
+      receiving_ = true;
+      ctx.uring->receive(fd_, token_);
+    }
+    return;
+  }
   const std::span<std::uint8_t> buf = ctx.read_buffer;
   for (int round = 0; round < read_rounds; ++round) {
     const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
@@ -101,6 +111,33 @@ void connection::on_readable(shard_context& ctx) {
   }
   // Read budget used: there may be more; other connections get their turn first.
   if (!in_read_again_list) {
+    in_read_again_list = true;
+    ctx.read_again.push_back(this);
+  }
+}
+
+void connection::on_received(shard_context& ctx, const io_event& ev) {
+  owner_.check();
+  if (!ev.more) receiving_ = false;
+  if (state_ == conn_state::closed) return;
+  if (ev.result > 0) {
+    const auto n = static_cast<std::size_t>(ev.result);
+    shard_metrics::add(ctx.metrics.bytes_in, n);
+    // The provided buffer is ours until the shard recycles it after this call; the decoder
+    // unmasks in place and copies what it keeps (a split frame, a fragmented message).
+    if (!input_done_) process(ctx, {const_cast<std::uint8_t*>(ev.data), n});
+  } else if (ev.result == 0) {
+    on_eof(ctx);
+    return;
+  } else if (ev.result == -ENOBUFS) {
+    shard_metrics::add(ctx.metrics.receive_buffers_dry);
+  } else if (ev.result != -ECANCELED) {
+    abort(ctx);  // ECONNRESET and friends
+    return;
+  }
+  // Stopped with the connection still open: out of provided buffers (backpressure: try again
+  // next pass, when buffers are back), or cancelled by a pause that has since ended.
+  if (!ev.more && !receiving_ && state_ != conn_state::closed && !read_paused_ && !in_read_again_list) {
     in_read_again_list = true;
     ctx.read_again.push_back(this);
   }
@@ -649,6 +686,7 @@ void connection::enqueue_dirty(shard_context& ctx) {
 
 void connection::pause_reading(shard_context& ctx) {
   read_paused_ = true;
+  if (ctx.uring && receiving_) ctx.uring->stop_receiving(token_);  // resumed through read_again
   shard_metrics::add(ctx.metrics.paused_reads);
 }
 
@@ -664,8 +702,60 @@ void connection::sync_buffered(shard_context& ctx) {
 void connection::flush(shard_context& ctx) {
   owner_.check();
   in_dirty_list = false;
-  if (state_ == conn_state::closed || write_blocked_) return;
+  if (state_ == conn_state::closed || write_blocked_ || send_in_flight_) return;
+  if (ctx.uring && !tls_ && out_ && !out_->queue.empty()) {
+    send_uring(ctx);  // on_sent() goes on from here once the send completed, this same pass
+    return;
+  }
   if (out_ && !write_out(ctx)) return;
+  after_write(ctx);
+}
+
+void connection::send_uring(shard_context& ctx) {
+  iovec iov[max_iov];
+  const std::size_t count = out_->queue.gather(iov);
+  std::size_t want = 0;
+  for (std::size_t i = 0; i < count; ++i) want += iov[i].iov_len;
+  write_len_ = static_cast<std::uint32_t>(std::min<std::size_t>(want, UINT32_MAX));
+  ctx.uring->send(fd_, token_, {iov, count});
+  send_in_flight_ = true;
+}
+
+void connection::on_sent(shard_context& ctx, int result) {
+  owner_.check();
+  send_in_flight_ = false;
+  if (state_ == conn_state::closed) {  // aborted while the send was in flight: free now
+    if (out_) {
+      out_->queue.clear();
+      sync_buffered(ctx);
+      out_.reset();
+    }
+    return;
+  }
+  if (result < 0) {
+    if (result != -EAGAIN && result != -EINTR) {
+      abort(ctx);
+      return;
+    }
+    write_blocked_ = true;
+    ctx.uring->wait_writable(fd_, token_);
+    return;
+  }
+  shard_metrics::add(ctx.metrics.writes);
+  shard_metrics::add(ctx.metrics.bytes_out, static_cast<std::uint64_t>(result));
+  out_queue& out = out_->queue;
+  out.consume(static_cast<std::size_t>(result));
+  if (static_cast<std::size_t>(result) < write_len_) {  // the socket buffer is full
+    write_blocked_ = true;
+    ctx.uring->wait_writable(fd_, token_);
+  } else if (!out.empty()) {
+    mark_dirty(ctx);  // more than one send takes: the next pass writes the rest
+  }
+  sync_buffered(ctx);
+  after_write(ctx);
+}
+
+void connection::after_write(shard_context& ctx) {
   if (read_paused_ && buffered() <= ctx.settings.low_watermark) {
     read_paused_ = false;
     shard_metrics::sub(ctx.metrics.paused_reads);
@@ -725,12 +815,12 @@ bool connection::write_tls(shard_context& ctx) {
   // retried with the same bytes (still queued, so front() gives them again) and length.
   out_queue& out = out_->queue;
   while (!out.empty()) {
-    const std::size_t want = tls_retry_ != 0 ? tls_retry_ : std::min(out.buffered(), tls_record_max);
+    const std::size_t want = write_len_ != 0 ? write_len_ : std::min(out.buffered(), tls_record_max);
     const std::span<const std::uint8_t> record = out.front(want, ctx.tls_record);
     std::size_t written = 0;
     ERR_clear_error();
     if (SSL_write_ex(tls_, record.data(), record.size(), &written) == 1) {
-      tls_retry_ = 0;
+      write_len_ = 0;
       shard_metrics::add(ctx.metrics.writes);
       shard_metrics::add(ctx.metrics.bytes_out, written);
       out.consume(written);
@@ -738,7 +828,7 @@ bool connection::write_tls(shard_context& ctx) {
     }
     const int err = SSL_get_error(tls_, 0);
     if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
-      tls_retry_ = static_cast<std::uint32_t>(want);
+      write_len_ = static_cast<std::uint32_t>(want);
       write_blocked_ = true;
       if (err == SSL_ERROR_WANT_READ) tls_write_wants_read_ = true;
       break;
@@ -779,7 +869,7 @@ void connection::abort(shard_context& ctx) {
   if (endpoint_ != endpoint::none) shard_metrics::sub(ctx.metrics.websocket_open);
   if (read_paused_) shard_metrics::sub(ctx.metrics.paused_reads);
   read_paused_ = false;
-  if (out_) {
+  if (out_ && !send_in_flight_) {  // else the kernel may still read it: on_sent() frees it
     out_->queue.clear();
     sync_buffered(ctx);
     out_.reset();
@@ -790,7 +880,8 @@ void connection::abort(shard_context& ctx) {
     SSL_free(tls_);
     tls_ = nullptr;
   }
-  ::close(fd_);
+  if (ctx.uring) ctx.uring->close_socket(fd_);  // cancels its receive and polls first
+  else ::close(fd_);
   fd_ = -1;
   state_ = conn_state::closed;
   shard_metrics::sub(ctx.metrics.connections_open);

@@ -14,6 +14,7 @@
 #include "gateway/conn_deflate.hpp"
 #include "gateway/conn_pools.hpp"
 #include "gateway/pubsub_session.hpp"
+#include "gateway/reactor_backend.hpp"
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
 #include "gateway/timer_wheel.hpp"
@@ -44,8 +45,12 @@ class connection {
   void on_hangup(shard_context& ctx);
   void on_timer(shard_context& ctx);
   // Writes queued output with one gather write (more only if the first was complete and more
-  // is queued than one call takes).
+  // is queued than one call takes). On io_uring the write is queued and on_sent() finishes it.
   void flush(shard_context& ctx);
+  // io_uring completions: bytes received (or the receive's end: EOF, error, stopped) and the
+  // result of the send flush() queued.
+  void on_received(shard_context& ctx, const io_event& ev);
+  void on_sent(shard_context& ctx, int result);
 
   // Makes this a TLS connection (a TLS listener accepted it): every byte in and out goes
   // through `ssl`, which the connection owns from now on.
@@ -122,6 +127,8 @@ class connection {
   void mark_dirty(shard_context& ctx) { mark_dirty(ctx, buffered()); }
   void pause_reading(shard_context& ctx);
   bool write_out(shard_context& ctx);  // false if the connection was aborted
+  void send_uring(shard_context& ctx);
+  void after_write(shard_context& ctx);  // watermarks, held-back deliveries, what comes next
   void after_flush(shard_context& ctx);
   void reschedule(shard_context& ctx);
   void sync_buffered(shard_context& ctx);
@@ -162,6 +169,8 @@ class connection {
   bool tls_ready_ : 1 = false;             // the TLS handshake completed
   bool tls_read_wants_write_ : 1 = false;  // SSL_read must be retried once writable
   bool tls_write_wants_read_ : 1 = false;  // SSL_write must be retried once readable
+  bool receiving_ : 1 = false;             // io_uring: a multishot receive is armed
+  bool send_in_flight_ : 1 = false;        // io_uring: flush() queued a send, on_sent() is due
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;
@@ -173,7 +182,9 @@ class connection {
   std::unique_ptr<pubsub_session> session_;  // /ws, from its first message
   std::unique_ptr<conn_deflate> deflate_;    // permessage-deflate was agreed
   SSL* tls_ = nullptr;                       // a TLS connection
-  std::uint32_t tls_retry_ = 0;  // bytes of an SSL_write to retry (OpenSSL wants the same length)
+  // TLS: bytes of an SSL_write to retry (OpenSSL wants the same length); io_uring: bytes of the
+  // send in flight (a shorter result means the socket is full).
+  std::uint32_t write_len_ = 0;
 };
 
 }  // namespace shoal::gateway

@@ -33,7 +33,8 @@ class shard_metrics {
   counter messages_out{0};
   counter bytes_in{0};
   counter bytes_out{0};
-  counter writes{0};                  // gather-write syscalls
+  counter writes{0};                  // gather writes (syscalls on epoll, SQEs on io_uring)
+  counter receive_buffers_dry{0};     // io_uring: receives stopped for lack of provided buffers
   counter drops{0};                   // messages skipped for slow consumers
   counter gaps{0};                    // gap notices sent
   counter publishes_refused{0};       // publishes refused: home shard overloaded, topic limit

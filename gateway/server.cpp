@@ -122,9 +122,18 @@ int server::run() {
     log_line(log_level::error, "eventfd for the shard mailboxes: %s", std::strerror(mesh_->error()));
     return 1;
   }
+  // io_uring where asked for and available; else epoll, saying why.
+  io_backend io = cfg_.server.io;
+  if (io == io_backend::io_uring) {
+    std::string why;
+    if (!uring_backend::create(shard_uring_options(cfg_.server), why)) {
+      log_line(log_level::warn, "io_uring unavailable (%s): using epoll", why.c_str());
+      io = io_backend::epoll;
+    }
+  }
   for (unsigned i = 0; i < count; ++i) {
     auto s = std::make_unique<shard>(shard_id{static_cast<std::uint16_t>(i)}, count, cfg_,
-                                     settings_, state_, *mesh_);
+                                     settings_, state_, *mesh_, io);
     std::string error;
     if (!s->open(error)) {
       log_line(log_level::error, "%s", error.c_str());
@@ -151,8 +160,9 @@ int server::run() {
 #else
   const int allocator = 0;  // sanitizer build: the sanitizer's allocator
 #endif
-  log_line(log_level::info, "listening on%s with %u shards (epoll, unmask %s, utf8 %s, mimalloc %d)",
-           where.c_str(), count, core::unmask_kernel_name(), core::utf8_kernel_name(), allocator);
+  log_line(log_level::info, "listening on%s with %u shards (%s, unmask %s, utf8 %s, mimalloc %d)",
+           where.c_str(), count, std::string(to_string(io)).c_str(), core::unmask_kernel_name(),
+           core::utf8_kernel_name(), allocator);
 
   bool draining = false;
   for (;;) {

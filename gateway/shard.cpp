@@ -71,16 +71,17 @@ int open_listener(const listen_address& addr, std::string& error) {
 }  // namespace
 
 shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_settings& settings,
-             server_state& server, shard_mesh& mesh)
+             server_state& server, shard_mesh& mesh, io_backend io)
     : id_(id),
       cfg_(cfg),
       settings_(settings),
       server_(server),
       mesh_(mesh),
       hub_(index_of(id), shards, cfg, mesh),
+      io_(io),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
-           &hub_, {}, &deflate_pool_, {}, {}, {}} {
+           &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
 }
 
@@ -92,19 +93,30 @@ shard::~shard() {
 }
 
 bool shard::open(std::string& error) {
-  backend_ = make_epoll_backend(error);
-  if (!backend_) return false;
+  if (io_ == io_backend::io_uring) {
+    auto uring = uring_backend::create(shard_uring_options(cfg_.server), error);
+    if (!uring) {
+      error = "io_uring: " + error;
+      return false;
+    }
+    uring_ = uring.get();
+    backend_ = std::move(uring);
+    ctx_.uring = uring_;
+  } else {
+    backend_ = make_epoll_backend(error);
+    if (!backend_) return false;
+  }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
     error = std::string("eventfd: ") + std::strerror(errno);
     return false;
   }
-  if (!backend_->add(wake_fd_, want_read, wake_token)) {
-    error = "epoll: cannot watch the wake-up eventfd";
-    return false;
-  }
-  if (!backend_->add(mesh_.wake_fd(index_of(id_)), want_read, mailbox_token)) {
-    error = "epoll: cannot watch the mailbox eventfd";
+  if (uring_) {
+    uring_->watch_counter(wake_fd_, wake_token);
+    uring_->watch_counter(mesh_.wake_fd(index_of(id_)), mailbox_token);
+  } else if (!backend_->add(wake_fd_, want_read, wake_token) ||
+             !backend_->add(mesh_.wake_fd(index_of(id_)), want_read, mailbox_token)) {
+    error = "epoll: cannot watch the wake-up eventfds";
     return false;
   }
   // Plain listeners first, then TLS ones: a listener's index says which it is.
@@ -113,6 +125,10 @@ bool shard::open(std::string& error) {
   for (const listen_address& addr : addresses) {
     const int fd = open_listener(addr, error);
     if (fd < 0) return false;
+    if (uring_) {
+      listeners_.push_back(fd);
+      continue;
+    }
     if (const io_status st = backend_->add(fd, want_read, listener_tag | listeners_.size()); !st) {
       error = "epoll: cannot watch a listener: " + std::string(std::strerror(st.error));
       ::close(fd);
@@ -120,7 +136,18 @@ bool shard::open(std::string& error) {
     }
     listeners_.push_back(fd);
   }
+  accepting_.assign(listeners_.size(), false);
+  arm_accepts();
   return true;
+}
+
+void shard::arm_accepts() {
+  if (!uring_) return;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    if (accepting_[i]) continue;
+    accepting_[i] = true;
+    uring_->accept(listeners_[i], listener_tag | i);
+  }
 }
 
 void shard::start(int cpu) {
@@ -173,32 +200,11 @@ void shard::run() {
     // Sleep only if nothing is pending here and no other shard has sent us anything; senders
     // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
     const bool busy = !read_again_.empty() || !dirty_.empty() || hub_.has_pending() ||
-                      !mesh_.prepare_to_sleep(self);
+                      backend_->pending() || !mesh_.prepare_to_sleep(self);
     const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
     mesh_.woke(self);
     ctx_.now = current_tick();
-    for (int i = 0; i < n; ++i) {
-      const io_event& ev = events[static_cast<std::size_t>(i)];
-      if (ev.token == wake_token) {
-        std::uint64_t drained;
-        [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &drained, sizeof drained);
-        continue;
-      }
-      if (ev.token == mailbox_token) {
-        mesh_.drain_wake_fd(self);
-        continue;
-      }
-      if (ev.token & listener_tag) {
-        if (!draining_ && accept_retry_at_ == 0) accept_all(static_cast<std::size_t>(ev.token & 0xffffffffu));
-        continue;
-      }
-      connection* c = lookup(ev.token);
-      if (!c || c->state() == conn_state::closed) continue;
-      if (ev.writable) c->on_writable(ctx_);
-      if (c->state() == conn_state::closed) continue;
-      if (ev.readable) c->on_readable(ctx_);
-      else if (ev.hangup) c->on_hangup(ctx_);
-    }
+    for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
     // Connections that used their read budget, or were resumed below the low watermark.
     if (!read_again_.empty()) {
       again_.swap(read_again_);  // on_readable may queue the connection again
@@ -210,7 +216,9 @@ void shard::run() {
     }
     if (accept_retry_at_ != 0 && ctx_.now >= accept_retry_at_ && !draining_) {
       accept_retry_at_ = 0;
-      for (std::size_t i = 0; i < listeners_.size(); ++i) accept_all(i);
+      if (uring_) arm_accepts();
+      else
+        for (std::size_t i = 0; i < listeners_.size(); ++i) accept_all(i);
     }
     // Messages from other shards: publishes for topics homed here, deliveries, answers.
     hub_.poll(ctx_);
@@ -228,10 +236,81 @@ void shard::run() {
     // One gather write per connection with output.
     for (std::size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush(ctx_);
     dirty_.clear();
+    if (uring_) uring_->finish_sends(&shard::on_sent, this);  // the pass's one submission of sends
     free_closed();
     if (draining_ && metrics_.connections_open.load(std::memory_order_relaxed) == 0) break;
   }
   log_line(log_level::debug, "shard %u: stopped", index_of(id_));
+}
+
+void shard::dispatch(const io_event& ev) {
+  switch (ev.kind) {
+    case io_kind::counter:  // an eventfd, already read in the ring
+      return;
+    case io_kind::accepted:
+      on_accepted(ev);
+      return;
+    case io_kind::received: {
+      connection* c = lookup(ev.token);
+      if (c) c->on_received(ctx_, ev);
+      if (ev.data) uring_->recycle(ev.buffer);
+      return;
+    }
+    case io_kind::sent:
+      on_sent(this, ev.token, ev.result);
+      return;
+    case io_kind::ready:
+      break;
+  }
+  if (ev.token == wake_token) {
+    std::uint64_t drained;
+    [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &drained, sizeof drained);
+    return;
+  }
+  if (ev.token == mailbox_token) {
+    mesh_.drain_wake_fd(index_of(id_));
+    return;
+  }
+  if (ev.token & listener_tag) {
+    if (!draining_ && accept_retry_at_ == 0) accept_all(static_cast<std::size_t>(ev.token & 0xffffffffu));
+    return;
+  }
+  connection* c = lookup(ev.token);
+  if (!c || c->state() == conn_state::closed) return;
+  if (ev.writable) c->on_writable(ctx_);
+  if (c->state() == conn_state::closed) return;
+  if (ev.readable) c->on_readable(ctx_);
+  else if (ev.hangup) c->on_hangup(ctx_);
+}
+
+void shard::on_sent(void* self, std::uint64_t token, int result) {
+  auto* s = static_cast<shard*>(self);
+  // Closed connections stay in their slot until free_closed(), after every send completed.
+  if (connection* c = s->lookup(token)) c->on_sent(s->ctx_, result);
+}
+
+void shard::on_accepted(const io_event& ev) {
+  const auto index = static_cast<std::size_t>(ev.token & 0xffffffffu);
+  if (!ev.more && index < accepting_.size()) accepting_[index] = false;
+  if (ev.result >= 0) {
+    if (draining_) ::close(ev.result);
+    else admit(ev.result, index >= cfg_.server.listen.size());
+  } else {
+    switch (-ev.result) {
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM:
+        // As in accept_all: pause accepting for a moment, the backlog holds the peers.
+        shard_metrics::add(metrics_.accept_emfile);
+        if (ev.more) uring_->stop_accepting(ev.token);
+        accept_retry_at_ = ctx_.now + accept_pause_ticks;
+        return;
+      default:
+        break;  // ECANCELED (draining), ECONNABORTED: nothing to do but go on accepting
+    }
+  }
+  if (!ev.more && !draining_ && accept_retry_at_ == 0) arm_accepts();
 }
 
 void shard::accept_all(std::size_t index) {
@@ -304,7 +383,9 @@ void shard::admit(int fd, bool tls) {
     }
     slots_[slot]->attach_tls(ssl);
   }
-  if (!backend_->add(fd, want_read | want_write, token)) {
+  // On io_uring a plain connection's bytes come by multishot receive (armed by on_readable);
+  // a TLS connection, whose OpenSSL BIO reads the socket itself, is watched for readiness.
+  if ((!uring_ || tls) && !backend_->add(fd, want_read | want_write, token)) {
     slots_[slot]->abort(ctx_);
     return;
   }
@@ -318,7 +399,7 @@ void shard::free_closed() {
     if (c->in_read_again_list) std::erase(read_again_, c);
     const std::uint32_t slot = static_cast<std::uint32_t>(c->token());
     slots_[slot].reset();
-    ++generations_[slot];
+    generations_[slot] = (generations_[slot] + 1) & ((1u << 27) - 1);
     free_slots_.push_back(slot);
   }
   closed_.clear();
@@ -327,6 +408,10 @@ void shard::free_closed() {
 void shard::begin_drain() {
   draining_ = true;
   for (int fd : listeners_) {
+    if (uring_) {
+      uring_->close_socket(fd);  // cancels the multishot accept, then closes
+      continue;
+    }
     backend_->remove(fd);
     ::close(fd);
   }

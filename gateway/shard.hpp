@@ -19,13 +19,22 @@
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
 #include "gateway/timer_wheel.hpp"
+#include "gateway/uring_backend.hpp"
 
 namespace shoal::gateway {
+
+// The io_uring backend's settings, from the configuration.
+inline uring_options shard_uring_options(const server_config& s) {
+  uring_options o;
+  o.buffers = s.io_uring_buffers;
+  o.buffer_size = s.io_uring_buffer_size;
+  return o;
+}
 
 class shard {
  public:
   shard(shard_id id, unsigned shards, const config& cfg, const connection_settings& settings,
-        server_state& server, shard_mesh& mesh);
+        server_state& server, shard_mesh& mesh, io_backend io);
   ~shard();
   shard(const shard&) = delete;
   shard& operator=(const shard&) = delete;
@@ -43,7 +52,11 @@ class shard {
 
  private:
   void run();
+  void dispatch(const io_event& ev);
   void accept_all(std::size_t listener_index);
+  void on_accepted(const io_event& ev);
+  void arm_accepts();
+  static void on_sent(void* self, std::uint64_t token, int result);
   void admit(int fd, bool tls);
   SSL* new_tls_session(int fd);
   connection* lookup(std::uint64_t token) noexcept;
@@ -61,8 +74,11 @@ class shard {
   shard_mesh& mesh_;
   pubsub_hub hub_;  // declared before slots_: connections hold its local frames
   std::uint64_t last_sweep_ = 0;
+  io_backend io_;
   std::unique_ptr<reactor_backend> backend_;
+  uring_backend* uring_ = nullptr;  // backend_, when it is io_uring
   std::vector<int> listeners_;
+  std::vector<bool> accepting_;  // io_uring: the listener's multishot accept is armed
   int wake_fd_ = -1;
   timer_wheel timers_;
   std::vector<std::uint8_t> read_buffer_;
@@ -71,7 +87,7 @@ class shard {
   std::vector<connection*> dirty_, read_again_, again_, closed_;
   shard_context ctx_;
   // Connections by slot; a token is (generation << 32 | slot), so a stale event for a reused
-  // slot is recognised and ignored.
+  // slot is recognised and ignored. Generations wrap at 2^27 (uring_backend.hpp: bits 59..62).
   std::vector<std::unique_ptr<connection>> slots_;
   std::vector<std::uint32_t> generations_;
   std::vector<std::uint32_t> free_slots_;

@@ -21,6 +21,7 @@ namespace shoal::gateway {
 
 class connection;
 class pubsub_hub;
+class uring_backend;
 struct conn_pools;
 
 constexpr std::uint64_t tick_ms = 10;  // timer resolution
@@ -77,6 +78,7 @@ struct shard_context {
   std::vector<std::uint8_t> deflate_out;  // a compressed frame before it is queued
   std::vector<std::uint8_t> inflated;     // a message inflated by a shared decompressor
   std::vector<std::uint8_t> tls_record;   // small frames gathered into one TLS record
+  uring_backend* uring = nullptr;         // set when the shard runs on io_uring
 };
 
 }  // namespace shoal::gateway

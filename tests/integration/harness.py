@@ -1,7 +1,8 @@
 """Starts the real `shoal` binary for integration tests and stops it again.
 
 The binary comes from $SHOAL_BIN (ctest sets it); each server gets free ports on 127.0.0.1,
-2 shards, and any extra flags the test passes. Run with /usr/bin/python3 (Debian's websockets).
+2 shards, the I/O backend named by $SHOAL_IO (ctest runs every suite on epoll and on io_uring),
+and any extra flags the test passes. Run with /usr/bin/python3 (Debian's websockets).
 """
 import json
 import os
@@ -19,11 +20,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def io_flags():
+    """The --io flag for the backend under test ($SHOAL_IO), or nothing for the default."""
+    io = os.environ.get("SHOAL_IO")
+    return ["--io", io] if io else []
+
+
 class Server:
     def __init__(self, *flags, shards=2, preexec_fn=None):
         self.port = free_port()
         binary = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
-        self.args = [binary, "--listen", f"127.0.0.1:{self.port}", "--shards", str(shards), *flags]
+        self.args = [binary, "--listen", f"127.0.0.1:{self.port}", "--shards", str(shards),
+                     *([] if "--io" in flags else io_flags()), *flags]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      preexec_fn=preexec_fn)
         deadline = time.monotonic() + 20

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
-import { freePort, waitListening, nextMessage, collect } from './helpers.mjs';
+import { freePort, waitListening, nextMessage, collect, ioFlags } from './helpers.mjs';
 
 const modes = {
   cheap: ['--permessage-deflate'],
@@ -19,7 +19,7 @@ before(async () => {
   for (const [name, flags] of Object.entries(modes)) {
     const port = await freePort();
     const proc = spawn(process.env.SHOAL_BIN ?? '../../build/asan/gateway/shoal',
-                       ['--listen', `127.0.0.1:${port}`, '--shards', '2', ...flags],
+                       ['--listen', `127.0.0.1:${port}`, '--shards', '2', ...ioFlags(), ...flags],
                        { stdio: ['ignore', 'ignore', 'inherit'] });
     servers[name] = { port, proc };
     await waitListening(port);

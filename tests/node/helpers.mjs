@@ -2,6 +2,11 @@
 // listen, and promises for the next message or for N JSON messages of one op.
 import net from 'node:net';
 
+// The --io flag for the backend under test ($SHOAL_IO: ctest runs the suites on both backends).
+export function ioFlags() {
+  return process.env.SHOAL_IO ? ['--io', process.env.SHOAL_IO] : [];
+}
+
 export function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer();

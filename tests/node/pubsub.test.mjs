@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import WebSocket from 'ws';
-import { freePort, waitListening, nextMessage, collect } from './helpers.mjs';
+import { freePort, waitListening, nextMessage, collect, ioFlags } from './helpers.mjs';
 
 let server;
 let port;
@@ -13,7 +13,7 @@ let port;
 before(async () => {
   port = await freePort();
   server = spawn(process.env.SHOAL_BIN ?? '../../build/asan/gateway/shoal',
-                 ['--listen', `127.0.0.1:${port}`, '--shards', '2'], { stdio: ['ignore', 'ignore', 'inherit'] });
+                 ['--listen', `127.0.0.1:${port}`, '--shards', '2', ...ioFlags()], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitListening(port);
 });
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { freePort, waitListening, nextMessage, collect } from './helpers.mjs';
+import { freePort, waitListening, nextMessage, collect, ioFlags } from './helpers.mjs';
 
 let server;
 let plainPort;
@@ -34,7 +34,7 @@ before(async () => {
   server = spawn(process.env.SHOAL_BIN ?? '../../build/asan/gateway/shoal',
                  ['--listen', `127.0.0.1:${plainPort}`, '--tls-listen', `127.0.0.1:${tlsPort}`,
                   '--tls-cert', p('server.pem'), '--tls-key', p('server.key'), '--shards', '2',
-                  '--permessage-deflate'],
+                  '--permessage-deflate', ...ioFlags()],
                  { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitListening(plainPort);
 });
