@@ -267,7 +267,7 @@ std::vector<config_issue> validate(const config& cfg) {
   if (s.io_uring_buffers == 0 || s.io_uring_buffers > 32768 ||
       (s.io_uring_buffers & (s.io_uring_buffers - 1)) != 0) {
     issue("server.io_uring_buffers",
-          "must be a power of two from 1 to 32768, got " + std::to_string(s.io_uring_buffers));
+          "must be a power of two from 1 up to 32768, got " + std::to_string(s.io_uring_buffers));
   }
 
   const auto& t = cfg.timeouts;

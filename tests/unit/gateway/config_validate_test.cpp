@@ -39,6 +39,14 @@ TEST_P(ConfigRule, ProducesOneIssueNamingItsKey) {
 
 const rule_case rule_cases[] = {
     {"ListenEmpty", [](config& c) { c.server.listen.clear(); }, "server.listen", "at least one"},
+    {"UringBuffersNotPowerOfTwo", [](config& c) { c.server.io_uring_buffers = 3; },
+     "server.io_uring_buffers", "power of two"},
+    {"UringBuffersZero", [](config& c) { c.server.io_uring_buffers = 0; },
+     "server.io_uring_buffers", "power of two"},
+    {"UringBuffersTooMany", [](config& c) { c.server.io_uring_buffers = 65536; },
+     "server.io_uring_buffers", "up to 32768"},
+    {"UringBufferTooSmall", [](config& c) { c.server.io_uring_buffer_size = 511; },
+     "server.io_uring_buffer_size", "between 512 and 1048576"},
     {"TlsListenWithoutCert",
      [](config& c) {
        c.tls.listen = {{"127.0.0.1", 8443}};
@@ -154,6 +162,8 @@ INSTANTIATE_TEST_SUITE_P(Config, ConfigRule, testing::ValuesIn(rule_cases),
 TEST(Config, AcceptsBoundaryValues) {
   config c;
   c.server.shards = 256;
+  c.server.io_uring_buffers = 32768;
+  c.server.io_uring_buffer_size = 512;
   c.server.listen = {{"::", 1}, {"0.0.0.0", 65535}, {"localhost", 8080}};
   c.timeouts.idle = 0ms;
   c.timeouts.ping_interval = 0ms;
