@@ -192,6 +192,7 @@ connection* shard::lookup(std::uint64_t token) noexcept {
 }
 
 void shard::run() {
+  if (uring_) uring_->start();
   start_tick_base_ = 0;
   start_tick_base_ = current_tick();
   std::array<io_event, 512> events;

@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -49,22 +50,25 @@ bool uring_backend::init(const uring_options& options, std::string& error) {
     error = "the receive buffer count must be a power of two up to 32768";
     return false;
   }
+  // Newest first: task work deferred to our own io_uring_enter calls (Linux 6.1; the ring then
+  // belongs to one thread, so it starts disabled and the shard's thread enables it), else
+  // cooperative task work (5.19), else plain.
+  const unsigned attempts[] = {
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+          IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+      IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_CQSIZE};
   io_uring_params params{};
-  // Not SINGLE_ISSUER: the ring is created on the main thread and used by the shard's.
-  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
-  params.cq_entries = options.entries * 4;
-  int rc = io_uring_queue_init_params(options.entries, &ring_, &params);
-  if (rc == -EINVAL) {  // a kernel without one of the optional flags
+  int rc = -EINVAL;
+  for (unsigned flags : attempts) {
     params = io_uring_params{};
-    params.flags = IORING_SETUP_CQSIZE;
+    params.flags = flags;
     params.cq_entries = options.entries * 4;
     rc = io_uring_queue_init_params(options.entries, &ring_, &params);
-  }
-  if (rc < 0) {
-    error = std::string("io_uring_setup: ") + std::strerror(-rc);
-    return false;
+    if (rc != -EINVAL) break;
   }
   ring_ready_ = true;
+  deferred_taskrun_ = (params.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
   const unsigned need = IORING_FEAT_NODROP | IORING_FEAT_SUBMIT_STABLE | IORING_FEAT_EXT_ARG;
   if ((params.features & need) != need) {
     error = "the kernel's io_uring lacks NODROP, SUBMIT_STABLE or EXT_ARG";
@@ -115,6 +119,12 @@ bool uring_backend::init(const uring_options& options, std::string& error) {
   msgs_.resize(options.entries);
   iovs_.resize(iov_arena);
   return true;
+}
+
+void uring_backend::start() noexcept {
+  // io_uring_enable_rings() is declared by liburing 2.3 but not exported by its library.
+  if (deferred_taskrun_)
+    ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
 }
 
 uring_backend::~uring_backend() {
@@ -349,7 +359,9 @@ int uring_backend::wait(std::span<io_event> out, int timeout_ms) noexcept {
     deferred_head_ = 0;
   }
   if (n > 0 || timeout_ms == 0) {
-    if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
+    // With deferred task work, completions only appear when we ask the kernel for them.
+    if (deferred_taskrun_) io_uring_submit_and_get_events(&ring_);
+    else if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
   } else {
     io_uring_cqe* cqe = nullptr;
     __kernel_timespec ts{};

@@ -39,6 +39,8 @@ class uring_backend final : public reactor_backend {
   // memory) returns null and says why in `error`.
   static std::unique_ptr<uring_backend> create(const uring_options& options, std::string& error);
   ~uring_backend() override;
+  // On the thread that uses the ring, before its first wait(): enables a single-issuer ring.
+  void start() noexcept;
   uring_backend(const uring_backend&) = delete;
   uring_backend& operator=(const uring_backend&) = delete;
 
@@ -100,6 +102,7 @@ class uring_backend final : public reactor_backend {
 
   io_uring ring_{};
   bool ring_ready_ = false;
+  bool deferred_taskrun_ = false;  // IORING_SETUP_DEFER_TASKRUN: started disabled, see start()
   io_uring_buf_ring* buf_ring_ = nullptr;
   std::size_t buf_ring_bytes_ = 0;
   std::uint8_t* buffer_memory_ = nullptr;

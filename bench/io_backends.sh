@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The epoll and io_uring backends side by side in one run (issue 6), measured with shoal-loadgen:
+# the server (1 shard, --io epoll or --io io_uring) pinned to CPU 0, the load generator to CPU 1,
+# figures per second of server CPU time (utime + stime from /proc). Each scenario runs the two
+# backends alternately, $ROUNDS times (default 2), so drift on a noisy machine hits both.
+#   echo: 100 and 1,000 connections x 20 B, closed loop
+#   fan-out: 1 topic x 10,000 subscribers, bursts of 64 x 64 B
+#   idle: 10,000 connections held, server RSS per connection (shoal-loadgen connect)
+#   syscalls per message: strace -c -f attached to the server for 3 s of echo (100 conns) and of
+#     fan-out (10,000 subscribers), divided by the messages the server queued in that window
+#     (/metrics messages_out); strace slows the server, the counts per message stay exact.
+# usage: bench/io_backends.sh [duration_seconds=4]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-4}
+rounds=${ROUNDS:-2}
+out=${OUT:-/tmp/shoal-io-bench}
+mkdir -p "$out"
+deploy/setup.sh >/dev/null
+command -v strace >/dev/null || {
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends strace
+}
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
+shoal=build/release/gateway/shoal
+loadgen=build/release/loadgen/shoal-loadgen
+port=19091
+
+start() {  # start BACKEND
+  taskset -c 0 "$shoal" --listen "127.0.0.1:$port" --shards 1 --io "$1" --max-message-size 65536 \
+    --slow-consumer-limit 67108864 --high-watermark 33554432 --max-connections 20000 \
+    2>"$out/server-$1.log" &
+  server_pid=$!
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  grep -q "shards ($1," "$out/server-$1.log" || { echo "server did not start on $1" >&2; exit 1; }
+}
+stop() { kill -TERM "$server_pid"; wait "$server_pid" || true; }
+field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
+messages_out() {
+  curl -s "http://127.0.0.1:$port/metrics" |
+    awk '/^shoal_messages_out_total/ { n += $2 } END { printf "%d", n }'
+}
+
+# measure NAME SCENARIO PATH ARGS...: ROUNDS alternating runs per backend, then the ratio of the
+# means (io_uring / epoll: above 1 means io_uring did more work per server CPU-second).
+measure() {
+  local name=$1 scenario=$2 path=$3
+  shift 3
+  declare -A sum
+  sum[epoll]=0; sum[io_uring]=0
+  for round in $(seq "$rounds"); do
+    for io in epoll io_uring; do
+      start "$io"
+      local f="$out/${name// /_}-$io-$round.json" v
+      taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
+        --server-pid "$server_pid" --json "$f" >/dev/null 2>&1 || echo "  ($io: loadgen exited $?)"
+      stop
+      if [[ $scenario == connect ]]; then
+        v=$(field "$f" "['server_rss_per_connection_bytes']")
+        printf '%-30s %-8s %8.0f B server RSS per connection (%s connections)\n' "$name" "$io" "$v" \
+          "$(field "$f" "['connections']")"
+      else
+        local got=delivered want=expected
+        [[ $scenario == echo ]] && { got=received; want=sent; }
+        v=$(field "$f" "['$got'] / r['server_cpu_s']")
+        printf '%-30s %-8s %10.0f msg/s %12.0f per server CPU-s  %.3f us CPU/msg  p99 %6.0f us  (%s of %s)\n' \
+          "$name" "$io" "$(field "$f" "['rate_per_s']")" "$v" \
+          "$(field "$f" "['server_cpu_us_per_message']")" "$(field "$f" "['latency_us']['p99']")" \
+          "$(field "$f" "['$got']")" "$(field "$f" "['$want']")"
+      fi
+      sum[$io]=$(/usr/bin/python3 -c "print(${sum[$io]} + $v)")
+    done
+  done
+  /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<30} ratio    io_uring / epoll = {float(sys.argv[3]) / float(sys.argv[2]):.3f}')" \
+    "$name" "${sum[epoll]}" "${sum[io_uring]}"
+}
+
+# syscalls NAME SCENARIO PATH ARGS...: syscalls per queued message over a 3 s strace window.
+syscalls() {
+  local name=$1 scenario=$2 path=$3
+  shift 3
+  for io in epoll io_uring; do
+    start "$io"
+    taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
+      --duration $((duration + 6)) >/dev/null 2>&1 &
+    local lg=$!
+    sleep 3  # connected and subscribed, messages flowing
+    local before
+    before=$(messages_out)
+    strace -c -f -p "$server_pid" -o "$out/strace-$io.txt" 2>/dev/null &  # every thread
+    local st=$!
+    sleep 3
+    kill -INT "$st"; wait "$st" || true
+    local after calls
+    after=$(messages_out)
+    wait "$lg" || true
+    stop
+    calls=$(awk '$NF == "total" { print $4 }' "$out/strace-$io.txt")
+    printf '%-30s %-8s %9s syscalls / %9s messages = %.5f per message; top: %s\n' "$name" "$io" \
+      "$calls" "$((after - before))" "$(/usr/bin/python3 -c "print($calls / max(1, $after - $before))")" \
+      "$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF "=" $4 }' "$out/strace-$io.txt" |
+         head -n 4 | paste -sd' ')"
+  done
+}
+
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r)"
+measure "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1 --duration "$duration"
+measure "echo 1000 conns x 20 B" echo /echo --connections 1000 --size 20 --inflight 1 --duration "$duration"
+measure "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
+  --burst 64 --size 64 --duration "$duration"
+measure "idle 10k conns" connect /ws --connections 10000 --duration 2
+syscalls "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1
+syscalls "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
+  --burst 64 --size 64
