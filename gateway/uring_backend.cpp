@@ -67,6 +67,10 @@ bool uring_backend::init(const uring_options& options, std::string& error) {
     rc = io_uring_queue_init_params(options.entries, &ring_, &params);
     if (rc != -EINVAL) break;
   }
+  if (rc < 0) {
+    error = std::string("io_uring_setup: ") + std::strerror(-rc);
+    return false;
+  }
   ring_ready_ = true;
   deferred_taskrun_ = (params.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
   const unsigned need = IORING_FEAT_NODROP | IORING_FEAT_SUBMIT_STABLE | IORING_FEAT_EXT_ARG;
