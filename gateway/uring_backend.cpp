@@ -129,6 +129,10 @@ void uring_backend::start() noexcept {
   // io_uring_enable_rings() is declared by liburing 2.3 but not exported by its library.
   if (deferred_taskrun_)
     ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  // The ring's own descriptor, registered with this thread (Linux 5.18): every io_uring_enter
+  // then skips the file-table lookup and reference count of the ring fd. Registration belongs
+  // to the calling thread, hence here and not in init(). Refused on older kernels: not needed.
+  io_uring_register_ring_fd(&ring_);
 }
 
 uring_backend::~uring_backend() {
