@@ -9,11 +9,15 @@
 #   syscalls per message: strace -c -f attached to the server for 3 s of echo (100 conns) and of
 #     fan-out (10,000 subscribers), divided by the messages the server queued in that window
 #     (/metrics messages_out); strace slows the server, the counts per message stay exact.
-# usage: bench/io_backends.sh [duration_seconds=4]
+#   instructions per message: the server under callgrind, counters zeroed once the load runs and
+#     dumped 4 s later, divided by the messages queued in between: echo (100 conns) and fan-out
+#     (1,000 subscribers: 10,000 handshakes take too long under valgrind).
+# usage: [ROUNDS=2] [SECTIONS="throughput idle syscalls instructions"] bench/io_backends.sh [duration_seconds=4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-4}
 rounds=${ROUNDS:-2}
+sections=${SECTIONS:-throughput idle syscalls instructions}
 out=${OUT:-/tmp/shoal-io-bench}
 mkdir -p "$out"
 deploy/setup.sh >/dev/null
@@ -28,18 +32,24 @@ shoal=build/release/gateway/shoal
 loadgen=build/release/loadgen/shoal-loadgen
 port=19091
 
-start() {  # start BACKEND
-  taskset -c 0 "$shoal" --listen "127.0.0.1:$port" --shards 1 --io "$1" --max-message-size 65536 \
+start() {  # start BACKEND [WRAPPER...]: the server, under WRAPPER (valgrind) if given
+  local io=$1
+  shift
+  taskset -c 0 "$@" "$shoal" --listen "127.0.0.1:$port" --shards 1 --max-message-size 65536 \
     --slow-consumer-limit 67108864 --high-watermark 33554432 --max-connections 20000 \
-    2>"$out/server-$1.log" &
+    --io "$io" 2>"$out/server-$io.log" &
   server_pid=$!
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  for _ in $(seq 600); do  # the log line comes once every shard runs (slowly under valgrind)
+    grep -q "shards ($io," "$out/server-$io.log" && return
     sleep 0.05
   done
-  grep -q "shards ($1," "$out/server-$1.log" || { echo "server did not start on $1" >&2; exit 1; }
+  echo "server did not start on $io" >&2
+  exit 1
 }
-stop() { kill -TERM "$server_pid"; wait "$server_pid" || true; }
+stop() { kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=; }
+server_pid=
+# A server left running (the script stopped early) would share the port through SO_REUSEPORT.
+trap '[[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null' EXIT
 field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
 messages_out() {
   curl -s "http://127.0.0.1:$port/metrics" |
@@ -80,16 +90,24 @@ measure() {
     "$name" "${sum[epoll]}" "${sum[io_uring]}"
 }
 
+# loaded BACKEND SECONDS SCENARIO PATH ARGS...: starts the server (with $wrapper) and a load of
+# SECONDS in the background (pid in $lg), and returns once it is connected and flowing.
+loaded() {
+  local io=$1 seconds=$2 scenario=$3 path=$4
+  shift 4
+  start "$io" ${wrapper[@]+"${wrapper[@]}"}
+  taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
+    --duration "$seconds" >/dev/null 2>&1 &
+  lg=$!
+  sleep "${settle:-3}"
+}
+
 # syscalls NAME SCENARIO PATH ARGS...: syscalls per queued message over a 3 s strace window.
 syscalls() {
-  local name=$1 scenario=$2 path=$3
-  shift 3
+  local name=$1
+  shift
   for io in epoll io_uring; do
-    start "$io"
-    taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
-      --duration $((duration + 6)) >/dev/null 2>&1 &
-    local lg=$!
-    sleep 3  # connected and subscribed, messages flowing
+    loaded "$io" $((duration + 6)) "$@"
     local before
     before=$(messages_out)
     strace -c -f -p "$server_pid" -o "$out/strace-$io.txt" 2>/dev/null &  # every thread
@@ -108,12 +126,47 @@ syscalls() {
   done
 }
 
+# instructions NAME SCENARIO PATH ARGS...: user-space instructions per queued message, the server
+# under callgrind, counted over a 4 s window of steady load (start-up and handshakes excluded).
+instructions() {
+  local name=$1
+  shift
+  for io in epoll io_uring; do
+    local wrapper=(valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind-$io.out")
+    settle=12 loaded "$io" 60 "$@"
+    callgrind_control -z "$server_pid" >/dev/null
+    local before after total
+    before=$(messages_out)
+    sleep 4
+    after=$(messages_out)
+    callgrind_control -d "$server_pid" >/dev/null
+    kill -INT "$lg" 2>/dev/null; wait "$lg" || true
+    stop
+    total=$(callgrind_annotate "$out/callgrind-$io.out.1" 2>/dev/null |  # the window's dump
+      awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+    printf '%-30s %-8s %12s instructions / %9s messages = %.0f per message\n' "$name" "$io" \
+      "$total" "$((after - before))" "$(/usr/bin/python3 -c "print($total / max(1, $after - $before))")"
+    mv "$out/callgrind-$io.out.1" "$out/callgrind-${name// /_}-$io.window"  # for callgrind_annotate
+    rm -f "$out/callgrind-$io.out"*
+  done
+}
+
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r)"
-measure "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1 --duration "$duration"
-measure "echo 1000 conns x 20 B" echo /echo --connections 1000 --size 20 --inflight 1 --duration "$duration"
-measure "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
-  --burst 64 --size 64 --duration "$duration"
-measure "idle 10k conns" connect /ws --connections 10000 --duration 2
-syscalls "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1
-syscalls "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
-  --burst 64 --size 64
+want() { [[ " $sections " == *" $1 "* ]]; }
+if want throughput; then
+  measure "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1 --duration "$duration"
+  measure "echo 1000 conns x 20 B" echo /echo --connections 1000 --size 20 --inflight 1 --duration "$duration"
+  measure "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
+    --burst 64 --size 64 --duration "$duration"
+fi
+want idle && measure "idle 10k conns" connect /ws --connections 10000 --duration 2
+if want syscalls; then
+  syscalls "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1
+  syscalls "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
+    --burst 64 --size 64
+fi
+if want instructions; then
+  instructions "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1
+  instructions "fan-out 1k subs burst 64" pubsub /ws --subscribers 1000 --topics 1 --publishers 1 \
+    --burst 64 --size 64
+fi

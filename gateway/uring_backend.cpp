@@ -228,6 +228,13 @@ void uring_backend::recycle(std::uint16_t buffer) noexcept {
 }
 
 void uring_backend::send(int fd, std::uint64_t token, std::span<const iovec> iov) noexcept {
+  ++sends_in_flight_;
+  if (iov.size() == 1) {  // one frame (an echo, a lone delivery): a plain send, no msghdr to build
+    io_uring_sqe* s = sqe();  // or for the kernel to copy in and walk
+    io_uring_prep_send(s, fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    io_uring_sqe_set_data64(s, tag(op::send, token));
+    return;
+  }
   if (msgs_used_ == msgs_.size() || iovs_used_ + iov.size() > iovs_.size()) {
     io_uring_submit(&ring_);
     msgs_used_ = iovs_used_ = 0;
@@ -242,7 +249,6 @@ void uring_backend::send(int fd, std::uint64_t token, std::span<const iovec> iov
   io_uring_sqe* s = sqe();
   io_uring_prep_sendmsg(s, fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   io_uring_sqe_set_data64(s, tag(op::send, token));
-  ++sends_in_flight_;
 }
 
 void uring_backend::wait_writable(int fd, std::uint64_t token) noexcept {
