@@ -12,12 +12,12 @@
 #   instructions per message: the server under callgrind, counters zeroed once the load runs and
 #     dumped 4 s later, divided by the messages queued in between: echo (100 conns) and fan-out
 #     (1,000 subscribers: 10,000 handshakes take too long under valgrind).
-# usage: [ROUNDS=2] [SECTIONS="throughput idle syscalls instructions"] bench/io_backends.sh [duration_seconds=4]
+# usage: [ROUNDS=2] [SECTIONS="echo100 echo1000 fanout idle syscalls instructions"] bench/io_backends.sh [duration_seconds=4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-4}
 rounds=${ROUNDS:-2}
-sections=${SECTIONS:-throughput idle syscalls instructions}
+sections=${SECTIONS:-echo100 echo1000 fanout idle syscalls instructions}
 out=${OUT:-/tmp/shoal-io-bench}
 mkdir -p "$out"
 deploy/setup.sh >/dev/null
@@ -153,12 +153,12 @@ instructions() {
 
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r)"
 want() { [[ " $sections " == *" $1 "* ]]; }
-if want throughput; then
-  measure "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1 --duration "$duration"
-  measure "echo 1000 conns x 20 B" echo /echo --connections 1000 --size 20 --inflight 1 --duration "$duration"
-  measure "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 --publishers 1 \
-    --burst 64 --size 64 --duration "$duration"
-fi
+want echo100 && measure "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1 \
+  --duration "$duration"
+want echo1000 && measure "echo 1000 conns x 20 B" echo /echo --connections 1000 --size 20 --inflight 1 \
+  --duration "$duration"
+want fanout && measure "fan-out 10k subs burst 64" pubsub /ws --subscribers 10000 --topics 1 \
+  --publishers 1 --burst 64 --size 64 --duration "$duration"
 want idle && measure "idle 10k conns" connect /ws --connections 10000 --duration 2
 if want syscalls; then
   syscalls "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1

@@ -30,7 +30,8 @@ constexpr milliseconds max_duration{24 * 3600 * 1000};
 template <class E, std::size_t N>
 using name_table = std::array<std::pair<std::string_view, E>, N>;
 
-constexpr name_table<io_backend, 2> io_backend_names{{
+constexpr name_table<io_backend, 3> io_backend_names{{
+    {"auto", io_backend::automatic},
     {"epoll", io_backend::epoll},
     {"io_uring", io_backend::io_uring},
 }};

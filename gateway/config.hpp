@@ -14,7 +14,8 @@
 
 namespace shoal::gateway {
 
-enum class io_backend : std::uint8_t { epoll, io_uring };
+// automatic: io_uring where the kernel has what made it measure faster (see server.cpp), else epoll.
+enum class io_backend : std::uint8_t { automatic, epoll, io_uring };
 
 // What happens to a connection whose buffered bytes exceed backpressure.slow_consumer_limit.
 enum class slow_consumer_policy : std::uint8_t {
@@ -36,7 +37,7 @@ struct server_config {
   std::vector<listen_address> listen{{"127.0.0.1", 8080}};
   unsigned shards = 0;  // 0: one per CPU this process may run on (sched_getaffinity)
   bool pin_shards = true;
-  io_backend io = io_backend::epoll;
+  io_backend io = io_backend::automatic;
   // io_uring: provided receive buffers per shard (a power of two) and their size. A connection
   // holds one only while its bytes are being processed; when all are in use, receives wait.
   std::uint32_t io_uring_buffers = 256;

@@ -40,8 +40,9 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"server", "pin_shards", "--pin-shards", "true|false",
                    "Pin each shard thread to one CPU"},
         s.pin_shards);
-  visit(field_info{"server", "io", "--io", "epoll|io_uring",
-                   "I/O backend; io_uring falls back to epoll (with a warning) where unavailable"},
+  visit(field_info{"server", "io", "--io", "auto|epoll|io_uring",
+                   "I/O backend; auto: io_uring on Linux 6.1+, else epoll; io_uring falls back to "
+                   "epoll (with a warning) where unavailable"},
         s.io);
   visit(field_info{"server", "io_uring_buffers", "--io-uring-buffers", "N",
                    "io_uring: provided receive buffers per shard, a power of two up to 32768"},

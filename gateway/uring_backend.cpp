@@ -32,6 +32,18 @@ bool kernel_at_least(int major, int minor, std::string& release) {
   if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return true;
   return ma > major || (ma == major && mi >= minor);
 }
+
+// Linux 6.6+ lets the administrator disable io_uring (kernel.io_uring_disabled: 1 unprivileged
+// users outside kernel.io_uring_group, 2 everyone); name that cause of an EPERM when it is set.
+std::string disabled_by_sysctl() {
+  FILE* f = std::fopen("/proc/sys/kernel/io_uring_disabled", "r");
+  if (!f) return {};
+  int value = 0;
+  const bool read = std::fscanf(f, "%d", &value) == 1;
+  std::fclose(f);
+  if (!read || value == 0) return {};
+  return ", disabled by sysctl kernel.io_uring_disabled=" + std::to_string(value);
+}
 }  // namespace
 
 std::unique_ptr<uring_backend> uring_backend::create(const uring_options& options, std::string& error) {
@@ -69,6 +81,7 @@ bool uring_backend::init(const uring_options& options, std::string& error) {
   }
   if (rc < 0) {
     error = std::string("io_uring_setup: ") + std::strerror(-rc);
+    if (rc == -EPERM) error += disabled_by_sysctl();
     return false;
   }
   ring_ready_ = true;

@@ -41,6 +41,8 @@ class uring_backend final : public reactor_backend {
   ~uring_backend() override;
   // On the thread that uses the ring, before its first wait(): enables a single-issuer ring.
   void start() noexcept;
+  // IORING_SETUP_DEFER_TASKRUN took (Linux 6.1+): completions are produced in our own enter.
+  bool defers_task_work() const noexcept { return deferred_taskrun_; }
   uring_backend(const uring_backend&) = delete;
   uring_backend& operator=(const uring_backend&) = delete;
 

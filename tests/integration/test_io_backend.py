@@ -1,5 +1,6 @@
-"""Integration: the I/O backends. The server says which one runs; io_uring falls back to epoll,
-with a warning naming the reason, where the kernel refuses io_uring (simulated here with a
+"""Integration: the I/O backends. The server says which one runs; `auto` (the default) runs
+io_uring where the kernel has it (Linux 6.1+) and epoll elsewhere, saying why; io_uring falls back
+to epoll, with a warning naming the reason, where the kernel refuses io_uring (simulated here with a
 seccomp filter that makes io_uring_setup fail with ENOSYS, as on a kernel built without it); and
 a provided-buffer ring that runs dry under load slows receiving down without losing a byte.
 """
@@ -83,7 +84,20 @@ class BackendTest(unittest.TestCase):
 
     def test_io_uring_falls_back_to_epoll_where_the_kernel_refuses_it(self):
         err = self.run_and_log("--io", "io_uring", preexec_fn=deny_io_uring)
-        self.assertIn("io_uring unavailable (io_uring_setup: Function not implemented): using epoll", err)
+        self.assertIn("warn: io_uring unavailable (io_uring_setup: Function not implemented): using epoll",
+                      err)
+        self.assertIn("with 2 shards (epoll,", err)
+
+    def test_auto_runs_io_uring_where_the_kernel_has_it_else_epoll_saying_why(self):
+        err = self.run_and_log("--io", "auto")
+        if "io_uring unavailable" in err:  # refused here, or a kernel before 6.1: an info line
+            self.assertRegex(err, r"info: io_uring unavailable \([^)]+\): using epoll")
+            self.assertIn("with 2 shards (epoll,", err)
+        else:
+            self.assertIn("with 2 shards (io_uring,", err)
+        err = self.run_and_log("--io", "auto", preexec_fn=deny_io_uring)
+        self.assertIn("info: io_uring unavailable (io_uring_setup: Function not implemented): using epoll",
+                      err)
         self.assertIn("with 2 shards (epoll,", err)
 
     def test_a_dry_buffer_ring_slows_receiving_without_losing_bytes(self):

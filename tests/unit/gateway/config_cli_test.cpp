@@ -219,7 +219,7 @@ TEST_F(Config, FlagValuesGoThroughTheSameValidation) {
 
 TEST_F(Config, ReportsEveryBadFlag) {
   EXPECT_EQ(fail_message(run({"--io", "kqueue", "--log-level", "trace"})),
-            "--io: \"kqueue\": must be one of epoll or io_uring\n"
+            "--io: \"kqueue\": must be one of auto, epoll or io_uring\n"
             "--log-level: \"trace\": must be one of error, warn, info or debug");
 }
 

@@ -38,7 +38,7 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   const config c;
   EXPECT_EQ(c.server.shards, 0u);
   EXPECT_TRUE(c.server.pin_shards);
-  EXPECT_EQ(c.server.io, io_backend::epoll);
+  EXPECT_EQ(c.server.io, io_backend::automatic);
   EXPECT_EQ(c.timeouts.handshake, 5s);
   EXPECT_EQ(c.timeouts.idle, 120s);
   EXPECT_EQ(c.timeouts.ping_interval, 20s);
@@ -160,9 +160,11 @@ TEST(Config, RejectsBadListenHost) {
 
 TEST(Config, ParsesEnumsExactly) {
   EXPECT_EQ(parse_io_backend("io_uring").value, io_backend::io_uring);
+  EXPECT_EQ(parse_io_backend("auto").value, io_backend::automatic);
+  EXPECT_EQ(to_string(io_backend::automatic), "auto");
   EXPECT_EQ(parse_slow_consumer_policy("conflate").value, slow_consumer_policy::conflate);
   EXPECT_EQ(parse_log_level("debug").value, log_level::debug);
-  EXPECT_EQ(parse_io_backend("EPOLL").error, "must be one of epoll or io_uring");
+  EXPECT_EQ(parse_io_backend("EPOLL").error, "must be one of auto, epoll or io_uring");
   EXPECT_EQ(parse_slow_consumer_policy("block").error, "must be one of drop, close or conflate");
   EXPECT_EQ(parse_log_level("trace").error, "must be one of error, warn, info or debug");
   EXPECT_EQ(to_string(slow_consumer_policy::close), "close");
@@ -220,7 +222,7 @@ TEST(Config, ReportsParseErrorWithPosition) {
 TEST(Config, ReportsEveryFileErrorInLineOrder) {
   EXPECT_EQ(error_of("[server]\nshardz = 1\nio = \"kqueue\"\n[log]\nlevel = \"trace\"\n"),
             "cfg.toml:2:1: unknown key \"server.shardz\" (did you mean server.shards?)\n"
-            "cfg.toml:3:6: server.io: \"kqueue\": must be one of epoll or io_uring\n"
+            "cfg.toml:3:6: server.io: \"kqueue\": must be one of auto, epoll or io_uring\n"
             "cfg.toml:5:9: log.level: \"trace\": must be one of error, warn, info or debug");
 }
 
