@@ -1,9 +1,9 @@
 // The io_uring reactor backend (liburing): completion-based I/O for plain connections — a
 // multishot accept per listener, a multishot receive per connection into a provided-buffer ring
 // (an idle connection holds no receive buffer), sends queued as SQEs and submitted once per loop
-// pass, eventfd wake-ups read in the ring — and readiness through multishot poll for what must do
-// its own I/O on the descriptor (TLS connections: OpenSSL's socket BIO). One per shard, used only
-// by that shard's thread.
+// pass, eventfd wake-ups read in the ring, the ring fd registered with the shard's thread — and
+// readiness through multishot poll for what must do its own I/O on the descriptor (TLS
+// connections: OpenSSL's socket BIO). One per shard, used only by that shard's thread.
 //
 // Tokens: the backend keeps the operation kind in bits 59..62 of each SQE's user_data, so the
 // tokens it is given must leave those bits clear (the shard's are slot | generation << 32 with
