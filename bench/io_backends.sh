@@ -21,11 +21,15 @@ sections=${SECTIONS:-echo100 echo1000 fanout idle syscalls instructions}
 out=${OUT:-/tmp/shoal-io-bench}
 mkdir -p "$out"
 deploy/setup.sh >/dev/null
-command -v strace >/dev/null || {
+missing=()  # what the syscall and instruction counts need
+for tool in strace:strace valgrind:valgrind curl:curl; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if ((${#missing[@]})); then
   sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends strace
-}
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
 shoal=build/release/gateway/shoal

@@ -1,7 +1,7 @@
 // Benchmarks of the io_uring features issue 6 asks to use "where measurement shows a gain", each
 // beside its baseline in the same run, on a loopback TCP connection (what these machines have):
 //   BM_UringEnter_{Plain,RegisteredRingFd}: one NOP submitted and reaped per io_uring_enter, with
-//     and without a registered ring descriptor (the per-pass cost of the gateway's one enter).
+//     and without a registered ring descriptor (the fixed cost of each of the gateway's enters).
 //   BM_UringSend_{Syscall,Plain,FixedFile,ZeroCopy}/size: one send of `size` bytes per iteration
 //     through send(2), IORING_OP_SEND on a plain descriptor, on a registered (fixed) file, and
 //     IORING_OP_SEND_ZC (waiting for its buffer-release notification, as a server must before it
@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -48,7 +47,6 @@ class loopback_pair {
     ::close(listener);
     const int one = 1;
     ::setsockopt(sender_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::setsockopt(sender_, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one);  // for MSG_ZEROCOPY peers
     reader_ = std::thread([this] {
       std::vector<char> sink(1 << 20);
       while (::recv(receiver_, sink.data(), sink.size(), 0) > 0) {
