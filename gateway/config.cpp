@@ -326,6 +326,7 @@ std::vector<config_issue> validate(const config& cfg) {
   }
   in_range("pubsub.max_topic_length", p.max_topic_length, 1, 65535);
   in_range("pubsub.history_bytes", p.history_bytes, 0, tib);
+  in_range("pubsub.queue_bytes", p.queue_bytes, 0, tib);
   in_range("pubsub.max_topics", p.max_topics, 1, std::uint64_t{1} << 32);
   if (!is_visible_ascii(p.publish_token)) {
     issue("pubsub.publish_token",

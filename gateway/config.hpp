@@ -79,6 +79,9 @@ struct pubsub_config {
   std::uint64_t max_topics = 1'000'000;      // topics the server holds at once
   std::uint32_t max_topic_length = 200;
   std::string publish_token;  // non-empty: POST /publish needs "Authorization: Bearer <token>"
+  // Bytes queued from one shard to another, per lane (requests; deliveries and answers), before
+  // the publishers feeding them are held. 0: derived from memory (pubsub_hub.cpp).
+  std::uint64_t queue_bytes = 0;
   bool operator==(const pubsub_config&) const = default;
 };
 

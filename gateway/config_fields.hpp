@@ -105,6 +105,10 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"pubsub", "history_bytes", "--history-bytes", "BYTES",
                    "Bytes of history kept over all topics; past it the oldest messages go"},
         p.history_bytes);
+  visit(field_info{"pubsub", "queue_bytes", "--queue-bytes", "BYTES",
+                   "Bytes queued from one shard to another per lane before publishers are held "
+                   "(WebSocket: not read; HTTP: 503); 0 = derived from memory"},
+        p.queue_bytes);
   visit(field_info{"pubsub", "max_topics", "--max-topics", "N",
                    "Topics held at once (with history or subscribers); new ones are refused past it"},
         p.max_topics);

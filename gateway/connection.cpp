@@ -78,7 +78,14 @@ void connection::release_output(shard_context& ctx) {
 
 void connection::on_readable(shard_context& ctx) {
   owner_.check();
-  if (state_ == conn_state::closed || read_paused_) return;
+  if (state_ == conn_state::closed || input_stopped()) return;
+  if (in_ && !in_->pending.empty() && !(in_->publish && in_->publish->awaiting)) {
+    // Input read before a hold: decoded first, in order, before anything new is read.
+    std::string pending;
+    pending.swap(in_->pending);
+    process(ctx, {reinterpret_cast<std::uint8_t*>(pending.data()), pending.size()});
+    if (state_ == conn_state::closed || input_stopped()) return;
+  }
   if (tls_) [[unlikely]] {
     on_tls_readable(ctx);
     return;
@@ -96,7 +103,7 @@ void connection::on_readable(shard_context& ctx) {
     if (n > 0) {
       shard_metrics::add(ctx.metrics.bytes_in, static_cast<std::uint64_t>(n));
       if (!input_done_) process(ctx, buf.first(static_cast<std::size_t>(n)));
-      if (state_ == conn_state::closed || read_paused_) return;
+      if (state_ == conn_state::closed || input_stopped()) return;
       if (static_cast<std::size_t>(n) < buf.size()) return;  // the socket is drained
       continue;
     }
@@ -137,7 +144,7 @@ void connection::on_received(shard_context& ctx, const io_event& ev) {
   }
   // Stopped with the connection still open: out of provided buffers (backpressure: try again
   // next pass, when buffers are back), or cancelled by a pause that has since ended.
-  if (!ev.more && !receiving_ && state_ != conn_state::closed && !read_paused_ && !in_read_again_list) {
+  if (!ev.more && !receiving_ && state_ != conn_state::closed && !input_stopped() && !in_read_again_list) {
     in_read_again_list = true;
     ctx.read_again.push_back(this);
   }
@@ -158,7 +165,7 @@ void connection::on_tls_readable(shard_context& ctx) {
   // SSL_read drives the handshake, then yields plaintext one record at a time; read until it
   // wants more from the socket (or the budget is used: OpenSSL may still hold bytes, so the
   // connection is read again next pass rather than wait for an edge that will not come).
-  if (read_paused_) return;
+  if (input_stopped()) return;
   const std::span<std::uint8_t> buf = ctx.read_buffer;
   for (int round = 0; round < read_rounds * 4; ++round) {
     std::size_t n = 0;
@@ -167,7 +174,7 @@ void connection::on_tls_readable(shard_context& ctx) {
       tls_progress(ctx);
       shard_metrics::add(ctx.metrics.bytes_in, n);
       if (!input_done_) process(ctx, buf.first(n));
-      if (state_ == conn_state::closed || read_paused_) return;
+      if (state_ == conn_state::closed || input_stopped()) return;
       continue;
     }
     const int err = SSL_get_error(tls_, 0);
@@ -207,7 +214,7 @@ void connection::tls_progress(shard_context& ctx) {
 
 void connection::on_hangup(shard_context& ctx) {
   owner_.check();
-  if (read_paused_) {
+  if (input_stopped()) {
     abort(ctx);
     return;
   }
@@ -224,6 +231,12 @@ void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
   while (!bytes.empty() && !input_done_) {
     std::size_t used = 0;
     input_state& in = input(ctx);
+    if (held_ != 0) {
+      // Held (conn_hold): keep the rest of this read, undecoded, for when the hold ends. No more
+      // is read meanwhile, so this is at most one read (plus receives already in flight).
+      in.pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      return;
+    }
     if (in.publish && in.publish->awaiting) {
       // A pipelined request behind a publish waits for the publish's answer, bounded.
       if (in.pending.size() + bytes.size() > ctx.settings.max_header_bytes + ctx.settings.max_message_size) {
@@ -328,23 +341,54 @@ std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t>
     after_flush_ = then::linger;
     return bytes.size();
   }
-  p.awaiting = true;
+  p.awaiting = true;  // first: the answer may come at once (topic homed here)
   shard_metrics::add(ctx.metrics.messages_in);
-  ctx.hub->publish(ctx, token_, p.topic, data.data, {}, true);
+  const admission a = ctx.hub->publish(ctx, publish_args{token_, 0, p.topic, data.data, {}, true}, true);
+  if (a == admission::full) {
+    shard_metrics::add(ctx.metrics.publishes_refused);
+    answer_http_publish(ctx, p.topic, 0,
+                        "the server's queues toward the topic's shard are full; retry later", true);
+  }
   return take;
 }
 
-void connection::on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq,
-                                        const char* refused) {
+void connection::published(shard_context& ctx, std::unique_ptr<publish_job> job) {
+  answer_http_publish(ctx, job->topic, job->seq, job->refused, false);
+}
+
+void connection::hold_input(shard_context& ctx, conn_hold why) {
+  if (held_ == 0 && !read_paused_ && ctx.uring && receiving_) ctx.uring->stop_receiving(token_);
+  if (held_ == 0) shard_metrics::add(ctx.metrics.inputs_held);
+  held_ |= static_cast<std::uint8_t>(why);
+}
+
+void connection::release_hold(shard_context& ctx, conn_hold why) {
+  const auto bit = static_cast<std::uint8_t>(why);
+  if ((held_ & bit) == 0) return;
+  held_ &= ~bit;
+  if (held_ != 0 || state_ == conn_state::closed) return;
+  shard_metrics::sub(ctx.metrics.inputs_held);
+  // Read again next pass, the input kept at the hold first (on_readable); not from here, which
+  // may be inside this connection's own input processing.
+  if (!read_paused_ && !in_read_again_list) {
+    in_read_again_list = true;
+    ctx.read_again.push_back(this);
+  }
+}
+
+void connection::answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
+                                     const char* refused, bool retry_later) {
   owner_.check();
   if (!in_ || !in_->publish || !in_->publish->awaiting) return;
   const bool keep_alive = in_->publish->keep_alive;
   in_->publish.reset();
   std::string body;
   core::http_response r;
+  static constexpr core::http_header retry_after[] = {{"Retry-After", "1"}};
   if (refused) {
     r.status = 503;  // a capacity limit of the server: the backend may retry later
     r.content_type = "text/plain; charset=utf-8";
+    if (retry_later) r.headers = retry_after;
     body = refused;
     body += '\n';
   } else {
@@ -371,7 +415,7 @@ void connection::on_http_publish_result(shard_context& ctx, std::string_view top
 
 std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_t> bytes) {
   std::size_t used = 0;
-  while (used < bytes.size() && !input_done_) {
+  while (used < bytes.size() && !input_done_ && held_ == 0) {
     const core::decode_event ev = in_->decoder.next(bytes.subspan(used));
     used += ev.consumed;
     switch (ev.status) {
@@ -869,6 +913,8 @@ void connection::abort(shard_context& ctx) {
   if (endpoint_ != endpoint::none) shard_metrics::sub(ctx.metrics.websocket_open);
   if (read_paused_) shard_metrics::sub(ctx.metrics.paused_reads);
   read_paused_ = false;
+  if (held_ != 0) shard_metrics::sub(ctx.metrics.inputs_held);
+  held_ = 0;
   if (out_ && !send_in_flight_) {  // else the kernel may still read it: on_sent() frees it
     out_->queue.clear();
     sync_buffered(ctx);

@@ -32,7 +32,15 @@ enum class conn_state : std::uint8_t {
 
 enum class endpoint : std::uint8_t { none, echo, pubsub };
 
-class connection {
+// Why Shoal stopped reading a connection's input for now (bits; input resumes when none is left).
+enum class conn_hold : std::uint8_t {
+  hub = 1,      // its publishes' cross-shard queues are over their byte bound
+  answers = 2,  // it has pubsub_session::max_unanswered requests unanswered
+};
+
+// As a hub_client, a connection answers its HTTP publishes; WebSocket pub/sub goes through its
+// pubsub_session.
+class connection final : public hub_client {
  public:
   connection(int fd, std::uint64_t token, shard_context& ctx);
   ~connection();
@@ -79,9 +87,21 @@ class connection {
   bool takes_compressed_broadcast() const noexcept {
     return deflate_ && deflate_->takes_broadcast_variant();
   }
-  // The home shard's answer to an HTTP publish: its sequence number, or why it was refused.
-  void on_http_publish_result(shard_context& ctx, std::string_view topic, std::uint64_t seq,
-                              const char* refused);
+  // The hub's client for this connection: its session (WebSocket), else itself (HTTP).
+  hub_client* client() noexcept {
+    if (session_) return session_.get();
+    return this;
+  }
+  // Stops / resumes reading input for `why` (see conn_hold). Input already read waits, undecoded.
+  void hold_input(shard_context& ctx, conn_hold why);
+  void release_hold(shard_context& ctx, conn_hold why);
+
+  // hub_client, for HTTP publishes (an HTTP connection never subscribes).
+  void deliver(shard_context&, subscription&, local_frame*) override {}
+  void missed(shard_context&, subscription&, std::uint64_t, std::uint64_t) override {}
+  void published(shard_context& ctx, std::unique_ptr<publish_job> job) override;
+  void subscribed(shard_context&, std::unique_ptr<subscribe_job>) override {}
+  void resume_input(shard_context&) override {}
 
   conn_state state() const noexcept { return state_; }
   int fd() const noexcept { return fd_; }
@@ -98,6 +118,11 @@ class connection {
   std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
   void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
+  // The home shard's answer to an HTTP publish: its sequence number, or why it was refused
+  // (retry_later: the queues were full, 503 with Retry-After).
+  void answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
+                           const char* refused, bool retry_later);
+  bool input_stopped() const noexcept { return read_paused_ || held_ != 0; }
   void finish_http_request(shard_context& ctx, bool keep_alive);
   void on_message_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_compressed_chunk(shard_context& ctx, const core::decode_event& ev);
@@ -171,6 +196,7 @@ class connection {
   bool tls_write_wants_read_ : 1 = false;  // SSL_write must be retried once readable
   bool receiving_ : 1 = false;             // io_uring: a multishot receive is armed
   bool send_in_flight_ : 1 = false;        // io_uring: flush() queued a send, on_sent() is due
+  std::uint8_t held_ : 2 = 0;              // conn_hold bits
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;

@@ -34,20 +34,20 @@ class local_frame_pool {
     for (local_frame* block : blocks_) delete[] block;
   }
 
-  // Wraps `frame`, adopting one atomic reference the caller owns; the handle starts with one
-  // local reference (the caller's), released with release().
-  local_frame* adopt(shared_frame* frame) {
+  // Wraps `frame`, taking over its atomic reference; the handle starts with one local
+  // reference (the caller's), released with release().
+  local_frame* adopt(frame_ref frame) {
     if (!free_) grow();
     local_frame* lf = free_;
     free_ = lf->next_free;
-    lf->frame = frame;
+    lf->frame = frame.release_to_owner();
     lf->refs = 1;
     lf->next_free = nullptr;
     return lf;
   }
 
   void recycle(local_frame* lf) noexcept {
-    lf->frame->release();  // the shard's one atomic reference
+    frame_ref::adopt(lf->frame).reset();  // the shard's one atomic reference
     lf->frame = nullptr;
     lf->next_free = free_;
     free_ = lf;

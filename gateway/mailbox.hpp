@@ -1,5 +1,7 @@
-// mailbox_mesh: the cross-shard mailbox, one spsc_ring per (from, to) pair of shards plus one
-// eventfd and one "sleeping" flag per receiving shard. Shard `s`'s thread is the only one that
+// mailbox_mesh: the cross-shard mailbox, one spsc_ring per (from, to) pair of shards and lane,
+// plus one eventfd and one "sleeping" flag per receiving shard. Each ring also counts the bytes
+// (Msg's weight()) its sender put in and its receiver took out, for the byte bounds of the
+// cross-shard queues, and has a "wants room" flag for a sender that found it full. Shard `s`'s thread is the only one that
 // calls send(s, ...) and the only one that calls receive/prepare_to_sleep/woke/drain_wake_fd(s).
 // from == to is allowed (a shard may post to itself; it never needs a wake-up). Indices are
 // shard_id values (index_of); each must be < shards(). Built before the shards start.
@@ -12,8 +14,16 @@
 // tail load sees the element: it does not block. Otherwise the sender saw true; the first sender
 // to exchange the flag back to false writes the eventfd, which stays readable until drained, so
 // the poll returns; later senders see false and skip the syscall. A busy receiver's flag is
-// false, so sending to it costs no syscall. These flags and the rings' head/tail indices
-// (spsc_ring.hpp) are the mailbox's only cross-thread atomics.
+// false, so sending to it costs no syscall.
+//
+// Why no wait for room is lost. A sender whose push failed sets the ring's wants_room flag,
+// issues a seq_cst fence and tries once more; before it sleeps it announces sleep and re-checks
+// the rings it waits on with seq_cst loads (has_room). The receiver stores the ring's head after
+// a drain, issues a seq_cst fence and reads wants_room; if set, it clears it and wakes the
+// sender if it sleeps. Either the receiver's read sees the flag (then, as above, the sender is
+// woken or its has_room sees the new head), or it precedes the flag store, and then the sender's
+// retry, after its fence, sees the freed room. These flags, the byte counters and the rings'
+// head/tail indices (spsc_ring.hpp) are the mailbox's only cross-thread atomics.
 #pragma once
 
 #include <atomic>
@@ -64,15 +74,22 @@ class mailbox_wakeups {
   int error_ = 0;  // errno of the first eventfd() that failed, 0 when all were created
 };
 
+// Bytes a message weighs in the byte bounds: weight(m) found by ADL if Msg has one, else 0.
 template <class Msg>
+std::size_t message_weight(const Msg& m) noexcept {
+  if constexpr (requires { weight(m); }) return weight(m);
+  else return 0;
+}
+
+template <class Msg, unsigned Lanes = 1>
 class mailbox_mesh {
  public:
-  // capacity_per_pair is rounded up to a power of two. Check ok() before use.
-  mailbox_mesh(unsigned shards, std::size_t capacity_per_pair)
+  // capacity_per_ring is rounded up to a power of two. Check ok() before use.
+  mailbox_mesh(unsigned shards, std::size_t capacity_per_ring)
       : shards_(shards), wakeups_(shards), cursors_(std::make_unique<cursor[]>(shards)) {
-    rings_.reserve(std::size_t{shards} * shards);
-    for (std::size_t i = 0; i < std::size_t{shards} * shards; ++i) {
-      rings_.push_back(std::make_unique<spsc_ring<Msg>>(capacity_per_pair));
+    rings_.reserve(std::size_t{shards} * shards * Lanes);
+    for (std::size_t i = 0; i < std::size_t{shards} * shards * Lanes; ++i) {
+      rings_.push_back(std::make_unique<lane_ring>(capacity_per_ring));
     }
   }
   mailbox_mesh(const mailbox_mesh&) = delete;
@@ -81,27 +98,87 @@ class mailbox_mesh {
   bool ok() const noexcept { return wakeups_.error() == 0; }
   int error() const noexcept { return wakeups_.error(); }  // errno from eventfd()
   unsigned shards() const noexcept { return shards_; }
+  std::size_t capacity() const noexcept { return rings_.front()->ring.capacity(); }
 
-  // On from's thread. False when the pair's ring is full; m is then left intact and the caller
-  // picks the policy (retry next pass, or drop and report a gap). Wakes `to` only if it sleeps.
-  bool send(unsigned from, unsigned to, Msg&& m) noexcept {
-    if (!ring(from, to).try_push(std::move(m), std::memory_order_seq_cst)) return false;
+  // On from's thread. False when the ring is full; m is then left intact, the ring remembers
+  // that its sender waits for room (the receiver wakes it after its next drain), and the caller
+  // keeps m for later. Wakes `to` only if it sleeps.
+  bool send(unsigned from, unsigned to, Msg&& m, unsigned lane = 0) noexcept {
+    lane_ring& r = ring(from, to, lane);
+    const std::size_t w = message_weight(m);
+    if (!r.ring.try_push(std::move(m), std::memory_order_seq_cst)) {
+      r.wants_room.store(true, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (!r.ring.try_push(std::move(m), std::memory_order_seq_cst)) return false;
+    }
+    r.sent_bytes += w;
     wakeups_.wake_if_sleeping(to);
     return true;
   }
 
-  // On to's thread. Drains every ring addressed to `to`, calling f(from, Msg&&) in per-sender
-  // order; the starting sender rotates per call so no sender is always served first.
+  // On from's thread: bytes sent through the ring and not yet taken by the receiver.
+  std::size_t in_flight(unsigned from, unsigned to, unsigned lane = 0) const noexcept {
+    const lane_ring& r = ring(from, to, lane);
+    return r.sent_bytes - r.taken_bytes.load(std::memory_order_relaxed);
+  }
+  // On from's thread: asks the receiver to wake this shard after its next drain of the ring
+  // (a sender waiting for in_flight() to fall, not for a failed push).
+  void wait_for_room(unsigned from, unsigned to, unsigned lane = 0) noexcept {
+    ring(from, to, lane).wants_room.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  // On from's thread, after announce_sleep: true when a push to the ring would succeed now.
+  bool has_room(unsigned from, unsigned to, unsigned lane = 0) const noexcept {
+    return !ring(from, to, lane).ring.full(std::memory_order_seq_cst);
+  }
+
+  // On to's thread. Drains every ring of `lane` addressed to `to`, calling f(from, Msg&&) in
+  // per-sender order; the starting sender rotates per call so no sender is always served first.
   template <class F>
-  std::size_t receive(unsigned to, F&& f) {
-    assert(to < shards_);
+  std::size_t receive_lane(unsigned to, unsigned lane, F&& f) {
+    return receive_while(to, lane, [&](unsigned from, Msg& m) {
+      f(from, std::move(m));
+      return true;
+    });
+  }
+  // As receive_lane, but f(from, Msg&) returns false to stop the whole drain, leaving that
+  // message (untouched) and everything after it for a later call.
+  template <class F>
+  std::size_t receive_while(unsigned to, unsigned lane, F&& f) {
+    assert(to < shards_ && lane < Lanes);
     const unsigned start = cursors_[to].next;
     cursors_[to].next = start + 1 == shards_ ? 0 : start + 1;
     std::size_t total = 0;
-    for (unsigned i = 0; i < shards_; ++i) {
+    bool stopped = false;
+    for (unsigned i = 0; i < shards_ && !stopped; ++i) {
       const unsigned from = start + i < shards_ ? start + i : start + i - shards_;
-      total += ring(from, to).pop_all([&](Msg&& m) { f(from, std::move(m)); });
+      lane_ring& r = ring(from, to, lane);
+      std::size_t taken = 0;
+      const std::size_t n = r.ring.pop_while([&](Msg& m) {
+        const std::size_t w = message_weight(m);
+        if (!f(from, m)) {
+          stopped = true;
+          return false;
+        }
+        taken += w;
+        return true;
+      });
+      if (n == 0) continue;
+      total += n;
+      r.taken_bytes.store(r.taken_bytes.load(std::memory_order_relaxed) + taken,
+                          std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (r.wants_room.load(std::memory_order_relaxed) &&
+          r.wants_room.exchange(false, std::memory_order_relaxed))
+        wakeups_.wake_if_sleeping(from);
     }
+    return total;
+  }
+  // Every lane.
+  template <class F>
+  std::size_t receive(unsigned to, F&& f) {
+    std::size_t total = 0;
+    for (unsigned lane = 0; lane < Lanes; ++lane) total += receive_lane(to, lane, f);
     return total;
   }
 
@@ -110,15 +187,24 @@ class mailbox_mesh {
   // Resets the eventfd; returns how many wake-ups were written since the last drain.
   std::uint64_t drain_wake_fd(unsigned to) noexcept { return wakeups_.drain(to); }
 
-  // On to's thread, right before blocking on wake_fd. True: block. False: something arrived
-  // (the flag is cleared again), so poll instead. A wake-up may still be pending on the fd when
-  // this returns false; it only costs one spurious loop pass later.
+  // On to's thread, before blocking on wake_fd: announce_sleep, then check has_mail for every
+  // lane it will drain and has_room for every ring it waits on; block only if all say no,
+  // else call woke(to) and poll instead.
+  void announce_sleep(unsigned to) noexcept { wakeups_.announce_sleep(to); }
+  bool has_mail(unsigned to, unsigned lane) const noexcept {
+    for (unsigned from = 0; from < shards_; ++from)
+      if (!ring(from, to, lane).ring.empty(std::memory_order_seq_cst)) return true;
+    return false;
+  }
+  // The above for a shard that drains every lane and waits for no room. True: block. False:
+  // something arrived (the flag is cleared again), so poll instead. A wake-up may still be
+  // pending on the fd when this returns false; it only costs one spurious loop pass later.
   bool prepare_to_sleep(unsigned to) noexcept {
     assert(to < shards_);
-    wakeups_.announce_sleep(to);
-    for (unsigned from = 0; from < shards_; ++from) {
-      if (!ring(from, to).empty(std::memory_order_seq_cst)) {
-        wakeups_.woke(to);
+    announce_sleep(to);
+    for (unsigned lane = 0; lane < Lanes; ++lane) {
+      if (has_mail(to, lane)) {
+        woke(to);
         return false;
       }
     }
@@ -128,10 +214,18 @@ class mailbox_mesh {
   void woke(unsigned to) noexcept { wakeups_.woke(to); }
 
  private:
-  // Grouped by receiver so receive() walks adjacent entries.
-  spsc_ring<Msg>& ring(unsigned from, unsigned to) noexcept {
-    assert(from < shards_ && to < shards_);
-    return *rings_[std::size_t{to} * shards_ + from];
+  struct lane_ring {
+    explicit lane_ring(std::size_t capacity) : ring(capacity) {}
+    spsc_ring<Msg> ring;
+    alignas(64) std::size_t sent_bytes = 0;  // sender-private
+    std::atomic<bool> wants_room{false};     // set by the sender, cleared by the receiver
+    alignas(64) std::atomic<std::size_t> taken_bytes{0};  // written by the receiver only
+  };
+
+  // Grouped by receiver so a drain walks adjacent entries.
+  lane_ring& ring(unsigned from, unsigned to, unsigned lane) const noexcept {
+    assert(from < shards_ && to < shards_ && lane < Lanes);
+    return *rings_[(std::size_t{to} * Lanes + lane) * shards_ + from];
   }
 
   struct alignas(64) cursor {
@@ -140,7 +234,7 @@ class mailbox_mesh {
 
   unsigned shards_;
   mailbox_wakeups wakeups_;
-  std::vector<std::unique_ptr<spsc_ring<Msg>>> rings_;
+  std::vector<std::unique_ptr<lane_ring>> rings_;
   std::unique_ptr<cursor[]> cursors_;
 };
 

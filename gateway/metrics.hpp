@@ -21,6 +21,7 @@ class shard_metrics {
   static void sub(counter& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
+  static void set(counter& c, std::uint64_t v) noexcept { c.store(v, std::memory_order_relaxed); }
 
   counter connections_accepted{0};
   counter connections_open{0};        // gauge: TCP connections held
@@ -37,7 +38,12 @@ class shard_metrics {
   counter receive_buffers_dry{0};     // io_uring: receives stopped for lack of provided buffers
   counter drops{0};                   // messages skipped for slow consumers
   counter gaps{0};                    // gap notices sent
-  counter publishes_refused{0};       // publishes refused: home shard overloaded, topic limit
+  counter publishes_refused{0};       // publishes refused: HTTP with full queues, topic limit
+  counter publishers_held{0};         // publishes after which the publisher's input was held
+  counter inputs_held{0};             // gauge: connections whose input is held (conn_hold)
+  counter internal_gaps{0};           // deliveries a shard never got (must stay 0)
+  counter queued_bytes{0};            // gauge: bytes queued toward other shards
+  counter queue_limit_bytes{0};       // gauge: pubsub.queue_bytes as applied (per shard pair, lane)
   counter deflate_compressed{0};      // messages compressed
   counter deflate_shared_sends{0};    // compressed broadcast variants queued by reference
   counter deflate_inflated{0};        // compressed messages inflated

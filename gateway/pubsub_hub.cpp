@@ -1,102 +1,200 @@
-// The shard's pub/sub engine (see pubsub_hub.hpp for the ordering argument).
+// The shard's pub/sub engine (see pubsub_hub.hpp for the ordering and no-loss arguments).
 #include "gateway/pubsub_hub.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "core/frame.hpp"
 #include "core/frame_encoder.hpp"
 #include "gateway/conn_deflate.hpp"
-#include "gateway/connection.hpp"
 
 namespace shoal::gateway {
 
 namespace {
 constexpr std::uint64_t topic_linger_ticks = 60'000 / tick_ms;  // history kept 60 s unused
-// Publishes waiting for room in the mailbox toward one home shard. Past it the home is far
-// behind (stalled, or flooded by every other shard) and new publishes to its topics are refused
-// with "overloaded" rather than queued without bound.
-constexpr std::size_t max_outbox_publishes = 65'536;
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
 }  // namespace
 
-pubsub_hub::pubsub_hub(unsigned self, unsigned shards, const config& cfg, shard_mesh& mesh)
-    : self_(self),
+std::uint64_t effective_queue_bytes(const config& cfg, unsigned shards) noexcept {
+  if (cfg.pubsub.queue_bytes != 0) return cfg.pubsub.queue_bytes;
+  // Derived from memory: every pair of shards and lane together may hold 1/16 of RAM, within
+  // [256 KiB, 16 MiB] each (more only adds latency to a burst: the bound is a buffer, and
+  // past it the publishers wait, which is the point).
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::uint64_t ram = pages > 0 && page > 0 ? std::uint64_t(pages) * std::uint64_t(page) : 1ull << 30;
+  const std::uint64_t rings = std::uint64_t{shards} * shards * lane_count;
+  return std::clamp<std::uint64_t>(ram / 16 / std::max<std::uint64_t>(rings, 1), 256u << 10, 16u << 20);
+}
+
+pubsub_hub::pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_mesh& mesh)
+    : self_(index_of(self)),
       shards_(shards),
       cfg_(cfg),
       mesh_(mesh),
-      outbox_(shards),
+      overflow_(std::size_t{shards} * lane_count),
+      waiting_(shards),
       max_home_topics_(static_cast<std::size_t>((cfg.pubsub.max_topics + shards - 1) / shards)),
-      history_budget_(cfg.pubsub.history_bytes / shards) {}
+      history_budget_(cfg.pubsub.history_bytes / shards),
+      queue_bytes_(effective_queue_bytes(cfg, shards)) {}
 
-pubsub_hub::~pubsub_hub() {
-  for (auto& [name, t] : home_) forget_all(t);
-  for (auto& box : outbox_)
-    for (shard_message& m : box) m.dispose();
-}
+pubsub_hub::~pubsub_hub() = default;  // frame_refs, jobs and queued messages free themselves
 
 unsigned pubsub_hub::home_of(std::string_view topic) const noexcept {
   return static_cast<unsigned>(string_hash{}(topic) % shards_);
 }
 
-void pubsub_hub::send(shard_context& ctx, unsigned to, shard_message m, bool droppable) {
+// ---- Queues between shards ----------------------------------------------------------------
+
+void pubsub_hub::send(shard_context& ctx, unsigned to, shard_message m) {
   if (to == self_) {
     dispatch(ctx, m);
     return;
   }
-  // FIFO per destination: while older messages wait in the outbox, newer ones queue behind
-  // them (or, for deliveries, are dropped: the receiver reports the gap).
-  if (outbox_[to].empty() && mesh_.send(self_, to, std::move(m))) return;
-  if (droppable) {
-    m.dispose();
-    shard_metrics::add(ctx.metrics.drops);
-    return;
+  // FIFO per destination and lane: while older messages wait in the overflow queue, newer ones
+  // queue behind them. Nothing is dropped; the byte bound acts on the publishers instead.
+  const lane l = lane_of(m);
+  overflow& o = overflow_[to * lane_count + static_cast<unsigned>(l)];
+  if (o.queue.empty() && mesh_.send(self_, to, std::move(m), static_cast<unsigned>(l))) return;
+  o.bytes += weight(m);
+  o.queue.push_back(std::move(m));
+}
+
+void pubsub_hub::flush_overflow() {
+  for (unsigned to = 0; to < shards_; ++to) {
+    for (unsigned l = 0; l < lane_count; ++l) {
+      overflow& o = overflow_[to * lane_count + l];
+      while (!o.queue.empty()) {
+        const std::size_t w = weight(o.queue.front());
+        if (!mesh_.send(self_, to, std::move(o.queue.front()), l)) break;
+        o.bytes -= w;
+        o.queue.pop_front();
+      }
+    }
   }
-  outbox_[to].push_back(m);
+}
+
+std::uint64_t pubsub_hub::pair_bytes(unsigned to, lane l) const noexcept {
+  const unsigned li = static_cast<unsigned>(l);
+  return mesh_.in_flight(self_, to, li) + overflow_[to * lane_count + li].bytes;
+}
+
+bool pubsub_hub::congested() const noexcept {
+  for (unsigned to = 0; to < shards_; ++to)
+    if (to != self_ && over_bound(to, lane::reply)) return true;
+  return false;
+}
+
+bool pubsub_hub::may_resume(unsigned home) const noexcept {
+  return home == self_ ? !congested() : !over_bound(home, lane::request);
+}
+
+std::uint64_t pubsub_hub::queued_bytes() const noexcept {
+  std::uint64_t n = 0;
+  for (unsigned to = 0; to < shards_; ++to)
+    if (to != self_) n += pair_bytes(to, lane::request) + pair_bytes(to, lane::reply);
+  return n;
+}
+
+void pubsub_hub::hold(std::uint64_t conn_token, unsigned home) {
+  waiting_[home].push_back(conn_token);
+  ++waiting_count_;
+}
+
+void pubsub_hub::resume_waiters(shard_context& ctx) {
+  for (unsigned home = 0; home < shards_ && waiting_count_ != 0; ++home) {
+    if (waiting_[home].empty() || !may_resume(home)) continue;
+    std::vector<std::uint64_t> tokens;
+    tokens.swap(waiting_[home]);  // a resumed client may publish, and be held, again
+    waiting_count_ -= tokens.size();
+    for (const std::uint64_t token : tokens)
+      if (hub_client* c = lookup_ ? lookup_(lookup_arg_, token) : nullptr) c->resume_input(ctx);
+  }
 }
 
 void pubsub_hub::poll(shard_context& ctx) {
   now_ = ctx.now;
-  for (unsigned to = 0; to < shards_; ++to) {
-    auto& box = outbox_[to];
-    while (!box.empty() && mesh_.send(self_, to, std::move(box.front()))) box.pop_front();
-  }
-  mesh_.receive(self_, [&](unsigned, shard_message&& m) { dispatch(ctx, m); });
+  flush_overflow();
+  // Replies first and always: deliveries only go to local queues, so draining them never waits.
+  mesh_.receive_lane(self_, static_cast<unsigned>(lane::reply),
+                     [&](unsigned, shard_message&& m) { dispatch(ctx, m); });
+  // Requests only while this shard's own reply lanes are under the bound: a request left in its
+  // ring holds its sender's lane over the bound in turn, and so its publishers.
+  mesh_.receive_while(self_, static_cast<unsigned>(lane::request), [&](unsigned, shard_message& m) {
+    if (congested()) return false;
+    dispatch(ctx, m);
+    return true;
+  });
+  if (waiting_count_ != 0) resume_waiters(ctx);
+  shard_metrics::set(ctx.metrics.queued_bytes, queued_bytes());
 }
 
-void pubsub_hub::dispatch(shard_context& ctx, shard_message m) {
-  switch (m.kind) {
-    case message_kind::publish: home_publish(ctx, static_cast<publish_job*>(m.ptr)); return;
-    case message_kind::publish_done: on_publish_done(ctx, static_cast<publish_job*>(m.ptr)); return;
-    case message_kind::subscribe: home_subscribe(ctx, static_cast<subscribe_job*>(m.ptr)); return;
-    case message_kind::subscribe_done: on_subscribe_done(ctx, static_cast<subscribe_job*>(m.ptr)); return;
-    case message_kind::unsubscribe: home_unsubscribe(static_cast<unsubscribe_job*>(m.ptr)); return;
-    case message_kind::deliver: on_deliver(ctx, static_cast<shared_frame*>(m.ptr)); return;
-  }
+bool pubsub_hub::prepare_to_sleep() {
+  // Ask to be woken by the receivers this shard waits on (see mailbox.hpp, "wait for room").
+  const bool jammed = congested();
+  if (jammed)
+    for (unsigned to = 0; to < shards_; ++to)
+      if (to != self_ && over_bound(to, lane::reply))
+        mesh_.wait_for_room(self_, to, static_cast<unsigned>(lane::reply));
+  for (unsigned home = 0; home < shards_; ++home)
+    if (home != self_ && !waiting_[home].empty())
+      mesh_.wait_for_room(self_, home, static_cast<unsigned>(lane::request));
+  mesh_.announce_sleep(self_);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  bool work = mesh_.has_mail(self_, static_cast<unsigned>(lane::reply)) ||
+              (!jammed && mesh_.has_mail(self_, static_cast<unsigned>(lane::request)));
+  for (unsigned to = 0; to < shards_ && !work; ++to)
+    for (unsigned l = 0; l < lane_count && !work; ++l)
+      work = !overflow_[to * lane_count + l].queue.empty() && mesh_.has_room(self_, to, l);
+  if (jammed && !congested()) work = true;
+  for (unsigned home = 0; home < shards_ && !work && waiting_count_ != 0; ++home)
+    work = !waiting_[home].empty() && may_resume(home);
+  if (work) mesh_.woke(self_);
+  return !work;
+}
+
+void pubsub_hub::dispatch(shard_context& ctx, shard_message& m) {
+  std::visit(overloaded{
+                 [&](publish_request& r) { home_publish(ctx, std::move(r.job)); },
+                 [&](subscribe_request& r) { home_subscribe(ctx, std::move(r.job)); },
+                 [&](unsubscribe_request& r) { home_unsubscribe(*r.job); },
+                 [&](publish_answer& a) { on_publish_done(ctx, std::move(a.job)); },
+                 [&](subscribe_answer& a) { on_subscribe_done(ctx, std::move(a.job)); },
+                 [&](delivery& d) { on_deliver(ctx, std::move(d.frame)); },
+             },
+             m);
 }
 
 // ---- Session side -------------------------------------------------------------------------
 
 void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<std::uint64_t> since,
-                           std::string_view id) {
+                           std::string_view id, std::uint64_t ticket) {
   local_topic& lt = local_.try_emplace(sub.topic).first->second;
   sub.index = static_cast<std::uint32_t>(lt.subs.size());
-  sub.active = false;
+  sub.state = sub_state::waiting;
   lt.subs.push_back(&sub);
-  auto* job = new subscribe_job;
+  auto job = std::make_unique<subscribe_job>();
   job->topic = sub.topic;
   job->id = std::string(id);
-  job->conn_token = sub.conn->token();
-  job->sub_id = sub.id;
-  job->origin = static_cast<std::uint16_t>(self_);
+  job->conn_token = sub.conn_token;
+  job->ticket = ticket;
+  job->origin = shard_id(self_);
   job->since = since;
-  job->compressed = sub.conn->takes_compressed_broadcast();
-  send(ctx, home_of(sub.topic), shard_message::of(job, false), false);
+  job->compressed = sub.compressed;
+  send(ctx, home_of(sub.topic), subscribe_request{std::move(job)});
 }
 
 void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
   unlist(sub);
-  auto* job = new unsubscribe_job{sub.topic, static_cast<std::uint16_t>(self_),
-                                  sub.conn->takes_compressed_broadcast()};
-  send(ctx, home_of(sub.topic), shard_message::of(job), false);
+  auto job = std::make_unique<unsubscribe_job>(unsubscribe_job{sub.topic, shard_id(self_), sub.compressed});
+  send(ctx, home_of(sub.topic), unsubscribe_request{std::move(job)});
 }
 
 void pubsub_hub::unlist(subscription& sub) {
@@ -112,28 +210,27 @@ void pubsub_hub::unlist(subscription& sub) {
   }
 }
 
-void pubsub_hub::publish(shard_context& ctx, std::uint64_t conn_token, std::string_view topic,
-                         std::string_view data, std::string_view id, bool from_http) {
-  auto* job = new publish_job{std::string(topic), std::string(data), std::string(id), conn_token,
-                              static_cast<std::uint16_t>(self_), from_http};
-  const unsigned home = home_of(topic);
-  if (outbox_[home].size() >= max_outbox_publishes) {
-    job->refused = "the topic's shard is overloaded; retry later";
-    job->refused_code = protocol_error_code::overloaded;
-    refuse_publish(ctx, job);
-    return;
-  }
-  send(ctx, home, shard_message::of(job, false), false);
-}
-
-void pubsub_hub::refuse_publish(shard_context& ctx, publish_job* job) {
-  shard_metrics::add(ctx.metrics.publishes_refused);
-  on_publish_done(ctx, job);
+admission pubsub_hub::publish(shard_context& ctx, const publish_args& p, bool refuse_when_full) {
+  const unsigned home = home_of(p.topic);
+  if (refuse_when_full && !may_resume(home)) return admission::full;
+  auto job = std::make_unique<publish_job>();
+  job->topic = std::string(p.topic);
+  job->data = std::string(p.data);
+  job->id = std::string(p.id);
+  job->conn_token = p.conn_token;
+  job->ticket = p.ticket;
+  job->origin = shard_id(self_);
+  job->from_http = p.from_http;
+  send(ctx, home, publish_request{std::move(job)});
+  if (refuse_when_full || may_resume(home)) return admission::accepted;
+  hold(p.conn_token, home);
+  shard_metrics::add(ctx.metrics.publishers_held);
+  return admission::hold;
 }
 
 // ---- Home side ----------------------------------------------------------------------------
 
-shared_frame* pubsub_hub::encode_delivery(shard_context& ctx, std::string_view topic,
+frame_ref pubsub_hub::encode_delivery(shard_context& ctx, std::string_view topic,
                                           std::uint64_t seq, std::string_view data, bool compress) {
   // Encoded once: header + JSON in one block that every subscriber's queue points at. With
   // subscribers that take compressed frames, the message is also compressed once, with the
@@ -154,7 +251,7 @@ shared_frame* pubsub_hub::encode_delivery(shard_context& ctx, std::string_view t
     shard_metrics::add(ctx.metrics.deflate_compressed);
     if (frame && frame->size() < header + json) packed = *frame;  // else plain serves everyone
   }
-  shared_frame* f = shared_frame::create(static_cast<std::uint32_t>(header + json),
+  frame_ref f = shared_frame::create(static_cast<std::uint32_t>(header + json),
                                          static_cast<std::uint32_t>(packed.size()));
   core::encode_frame_header(f->data(), core::opcode::text, json, true, false, nullptr);
   char* body = reinterpret_cast<char*>(f->data() + header);
@@ -175,17 +272,17 @@ pubsub_hub::home_topic* pubsub_hub::home_topic_for(const std::string& name) {
   return &t;
 }
 
-void pubsub_hub::remember(home_topic& t, shared_frame* f) {
+void pubsub_hub::remember(home_topic& t, frame_ref f) {
   // History: the ring holds one reference per message until it is overwritten or forgotten.
   const std::size_t cap = cfg_.pubsub.ring_size;
   const std::uint64_t seq = t.last_seq;
+  history_bytes_ += f->bytes();
   if (t.ring.size() < cap) {
-    t.ring.push_back(f);  // seq == ring.size() while the ring fills (seq starts at 1)
+    t.ring.push_back(std::move(f));  // seq == ring.size() while the ring fills (seq starts at 1)
   } else {
     if (seq - t.first_seq + 1 > cap) forget_oldest(t);  // the slot seq will take
-    t.ring[(seq - 1) & (cap - 1)] = f;
+    t.ring[(seq - 1) & (cap - 1)] = std::move(f);
   }
-  history_bytes_ += f->bytes();
   // Over the byte budget: this topic's oldest messages go first (it is the one growing), but
   // its newest stays; the sweep trims the other topics.
   while (history_bytes_ > history_budget_ && t.first_seq < seq) forget_oldest(t);
@@ -193,10 +290,9 @@ void pubsub_hub::remember(home_topic& t, shared_frame* f) {
 
 void pubsub_hub::forget_oldest(home_topic& t) {
   // While the ring is still growing, seq - 1 < ring.size() <= ring_size, so the mask is a no-op.
-  shared_frame*& slot = t.ring[(t.first_seq - 1) & (cfg_.pubsub.ring_size - 1)];
+  frame_ref& slot = t.ring[(t.first_seq - 1) & (cfg_.pubsub.ring_size - 1)];
   history_bytes_ -= slot->bytes();
-  slot->release();
-  slot = nullptr;
+  slot.reset();
   ++t.first_seq;
 }
 
@@ -204,42 +300,39 @@ void pubsub_hub::forget_all(home_topic& t) {
   while (t.first_seq <= t.last_seq && !t.ring.empty()) forget_oldest(t);
 }
 
-void pubsub_hub::home_publish(shard_context& ctx, publish_job* job) {
+void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> job) {
+  const unsigned origin = index_of(job->origin);
   home_topic* topic = home_topic_for(job->topic);
   if (!topic) {
     job->refused = "the server holds pubsub.max_topics topics";
     job->refused_code = protocol_error_code::too_many_topics;
     shard_metrics::add(ctx.metrics.publishes_refused);
-    send(ctx, job->origin, shard_message::of(job, true), false);
+    send(ctx, origin, publish_answer{std::move(job)});
     return;
   }
   home_topic& t = *topic;
   t.last_used = now_;
   const std::uint64_t seq = ++t.last_seq;
-  shared_frame* f = encode_delivery(ctx, job->topic, seq, job->data, t.compressed_interest > 0);
-  if (history_budget_ > 0) remember(t, f);
-  else {
-    f->release();
-    t.first_seq = seq + 1;
-  }
-  for (unsigned s = 0; s < shards_; ++s) {
-    if (t.interest[s] == 0) continue;
-    f->retain();
-    send(ctx, s, shard_message::of(f), true);
-  }
+  frame_ref f = encode_delivery(ctx, job->topic, seq, job->data, t.compressed_interest > 0);
+  for (unsigned s = 0; s < shards_; ++s)
+    if (t.interest[s] != 0) send(ctx, s, delivery{f.share()});
+  if (history_budget_ > 0) remember(t, std::move(f));
+  else t.first_seq = seq + 1;  // no history: `f` goes with the last delivery
   job->seq = seq;
-  send(ctx, job->origin, shard_message::of(job, true), false);
+  std::string().swap(job->data);  // the answer does not carry the payload back
+  send(ctx, origin, publish_answer{std::move(job)});
 }
 
-void pubsub_hub::home_subscribe(shard_context& ctx, subscribe_job* job) {
+void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
+  const unsigned origin = index_of(job->origin);
   home_topic* topic = home_topic_for(job->topic);
   if (!topic) {
     job->refused = true;
-    send(ctx, job->origin, shard_message::of(job, true), false);
+    send(ctx, origin, subscribe_answer{std::move(job)});
     return;
   }
   home_topic& t = *topic;
-  ++t.interest[job->origin];
+  ++t.interest[origin];
   ++t.interested;
   if (job->compressed) ++t.compressed_interest;
   t.last_used = now_;
@@ -250,30 +343,26 @@ void pubsub_hub::home_subscribe(shard_context& ctx, subscribe_job* job) {
   if (job->since && *job->since < t.last_seq) {
     const std::uint64_t from = *job->since + 1;
     if (from < oldest) {
-      job->too_old = true;
+      job->too_old = true;  // also every resume that needs a message when history is off
     } else {
       job->replay.reserve(t.last_seq - from + 1);
-      for (std::uint64_t s = from; s <= t.last_seq; ++s) {
-        shared_frame* f = t.ring[(s - 1) & (cap - 1)];
-        f->retain();
-        job->replay.push_back(f);
-      }
+      for (std::uint64_t s = from; s <= t.last_seq; ++s) job->replay.push_back(t.ring[(s - 1) & (cap - 1)].share());
     }
   } else if (job->since && *job->since > t.last_seq) {
     job->too_old = true;  // a sequence this topic never had (it was forgotten and restarted)
   }
-  send(ctx, job->origin, shard_message::of(job, true), false);
+  send(ctx, origin, subscribe_answer{std::move(job)});
 }
 
-void pubsub_hub::home_unsubscribe(unsubscribe_job* job) {
-  const auto it = home_.find(job->topic);
-  if (it != home_.end() && it->second.interest[job->origin] > 0) {
-    --it->second.interest[job->origin];
+void pubsub_hub::home_unsubscribe(const unsubscribe_job& job) {
+  const auto it = home_.find(job.topic);
+  const unsigned origin = index_of(job.origin);
+  if (it != home_.end() && it->second.interest[origin] > 0) {
+    --it->second.interest[origin];
     --it->second.interested;
-    if (job->compressed && it->second.compressed_interest > 0) --it->second.compressed_interest;
+    if (job.compressed && it->second.compressed_interest > 0) --it->second.compressed_interest;
     it->second.last_used = now_;
   }
-  delete job;
 }
 
 void pubsub_hub::sweep(std::uint64_t now) {
@@ -302,88 +391,52 @@ void pubsub_hub::sweep(std::uint64_t now) {
 
 // ---- Receiving side -----------------------------------------------------------------------
 
-void pubsub_hub::on_deliver(shard_context& ctx, shared_frame* frame) {
+void pubsub_hub::on_deliver(shard_context& ctx, frame_ref frame) {
   const auto it = local_.find(frame->topic());
-  if (it == local_.end()) {
-    frame->release();  // the last local subscriber left while this was on its way
-    return;
-  }
+  if (it == local_.end()) return;  // the last local subscriber left while this was on its way
   local_topic& lt = it->second;
   const std::uint64_t seq = frame->seq();
-  if (lt.synced && seq > lt.last_seq + 1) {
-    // This shard's mailbox overflowed: every subscriber here missed the range.
+  if (lt.synced && seq > lt.last_seq + 1) [[unlikely]] {
+    // Cannot happen (no queue drops a delivery); if it ever did, the loss is announced.
+    shard_metrics::add(ctx.metrics.internal_gaps);
     const std::uint64_t from = lt.last_seq + 1;
-    for (std::size_t i = 0; i < lt.subs.size(); ++i) {
-      subscription& sub = *lt.subs[i];
-      if (sub.active && seq - 1 > sub.from_seq)
-        sub.conn->session()->missed(ctx, sub, std::max(from, sub.from_seq + 1), seq - 1);
-    }
+    for (subscription* sub : lt.subs)
+      if (sub->state != sub_state::waiting && seq - 1 > sub->from_seq)
+        sub->client->missed(ctx, *sub, std::max(from, sub->from_seq + 1), seq - 1);
   }
   if (seq > lt.last_seq) lt.last_seq = seq;
   lt.synced = true;
-  local_frame* lf = pool_.adopt(frame);
+  local_frame* lf = pool_.adopt(std::move(frame));
   for (std::size_t i = 0; i < lt.subs.size(); ++i) {
     subscription& sub = *lt.subs[i];
-    if (sub.active && seq > sub.from_seq) sub.conn->session()->deliver(ctx, sub, lf);
+    if (sub.state != sub_state::waiting && seq > sub.from_seq) sub.client->deliver(ctx, sub, lf);
   }
   lf->release();
 }
 
-void pubsub_hub::on_publish_done(shard_context& ctx, publish_job* job) {
-  connection* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr;
-  if (c && c->state() != conn_state::closed) {
-    if (job->from_http) {
-      c->on_http_publish_result(ctx, job->topic, job->seq, job->refused);
-    } else if (c->session()) {
-      scratch_.clear();
-      if (job->refused) encode_error(scratch_, job->refused_code, job->refused, job->id, job->topic);
-      else encode_ack(scratch_, job->topic, job->seq, job->id);
-      c->queue_text(ctx, scratch_);
-    }
-  }
-  delete job;
+void pubsub_hub::on_publish_done(shard_context& ctx, std::unique_ptr<publish_job> job) {
+  if (hub_client* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr)
+    c->published(ctx, std::move(job));
 }
 
-void pubsub_hub::on_subscribe_done(shard_context& ctx, subscribe_job* job) {
-  connection* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr;
-  subscription* sub = (c && c->session()) ? c->session()->find(job->topic) : nullptr;
-  // Only the subscription this job was sent for: a topic unsubscribed and subscribed again
-  // while the first answer was on its way must wait for its own answer (and its replay).
-  if (sub && !sub->active && sub->id == job->sub_id && job->refused) {
-    c->session()->refused(ctx, sub, job->id);
-  } else if (sub && !sub->active && sub->id == job->sub_id) {
-    auto it = local_.find(job->topic);
+void pubsub_hub::on_subscribe_done(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
+  if (!job->refused) {
+    const auto it = local_.find(job->topic);
     if (it != local_.end() && !it->second.synced) {
       it->second.last_seq = job->seq;
       it->second.synced = true;
     }
-    sub->active = true;
-    sub->from_seq = job->seq;
-    scratch_.clear();
-    encode_subscribed(scratch_, job->topic, job->seq, job->id);
-    c->queue_text(ctx, scratch_);
-    if (job->too_old) {
-      scratch_.clear();
-      encode_too_old(scratch_, job->topic, *job->since, job->oldest);
-      c->queue_text(ctx, scratch_);
-    }
-    for (shared_frame* f : job->replay) {
-      local_frame* lf = pool_.adopt(f);
-      c->queue_broadcast(ctx, lf);
-      lf->release();
-    }
-    job->replay.clear();
   }
-  for (shared_frame* f : job->replay) f->release();
-  delete job;
+  if (hub_client* c = lookup_ ? lookup_(lookup_arg_, job->conn_token) : nullptr)
+    c->subscribed(ctx, std::move(job));
 }
 
 void pubsub_hub::discard_pending() {
-  for (auto& box : outbox_) {
-    for (shard_message& m : box) m.dispose();
-    box.clear();
+  for (overflow& o : overflow_) {
+    o.queue.clear();
+    o.bytes = 0;
   }
-  mesh_.receive(self_, [](unsigned, shard_message&& m) { m.dispose(); });
+  mesh_.receive(self_, [](unsigned, shard_message&&) {});
 }
 
 }  // namespace shoal::gateway

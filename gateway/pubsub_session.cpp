@@ -1,5 +1,6 @@
-// A /ws connection's pub/sub state (see pubsub_session.hpp): client commands, and the
-// slow-consumer policy applied per delivery, decided by the connection's buffered bytes.
+// A /ws connection's pub/sub state (see pubsub_session.hpp): client commands, answers in
+// request order, and the slow-consumer policy applied per delivery, decided by the connection's
+// buffered bytes.
 #include "gateway/pubsub_session.hpp"
 
 #include "gateway/connection.hpp"
@@ -7,9 +8,12 @@
 
 namespace shoal::gateway {
 
+namespace {
+bool holds_back(const subscription& sub) noexcept { return sub.gap_from != 0 || sub.conflated; }
+}  // namespace
+
 pubsub_session::~pubsub_session() {
-  for (auto& sub : subs_)
-    if (sub->conflated) sub->conflated->release();
+  for (auto& sub : subs_) release_held(*sub);
 }
 
 subscription* pubsub_session::find(std::string_view topic) noexcept {
@@ -18,73 +22,239 @@ subscription* pubsub_session::find(std::string_view topic) noexcept {
   return nullptr;
 }
 
-void pubsub_session::send_error(shard_context& ctx, protocol_error_code code, std::string_view message,
-                                std::string_view id, std::string_view topic) {
+// ---- Answers, in request order --------------------------------------------------------------
+
+std::uint64_t pubsub_session::take_ticket(shard_context& ctx, subscription* sub) {
+  answers_.push_back(answer{{}, nullptr, sub, false});
+  if (answers_.size() == max_unanswered) conn_.hold_input(ctx, conn_hold::answers);
+  return first_ticket_ + answers_.size() - 1;
+}
+
+void pubsub_session::answer_with(shard_context& ctx, std::uint64_t ticket, std::string_view text) {
+  const std::size_t at = ticket - first_ticket_;
+  if (at == 0) {  // the usual case: nothing before it, nothing kept
+    conn_.queue_text(ctx, text);
+    answers_.pop_front();
+    ++first_ticket_;
+    release_ready(ctx);
+    return;
+  }
+  answer& a = answers_[at];
+  a.text.assign(text);
+  a.ready = true;
+}
+
+void pubsub_session::answer_now(shard_context& ctx, std::string_view text) {
+  if (answers_.empty()) {
+    conn_.queue_text(ctx, text);
+    return;
+  }
+  answers_.push_back(answer{std::string(text), nullptr, nullptr, true});
+}
+
+void pubsub_session::send_error_now(shard_context& ctx, protocol_error_code code,
+                                    std::string_view message, std::string_view id,
+                                    std::string_view topic) {
   std::string& text = ctx.scratch;
   text.clear();
   encode_error(text, code, message, id, topic);
-  conn_.queue_text(ctx, text);
+  answer_now(ctx, text);
 }
+
+void pubsub_session::release_ready(shard_context& ctx) {
+  while (!answers_.empty() && answers_.front().ready) {
+    answer& a = answers_.front();
+    if (a.sub_job && a.sub) activate(ctx, *a.sub, *a.sub_job);
+    else conn_.queue_text(ctx, a.text);
+    answers_.pop_front();
+    ++first_ticket_;
+  }
+  if (answers_.size() < max_unanswered / 2) conn_.release_hold(ctx, conn_hold::answers);
+}
+
+// ---- Client commands ------------------------------------------------------------------------
 
 void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
   pubsub_hub& hub = *ctx.hub;
   const parse_outcome in = hub.parser().parse(text, ctx.settings.max_topic_length);
   if (!in.ok) {
-    send_error(ctx, in.error, in.message, in.id, in.topic);
+    send_error_now(ctx, in.error, in.message, in.id, in.topic);
     return;
   }
   const client_command& cmd = in.command;
   switch (cmd.op) {
-    case client_op::subscribe: {
-      if (subscription* old = find(cmd.topic)) {
-        // Subscribing again (e.g. to resume from a sequence number) replaces the subscription.
-        leave(ctx, old);
-      } else if (subs_.size() >= ctx.settings.max_topics_per_connection) {
-        send_error(ctx, protocol_error_code::too_many_topics,
-                   "this connection is at limits.max_topics_per_connection", cmd.id, cmd.topic);
-        return;
-      }
-      auto sub = std::make_unique<subscription>();
-      sub->topic = std::string(cmd.topic);
-      sub->conn = &conn_;
-      sub->id = next_sub_id_++ & 0x7fffffffu;
-      subscription& added = *sub;
-      subs_.push_back(std::move(sub));  // first: the hub may answer at once (topic homed here)
-      hub.subscribe(ctx, added, cmd.since, cmd.id);
+    case client_op::subscribe:
+      subscribe(ctx, cmd);
       return;
-    }
     case client_op::unsubscribe: {
       subscription* sub = find(cmd.topic);
       if (!sub) {
-        send_error(ctx, protocol_error_code::not_subscribed, "not subscribed to this topic", cmd.id,
-                   cmd.topic);
+        send_error_now(ctx, protocol_error_code::not_subscribed, "not subscribed to this topic",
+                       cmd.id, cmd.topic);
         return;
       }
       leave(ctx, sub);
       ctx.scratch.clear();
       encode_unsubscribed(ctx.scratch, cmd.topic, cmd.id);
-      conn_.queue_text(ctx, ctx.scratch);
+      answer_now(ctx, ctx.scratch);
       return;
     }
-    case client_op::publish:
-      hub.publish(ctx, conn_.token(), cmd.topic, cmd.data, cmd.id, false);
+    case client_op::publish: {
+      const std::uint64_t ticket = take_ticket(ctx, nullptr);  // first: the answer may come at once
+      const admission a = hub.publish(
+          ctx, publish_args{conn_.token(), ticket, cmd.topic, cmd.data, cmd.id, false}, false);
+      if (a == admission::hold) conn_.hold_input(ctx, conn_hold::hub);
       return;
+    }
   }
 }
 
-void pubsub_session::refused(shard_context& ctx, subscription* sub, std::string_view id) {
-  send_error(ctx, protocol_error_code::too_many_topics, "the server holds pubsub.max_topics topics",
-             id, sub->topic);
-  ctx.hub->unlist(*sub);
+void pubsub_session::subscribe(shard_context& ctx, const client_command& cmd) {
+  if (subscription* old = find(cmd.topic)) {
+    leave(ctx, old);  // subscribing again (e.g. to resume from a sequence number) replaces it
+  } else if (subs_.size() >= ctx.settings.max_topics_per_connection) {
+    send_error_now(ctx, protocol_error_code::too_many_topics,
+                   "this connection is at limits.max_topics_per_connection", cmd.id, cmd.topic);
+    return;
+  }
+  auto sub = std::make_unique<subscription>();
+  sub->topic = std::string(cmd.topic);
+  sub->client = this;
+  sub->conn_token = conn_.token();
+  sub->compressed = conn_.takes_compressed_broadcast();
+  subscription& added = *sub;
+  subs_.push_back(std::move(sub));  // first: the hub may answer at once (topic homed here)
+  const std::uint64_t ticket = take_ticket(ctx, &added);
+  ctx.hub->subscribe(ctx, added, cmd.since, cmd.id, ticket);
+}
+
+// ---- Answers from home shards -----------------------------------------------------------------
+
+void pubsub_session::published(shard_context& ctx, std::unique_ptr<publish_job> job) {
+  std::string& text = ctx.scratch;
+  text.clear();
+  if (job->refused) encode_error(text, job->refused_code, job->refused, job->id, job->topic);
+  else encode_ack(text, job->topic, job->seq, job->id);
+  answer_with(ctx, job->ticket, text);
+}
+
+void pubsub_session::subscribed(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
+  const std::size_t at = job->ticket - first_ticket_;
+  answer& a = answers_[at];
+  subscription* sub = a.sub;
+  std::string& text = ctx.scratch;
+  text.clear();
+  if (job->refused) {
+    encode_error(text, protocol_error_code::too_many_topics, "the server holds pubsub.max_topics topics",
+                 job->id, job->topic);
+    if (sub) {
+      ctx.hub->unlist(*sub);
+      erase(sub);
+    }
+    answer_with(ctx, job->ticket, text);
+    return;
+  }
+  if (!sub) {
+    // Left (unsubscribed, or replaced) before the answer came: it is still owed, in its place.
+    encode_subscribed(text, job->topic, job->seq, job->id);
+    answer_with(ctx, job->ticket, text);
+    return;
+  }
+  sub->from_seq = job->seq;
+  if (at == 0) {
+    sub->state = sub_state::active;
+    activate(ctx, *sub, *job);
+    answers_.pop_front();
+    ++first_ticket_;
+    release_ready(ctx);
+    return;
+  }
+  sub->state = sub_state::held;  // messages from now on wait with the answer
+  a.sub_job = std::move(job);
+  a.ready = true;
+}
+
+void pubsub_session::activate(shard_context& ctx, subscription& sub, subscribe_job& job) {
+  std::string& text = ctx.scratch;
+  text.clear();
+  encode_subscribed(text, job.topic, job.seq, job.id);
+  conn_.queue_text(ctx, text);
+  if (job.too_old) {
+    text.clear();
+    encode_too_old(text, job.topic, *job.since, job.oldest);
+    conn_.queue_text(ctx, text);
+  }
+  for (frame_ref& f : job.replay) {
+    local_frame* lf = ctx.hub->pool().adopt(std::move(f));
+    conn_.queue_broadcast(ctx, lf);
+    lf->release();
+  }
+  job.replay.clear();
+  sub.state = sub_state::active;
+  if (sub.held.empty() && !holds_back(sub)) return;
+  // What arrived while the answer waited, then the gap or conflated message that followed it
+  // (held deliveries stop at the first one over the limit, so those come last).
+  std::vector<local_frame*> held;
+  held.swap(sub.held);
+  sub.held_bytes = 0;
+  const std::uint64_t gap_from = sub.gap_from, gap_to = sub.gap_to;
+  local_frame* conflated = sub.conflated;
+  if (holds_back(sub)) --held_back_;
+  sub.gap_from = sub.gap_to = 0;
+  sub.conflated = nullptr;
+  for (local_frame* lf : held) {
+    deliver(ctx, sub, lf);
+    lf->release();
+  }
+  if (gap_from != 0) {
+    hold_gap(sub, gap_from, gap_to);
+    if (conn_.buffered() < ctx.settings.slow_consumer_limit) catch_up(ctx, sub);
+  }
+  if (conflated) {
+    deliver(ctx, sub, conflated);
+    conflated->release();
+  }
+}
+
+void pubsub_session::resume_input(shard_context& ctx) { conn_.release_hold(ctx, conn_hold::hub); }
+
+// ---- Leaving ----------------------------------------------------------------------------------
+
+void pubsub_session::release_held(subscription& sub) {
+  for (local_frame* lf : sub.held) lf->release();
+  sub.held.clear();
+  sub.held_bytes = 0;
+  if (sub.conflated) {
+    sub.conflated->release();
+    sub.conflated = nullptr;
+  }
+  if (sub.state != sub_state::active)
+    for (std::size_t i = 0; i < answers_.size(); ++i)
+      if (answers_[i].sub == &sub) answers_[i].sub = nullptr;
+}
+
+void pubsub_session::erase(subscription* sub) {
+  if (holds_back(*sub)) --held_back_;
+  release_held(*sub);
   std::erase_if(subs_, [sub](const auto& p) { return p.get() == sub; });
 }
 
 void pubsub_session::leave(shard_context& ctx, subscription* sub) {
   ctx.hub->unsubscribe(ctx, *sub);
-  if (sub->conflated || sub->gap_from) --held_back_;
-  if (sub->conflated) sub->conflated->release();
-  std::erase_if(subs_, [sub](const auto& p) { return p.get() == sub; });
+  erase(sub);
 }
+
+void pubsub_session::leave_all(shard_context& ctx) {
+  for (auto& sub : subs_) {
+    ctx.hub->unsubscribe(ctx, *sub);
+    release_held(*sub);
+  }
+  subs_.clear();
+  answers_.clear();
+  held_back_ = 0;
+}
+
+// ---- Deliveries and the slow-consumer policy ------------------------------------------------
 
 void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to) {
   if (sub.gap_from == 0) {
@@ -108,14 +278,31 @@ void pubsub_session::missed(shard_context&, subscription& sub, std::uint64_t fro
 }
 
 void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame* frame) {
-  // The per-delivery path: the policy and catch-up cases are out of line so this stays a few
-  // instructions and a tail call.
+  // The per-delivery path: the policy, held and catch-up cases are out of line so this stays a
+  // few instructions and a tail call.
+  if (sub.state != sub_state::active) [[unlikely]] {
+    hold_delivery(ctx, sub, frame);
+    return;
+  }
   if (conn_.buffered() + frame->size() > ctx.settings.slow_consumer_limit) [[unlikely]] {
     over_limit(ctx, sub, frame);
     return;
   }
   if (sub.gap_from || sub.conflated) [[unlikely]] catch_up(ctx, sub);
   conn_.queue_broadcast(ctx, frame);
+}
+
+void pubsub_session::hold_delivery(shard_context& ctx, subscription& sub, local_frame* frame) {
+  // The subscription's answer waits for an earlier one; its messages wait with it, counted
+  // against the slow-consumer limit like queued ones.
+  if (holds_back(sub) ||
+      conn_.buffered() + sub.held_bytes + frame->size() > ctx.settings.slow_consumer_limit) {
+    over_limit(ctx, sub, frame);
+    return;
+  }
+  frame->retain();
+  sub.held.push_back(frame);
+  sub.held_bytes += frame->size();
 }
 
 void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_frame* frame) {
@@ -150,8 +337,13 @@ void pubsub_session::catch_up(shard_context& ctx, subscription& sub) {
 }
 
 void pubsub_session::on_drained(shard_context& ctx) {
+  held_back_ = 0;
   for (auto& p : subs_) {
     subscription& sub = *p;
+    if (sub.state != sub_state::active) {  // sent after its answer (activate)
+      if (holds_back(sub)) ++held_back_;
+      continue;
+    }
     send_gap(ctx, sub);
     if (sub.conflated) {
       conn_.queue_broadcast(ctx, sub.conflated);
@@ -159,19 +351,6 @@ void pubsub_session::on_drained(shard_context& ctx) {
       sub.conflated = nullptr;
     }
   }
-  held_back_ = 0;
-}
-
-void pubsub_session::leave_all(shard_context& ctx) {
-  for (auto& sub : subs_) {
-    ctx.hub->unsubscribe(ctx, *sub);
-    if (sub->conflated) {
-      sub->conflated->release();
-      sub->conflated = nullptr;
-    }
-  }
-  subs_.clear();
-  held_back_ = 0;
 }
 
 }  // namespace shoal::gateway

@@ -1,6 +1,13 @@
 // The pub/sub side of one /ws connection (subprotocol shoal.v1): its subscriptions, the
-// slow-consumer policy applied to each delivery, and the client commands it turns into calls on
-// the shard's pubsub_hub. Owned by its connection; shard-owned like it.
+// slow-consumer policy applied to each delivery, its answers in request order, and the client
+// commands it turns into calls on the shard's pubsub_hub, whose hub_client it is. Owned by its
+// connection; shard-owned like it.
+//
+// Answers in order. Every request gets a ticket; answers computed at once (errors, unsubscribed)
+// and answers from home shards (acks, subscribed) leave in ticket order: one that arrives early
+// waits in answers_ until those before it are out. A subscription answered early is `held`: its
+// messages wait with it (bounded by the slow-consumer limit), so "subscribed" always precedes
+// them. In the usual case (answers arriving in order) nothing waits and nothing is allocated.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +17,10 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/hub_client.hpp"
 #include "gateway/local_frame.hpp"
 #include "gateway/pubsub_protocol.hpp"
+#include "gateway/ring_queue.hpp"
 #include "gateway/shard_context.hpp"
 
 namespace shoal::gateway {
@@ -19,22 +28,12 @@ namespace shoal::gateway {
 class connection;
 class pubsub_hub;
 
-// One topic a connection subscribes to. The hub lists it under the topic (at `index`).
-struct subscription {
-  std::string topic;
-  connection* conn = nullptr;
-  std::uint64_t from_seq = 0;     // deliveries with seq > from_seq are for this subscriber
-  std::uint64_t gap_from = 0;     // dropped (not yet reported) range; 0 = none
-  std::uint64_t gap_to = 0;
-  local_frame* conflated = nullptr;  // conflate policy: the newest message held back
-  std::uint32_t index = 0;        // position in the hub's list for the topic
-  std::uint32_t id : 31 = 0;      // unique among the session's recent subscriptions: matches
-                                  // the home's answer
-  bool active : 1 = false;        // the home shard has answered the subscribe
-};
-
-class pubsub_session {
+class pubsub_session final : public hub_client {
  public:
+  // Requests a connection may have unanswered; past it Shoal stops reading from it until half
+  // are answered (each waiting answer costs memory, so a pipelining client is bounded here).
+  static constexpr std::size_t max_unanswered = 4096;
+
   explicit pubsub_session(connection& conn) : conn_(conn) {}
   ~pubsub_session();
   pubsub_session(const pubsub_session&) = delete;
@@ -42,37 +41,60 @@ class pubsub_session {
 
   // A complete text message from the client.
   void on_text(shard_context& ctx, std::string_view text);
-  // Called by the hub for each broadcast frame of a subscribed topic, in sequence order.
-  void deliver(shard_context& ctx, subscription& sub, local_frame* frame);
-  // Called by the hub when this shard missed messages of a topic (its mailbox overflowed).
-  void missed(shard_context& ctx, subscription& sub, std::uint64_t from, std::uint64_t to);
   // Called when the connection's buffered bytes fell below the slow-consumer limit: sends the
   // gap notices and conflated messages held back.
   void on_drained(shard_context& ctx);
   bool has_held_back() const noexcept { return held_back_ != 0; }
   // The connection is closing: leave every topic.
   void leave_all(shard_context& ctx);
-
   subscription* find(std::string_view topic) noexcept;
-  // The home shard refused `sub` (the server holds pubsub.max_topics topics): tell the client
-  // and forget it.
-  void refused(shard_context& ctx, subscription* sub, std::string_view id);
+  std::size_t unanswered() const noexcept { return answers_.size(); }
+
+  // hub_client
+  void deliver(shard_context& ctx, subscription& sub, local_frame* frame) override;
+  void missed(shard_context& ctx, subscription& sub, std::uint64_t from, std::uint64_t to) override;
+  void published(shard_context& ctx, std::unique_ptr<publish_job> job) override;
+  void subscribed(shard_context& ctx, std::unique_ptr<subscribe_job> job) override;
+  void resume_input(shard_context& ctx) override;
 
  private:
-  void send_error(shard_context& ctx, protocol_error_code code, std::string_view message,
-                  std::string_view id, std::string_view topic = {});
+  // One request's answer, in ticket order.
+  struct answer {
+    std::string text;                        // ready: the answer as sent
+    std::unique_ptr<subscribe_job> sub_job;  // ready: a subscribe to activate when sent
+    subscription* sub = nullptr;             // a subscribe's subscription, until it leaves
+    bool ready = false;
+  };
+
+  // Takes a ticket for a request answered later.
+  std::uint64_t take_ticket(shard_context& ctx, subscription* sub);
+  // The answer for `ticket` is `text`: sent now if nothing is before it, else kept.
+  void answer_with(shard_context& ctx, std::uint64_t ticket, std::string_view text);
+  // An answer computed at once: after every earlier answer.
+  void answer_now(shard_context& ctx, std::string_view text);
+  void send_error_now(shard_context& ctx, protocol_error_code code, std::string_view message,
+                      std::string_view id, std::string_view topic = {});
+  // Sends the ready answers at the front.
+  void release_ready(shard_context& ctx);
+  void activate(shard_context& ctx, subscription& sub, subscribe_job& job);
+  void subscribe(shard_context& ctx, const client_command& cmd);
+  [[gnu::noinline]] void hold_delivery(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void over_limit(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void catch_up(shard_context& ctx, subscription& sub);
   void hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to);
   // Sends the gap notice held for `sub`, if any.
   void send_gap(shard_context& ctx, subscription& sub);
+  // Drops what `sub` holds (messages, conflated message) and forgets its answer's link to it.
+  void release_held(subscription& sub);
   // Unsubscribes from the hub, drops what was held back, and forgets the subscription.
   void leave(shard_context& ctx, subscription* sub);
+  void erase(subscription* sub);
 
   connection& conn_;
   std::vector<std::unique_ptr<subscription>> subs_;
+  ring_queue<answer> answers_;     // tickets first_ticket_ .. first_ticket_ + size - 1
+  std::uint64_t first_ticket_ = 0;
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
-  std::uint32_t next_sub_id_ = 1;
 };
 
 }  // namespace shoal::gateway

@@ -130,8 +130,9 @@ int server::run() {
 
   const unsigned count = resolved_shard_count(cfg_.server);
   const std::vector<int> cpus = allowed_cpus();
-  // Cross-shard mailboxes: sized for bursts; a full one drops deliveries (reported as gaps).
-  constexpr std::size_t mailbox_capacity = 16384;
+  // Cross-shard mailboxes: slots per ring (pair of shards and lane). A full ring drops nothing:
+  // what does not fit waits in its sender's overflow queue, bounded in bytes (pubsub_hub.hpp).
+  constexpr std::size_t mailbox_capacity = 8192;
   mesh_ = std::make_unique<shard_mesh>(count, mailbox_capacity);
   if (!mesh_->ok()) {
     log_line(log_level::error, "eventfd for the shard mailboxes: %s", std::strerror(mesh_->error()));

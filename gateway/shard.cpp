@@ -77,12 +77,13 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       settings_(settings),
       server_(server),
       mesh_(mesh),
-      hub_(index_of(id), shards, cfg, mesh),
+      hub_(id, shards, cfg, mesh),
       io_(io),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
            &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
+  shard_metrics::set(metrics_.queue_limit_bytes, hub_.queue_bytes());
 }
 
 shard::~shard() {
@@ -180,8 +181,9 @@ std::uint64_t shard::current_tick() const noexcept {
   return ms / tick_ms - start_tick_base_;
 }
 
-connection* shard::lookup_for_hub(void* self, std::uint64_t token) noexcept {
-  return static_cast<shard*>(self)->lookup(token);
+hub_client* shard::lookup_for_hub(void* self, std::uint64_t token) noexcept {
+  connection* c = static_cast<shard*>(self)->lookup(token);
+  return c && c->state() != conn_state::closed ? c->client() : nullptr;
 }
 
 connection* shard::lookup(std::uint64_t token) noexcept {
@@ -200,8 +202,8 @@ void shard::run() {
   for (;;) {
     // Sleep only if nothing is pending here and no other shard has sent us anything; senders
     // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
-    const bool busy = !read_again_.empty() || !dirty_.empty() || hub_.has_pending() ||
-                      backend_->pending() || !mesh_.prepare_to_sleep(self);
+    const bool busy = !read_again_.empty() || !dirty_.empty() || backend_->pending() ||
+                      !hub_.prepare_to_sleep();
     const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
     mesh_.woke(self);
     ctx_.now = current_tick();

@@ -60,7 +60,7 @@ class shard {
   void admit(int fd, bool tls);
   SSL* new_tls_session(int fd);
   connection* lookup(std::uint64_t token) noexcept;
-  static connection* lookup_for_hub(void* self, std::uint64_t token) noexcept;
+  static hub_client* lookup_for_hub(void* self, std::uint64_t token) noexcept;
   void free_closed();
   void begin_drain();
   void drain_step();

@@ -4,6 +4,8 @@
 // compresses) a message once into a shared_frame and every subscriber's output queue holds a
 // reference, never a copy. The reference count is one of the few cross-thread atomics
 // (a frame published on one shard is written by others); the bytes never change after create().
+// Outside local_frame_pool, a reference is held only through frame_ref, a move-only handle, so
+// a reference is never retained or released by hand.
 #pragma once
 
 #include <atomic>
@@ -12,21 +14,22 @@
 #include <new>
 #include <span>
 #include <string_view>
+#include <utility>
 
 namespace shoal::gateway {
+
+class frame_ref;
 
 class shared_frame {
  public:
   // Allocates a frame of `size` bytes, and room for a compressed frame of `compressed_size`
-  // bytes after it, with one reference; the caller fills data() and compressed() once.
-  static shared_frame* create(std::uint32_t size, std::uint32_t compressed_size = 0) {
-    void* mem = ::operator new(sizeof(shared_frame) + size + compressed_size);
-    return new (mem) shared_frame(size, compressed_size);
-  }
+  // bytes after it; the caller fills data() and compressed_data() once, before sharing it.
+  static frame_ref create(std::uint32_t size, std::uint32_t compressed_size = 0);
   shared_frame(const shared_frame&) = delete;
   shared_frame& operator=(const shared_frame&) = delete;
 
-  void retain(std::uint32_t n = 1) noexcept { refs_.fetch_add(n, std::memory_order_relaxed); }
+  // Only frame_ref and local_frame_pool count references.
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       this->~shared_frame();
@@ -73,5 +76,52 @@ class shared_frame {
   std::uint32_t topic_offset_ = 0;
   std::uint32_t topic_len_ = 0;
 };
+
+// One counted reference to a shared_frame. Moving hands the reference over; share() takes
+// another; the destructor gives it back. A copy, a double release or a use after release of a
+// handle does not compile or is a null dereference, never a silent use-after-free.
+class frame_ref {
+ public:
+  frame_ref() noexcept = default;
+  frame_ref(const frame_ref&) = delete;
+  frame_ref& operator=(const frame_ref&) = delete;
+  frame_ref(frame_ref&& o) noexcept : f_(std::exchange(o.f_, nullptr)) {}
+  frame_ref& operator=(frame_ref&& o) noexcept {
+    if (this != &o) {
+      reset();
+      f_ = std::exchange(o.f_, nullptr);
+    }
+    return *this;
+  }
+  ~frame_ref() { reset(); }
+
+  // Takes over one reference the caller holds (a frame just created, or handed over by
+  // local_frame_pool).
+  static frame_ref adopt(shared_frame* f) noexcept { return frame_ref(f); }
+  // Another reference to the same frame.
+  frame_ref share() const noexcept {
+    f_->retain();
+    return frame_ref(f_);
+  }
+  // Gives the reference up to the caller (local_frame_pool takes it this way).
+  [[nodiscard]] shared_frame* release_to_owner() noexcept { return std::exchange(f_, nullptr); }
+  void reset() noexcept {
+    if (f_) std::exchange(f_, nullptr)->release();
+  }
+
+  shared_frame* get() const noexcept { return f_; }
+  shared_frame* operator->() const noexcept { return f_; }
+  shared_frame& operator*() const noexcept { return *f_; }
+  explicit operator bool() const noexcept { return f_ != nullptr; }
+
+ private:
+  explicit frame_ref(shared_frame* f) noexcept : f_(f) {}
+  shared_frame* f_ = nullptr;
+};
+
+inline frame_ref shared_frame::create(std::uint32_t size, std::uint32_t compressed_size) {
+  void* mem = ::operator new(sizeof(shared_frame) + size + compressed_size);
+  return frame_ref::adopt(new (mem) shared_frame(size, compressed_size));
+}
 
 }  // namespace shoal::gateway

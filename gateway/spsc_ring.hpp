@@ -77,6 +77,28 @@ class spsc_ring {
     return n;
   }
 
+  // Consumer only. Like pop_all, but f(T&) decides per element: true means it took the element
+  // (it is destroyed), false stops the drain with that element left in place, untouched.
+  template <class F>
+  std::size_t pop_while(F&& f) {
+    std::size_t head = consumer_.head.load(std::memory_order_relaxed);
+    consumer_.tail_cache = producer_.tail.load(std::memory_order_acquire);
+    std::size_t n = 0;
+    for (; head != consumer_.tail_cache; ++head, ++n) {
+      T* p = slot(head);
+      if (!f(*p)) break;
+      std::destroy_at(p);
+    }
+    if (n != 0) consumer_.head.store(head, std::memory_order_release);
+    return n;
+  }
+
+  // Producer only: no room for another element. `order` is the load of the consumer's index;
+  // the mailbox's wait for room passes seq_cst (see mailbox.hpp).
+  bool full(std::memory_order order = std::memory_order_acquire) const noexcept {
+    return producer_.tail.load(std::memory_order_relaxed) - consumer_.head.load(order) > mask_;
+  }
+
   // Consumer only (from elsewhere it is a snapshot). `order` is the load of the producer's
   // index; the mailbox's sleep re-check passes seq_cst, see mailbox.hpp.
   bool empty(std::memory_order order = std::memory_order_acquire) const noexcept {

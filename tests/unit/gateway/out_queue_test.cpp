@@ -16,9 +16,9 @@ namespace {
 
 // A broadcast frame of `text`, wrapped in a shard-local handle held by the test.
 local_frame* make_frame(local_frame_pool& pool, const std::string& text) {
-  shared_frame* f = shared_frame::create(static_cast<std::uint32_t>(text.size()));
+  frame_ref f = shared_frame::create(static_cast<std::uint32_t>(text.size()));
   std::memcpy(f->data(), text.data(), text.size());
-  return pool.adopt(f);
+  return pool.adopt(std::move(f));
 }
 
 void append_text(out_queue& q, const std::string& text) {

@@ -1,0 +1,64 @@
+// What the pub/sub hub needs of the connections of its shard, and nothing more: a subscription
+// it lists under a topic, and hub_client, the interface through which it hands over deliveries,
+// answers and the end of backpressure. A WebSocket session and an HTTP publish implement it;
+// the hub's unit tests implement it with a recorder, so the hub is tested without sockets.
+// Shard-owned: the hub calls a client only on the shard that owns both.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/local_frame.hpp"
+#include "gateway/shard_message.hpp"
+
+namespace shoal::gateway {
+
+struct shard_context;
+class hub_client;
+
+// Where a subscription stands. Deliveries go to `held` and `active` subscriptions only.
+enum class sub_state : std::uint8_t {
+  waiting,  // the home shard has not answered yet
+  held,     // answered, but an earlier request of the connection is still unanswered: the
+            // answer and the messages after it wait so the client sees answers in order
+  active,   // answered and told the client: messages flow
+};
+
+// One topic a connection subscribes to. The hub lists it under the topic (at `index`).
+struct subscription {
+  std::string topic;
+  hub_client* client = nullptr;
+  std::uint64_t conn_token = 0;
+  std::uint64_t from_seq = 0;     // deliveries with seq > from_seq are for this subscriber
+  std::uint64_t gap_from = 0;     // dropped (not yet reported) range; 0 = none
+  std::uint64_t gap_to = 0;
+  local_frame* conflated = nullptr;  // conflate policy: the newest message held back
+  std::vector<local_frame*> held;    // state held: messages after the answer, in order
+  std::size_t held_bytes = 0;
+  std::uint32_t index = 0;           // position in the hub's list for the topic
+  sub_state state = sub_state::waiting;
+  bool compressed = false;           // takes the broadcast's shared compressed variant
+};
+
+class hub_client {
+ public:
+  // A broadcast frame for `sub` (state held or active), in sequence order.
+  virtual void deliver(shard_context& ctx, subscription& sub, local_frame* frame) = 0;
+  // Messages of `sub`'s topic this shard will never have (should not happen: kept as a
+  // safety net so that a loss is announced, never silent).
+  virtual void missed(shard_context& ctx, subscription& sub, std::uint64_t from, std::uint64_t to) = 0;
+  // The home shard's answer to a publish (job->seq, or job->refused).
+  virtual void published(shard_context& ctx, std::unique_ptr<publish_job> job) = 0;
+  // The home shard's answer to a subscribe (job->ticket says which); owed even if the client
+  // left the topic meanwhile.
+  virtual void subscribed(shard_context& ctx, std::unique_ptr<subscribe_job> job) = 0;
+  // The queues that held this client's input back are below their bound again.
+  virtual void resume_input(shard_context& ctx) = 0;
+
+ protected:
+  ~hub_client() = default;
+};
+
+}  // namespace shoal::gateway
