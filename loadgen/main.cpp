@@ -12,13 +12,18 @@
 //   shoal-loadgen slow   (the pubsub flags) --slow-share F: subscriber g is slow when
 //                        floor((g+1)F) > floor(gF); slow ones stop reading for the window and
 //                        read again in the drain; reported apart: deliveries, gaps, 1008 closes
+//   shoal-loadgen burst  --url ws://127.0.0.1:8080/ws --publishers P --pipeline N --subscribers S
+//                        [--quiet-topics Q --quiet-subscribers K --quiet-rate R] --threads T
+//                        [--duration SECONDS] [--drain-timeout SECONDS] [--json FILE]
 //
 // Common flags:
 //   --url URL            ws://host[:port]/path of the endpoint (/echo or /ws)
 //   --threads T          worker threads, one epoll loop each; connections spread round robin
 //   --size BYTES         payload bytes per message (echo: >= 8; pubsub: the whole pub JSON)
 //   --duration SECONDS   length of the measured window (after warm-up)
-//   --rate R             total messages/s, open loop: latency from the intended send time
+//   --rate R             total messages/s, open loop: latency from the intended send time;
+//                        the report gives intended (R x window) vs sent and missed sends, and
+//                        warns when fewer than 95% of the intended sends went out
 //   --json FILE          also write the report as one JSON object to FILE
 //   --html FILE          also write a self-contained HTML report (plots as inline SVG) to FILE
 //   --processes N        (echo, connect) split the connections over N child processes; by
@@ -43,17 +48,35 @@
 //   --publishers P       publisher connections; publisher p sends to topic (n*P + p) % T
 //   --burst B            instead of --rate: each publisher sends B messages back to back and
 //                        waits for their B acks before the next burst
+// burst: no message may be lost under a publish burst (issue 14). Each of P publishers sends
+//   N publishes to the hot topic burst.hot back to back without waiting for answers (the socket
+//   kept fed, many frames per write), each with an id its ack or refusal is matched by; S
+//   subscribers of burst.hot read as fast as they can. The window is the burst: it ends when every
+//   publish is sent and answered and every expected delivery arrived or was announced by a gap
+//   (at the latest after --duration, default 10), then --drain-timeout waits for stragglers.
+//   Reported per topic group: sent, acked, refusals by code, unanswered, per-subscriber delivered
+//   vs expected (min, max, total), gap notices and the messages they announce, order violations,
+//   duplicates and loss (expected - delivered - announced, per subscriber).
+//   --publishers P       pipelining publishers of the hot topic
+//   --pipeline N         publishes per publisher, sent without waiting for acks
+//   --subscribers S      subscribers of the hot topic
+//   --quiet-topics Q     also Q quiet topics burst.quiet.1..Q (default 0), reported apart
+//   --quiet-subscribers K  subscribers per quiet topic (default 1)
+//   --quiet-rate R       publishes/s over all quiet topics (round robin, one more connection),
+//                        for the whole burst (default 100)
 // A progress line (connections, rates, the worst thread's p99 so far) goes to stderr once a
 // second when stderr is a terminal or with --progress; the summary to stdout. SIGINT ends the window
 // early and prints a partial report. Exit code: 0 ok, 1 run failed, 2 bad flags.
 #include <CLI/CLI.hpp>
 #include <openssl/ssl.h>
 
+#include <cmath>
 #include <csignal>
 #include <memory>
 #include <cstdio>
 #include <fstream>
 
+#include "loadgen/burst_worker.hpp"
 #include "loadgen/connect_worker.hpp"
 #include "loadgen/echo_worker.hpp"
 #include "loadgen/html_report.hpp"
@@ -98,6 +121,13 @@ void add_common(CLI::App& app, shoal::loadgen::options& o) {
       ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
   app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+// Open loop: how many sends the schedule called for over the window that ran (R x window).
+void count_intended(const shoal::loadgen::options& o, shoal::loadgen::run_report& r) {
+  if (o.rate <= 0) return;
+  r.target_rate = o.rate;
+  r.intended = static_cast<std::uint64_t>(std::llround(o.rate * r.duration_s));
 }
 
 struct ssl_ctx_free {
@@ -164,6 +194,21 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
     rate->excludes(burst);
   }
+  CLI::App* burst = app.add_subcommand(
+      "burst", "Pipelining publishers flood one hot topic: is every publish acked and every message delivered?");
+  add_common(*burst, o);
+  burst->add_option("--publishers", o.publishers, "Pipelining publishers of the hot topic")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
+  burst->add_option("--pipeline", o.pipeline, "Publishes per publisher, sent back to back without waiting for acks")
+      ->required()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 31));
+  burst->add_option("--subscribers", o.subscribers, "Subscribers of the hot topic")->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
+  burst->add_option("--quiet-topics", o.quiet_topics, "Quiet topics beside the hot one, reported apart")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
+  burst->add_option("--quiet-subscribers", o.quiet_subscribers, "Subscribers per quiet topic")
+      ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 16));
+  burst->add_option("--quiet-rate", o.quiet_rate, "Publishes/s over all quiet topics during the burst")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   o.slow_share = 0.1;
   slow->add_option("--slow-share", o.slow_share, "Share of subscribers that stop reading during the window")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
@@ -180,15 +225,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
   CLI11_PARSE(app, argc, argv);
 
-  o.scenario = echo->parsed() ? "echo" : connect->parsed() ? "connect" : slow->parsed() ? "slow" : "pubsub";
+  o.scenario = echo->parsed()      ? "echo"
+               : connect->parsed() ? "connect"
+               : slow->parsed()    ? "slow"
+               : burst->parsed()   ? "burst"
+                                   : "pubsub";
   if (o.scenario != "slow") o.slow_share = 0;
   if ((o.scenario == "pubsub" || o.scenario == "slow") && o.rate <= 0 && o.burst == 0) {
     std::fprintf(stderr, "shoal-loadgen %s: give --rate R or --burst B\n", o.scenario.c_str());
     return 2;
   }
-  const std::uint64_t planned = o.scenario == "echo" || o.scenario == "connect"
-                                    ? o.connections
-                                    : o.subscribers + o.publishers;
+  std::uint64_t planned = o.scenario == "echo" || o.scenario == "connect" ? o.connections
+                                                                          : o.subscribers + o.publishers;
+  if (o.scenario == "burst")
+    planned += o.quiet_topics * o.quiet_subscribers + (o.quiet_topics > 0 ? 1 : 0);
   if (planned > o.max_connections) {
     std::fprintf(stderr,
                  "shoal-loadgen %s: the run would open %llu connections, more than --max-connections %llu\n",
@@ -228,7 +278,7 @@ int main(int argc, char** argv) {
     }
     o.target.sources = std::move(*sources);
   }
-  if (o.scenario == "pubsub" || o.scenario == "slow") o.target.protocol = "shoal.v1";
+  if (o.scenario != "echo" && o.scenario != "connect") o.target.protocol = "shoal.v1";
 
   struct sigaction sa{};
   sa.sa_handler = on_sigint;
@@ -241,6 +291,12 @@ int main(int argc, char** argv) {
     report.scenario = po.scenario;
     report.url = po.url;
     report.size = po.size;
+    if (po.scenario == "burst") {
+      report.mode = "pipeline";
+      return run_scenario(
+          po, [&po](run_control& ctl, unsigned i) { return std::make_unique<burst_worker>(po, ctl, i); },
+          burst_drained, g_interrupted, report, burst_drained);
+    }
     if (po.scenario == "connect") {
       report.mode = "hold";
       return run_scenario(
@@ -249,18 +305,22 @@ int main(int argc, char** argv) {
     }
     if (po.scenario == "echo") {
       report.mode = po.rate > 0 ? "open" : "closed";
-      return run_scenario(
+      const bool ok = run_scenario(
           po, [&po](run_control& ctl, unsigned i) { return std::make_unique<echo_worker>(po, ctl, i); },
           echo_drained, g_interrupted, report);
+      count_intended(po, report);
+      return ok;
     }
     report.mode = po.rate > 0 ? "rate" : "burst";  // pubsub and slow
     // slow: the whole --drain-timeout, in which the slow subscribers read their backlog (and so
     // see the gap notices or the 1008 Close the policy produced).
     const drained_fn drained = po.scenario == "slow" ? drained_fn([](const run_control&) { return false; })
                                                      : drained_fn(pubsub_drained);
-    return run_scenario(
+    const bool ok = run_scenario(
         po, [&po](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(po, ctl, i); },
         drained, g_interrupted, report);
+    count_intended(po, report);
+    return ok;
   };
 
   // Past the open-file limit (or with --processes), connections are split over child processes.
@@ -288,6 +348,8 @@ int main(int argc, char** argv) {
     const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, run_report& r) {
       options child = o;
       child.connections = share_of(o.connections, static_cast<unsigned>(processes), k);
+      // Each child sends its connections' share of the rate, so the processes add up to --rate.
+      child.rate = o.rate * static_cast<double>(child.connections) / static_cast<double>(o.connections);
       return run_one(child, r);
     });
     ok = true;
@@ -304,6 +366,8 @@ int main(int argc, char** argv) {
     if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
   }
   std::fputs(format_summary(report).c_str(), stdout);
+  if (const std::string warning = missed_rate_warning(report); !warning.empty())
+    std::fprintf(stderr, "shoal-loadgen: %s", warning.c_str());
   for (const auto& [path, text] : {std::pair{o.json_path, &format_json}, {o.html_path, &format_html}}) {
     if (path.empty()) continue;
     std::ofstream out(path);

@@ -10,7 +10,7 @@
 namespace shoal::loadgen {
 
 struct options {
-  std::string scenario;             // "echo", "pubsub" or "connect"
+  std::string scenario;             // "echo", "pubsub", "slow", "burst" or "connect"
   std::string url;
   ws_target target;                 // url, parsed and resolved
   unsigned threads = 1;
@@ -40,6 +40,11 @@ struct options {
   std::uint64_t publishers = 1;
   std::uint64_t burst = 0;
   double slow_share = 0;            // slow: share of subscribers that stop reading
+  // burst (subscribers and publishers above are the hot topic's)
+  std::uint64_t pipeline = 0;       // publishes per hot publisher, sent without waiting for acks
+  std::uint64_t quiet_topics = 0;   // quiet topics beside the hot one
+  std::uint64_t quiet_subscribers = 1;  // subscribers per quiet topic
+  double quiet_rate = 100;          // publishes/s over all quiet topics together
 };
 
 // How many of `total` items worker `w` of `workers` gets when item i goes to worker i % workers.

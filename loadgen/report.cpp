@@ -92,6 +92,18 @@ double run_report::server_rss_per_connection() const noexcept {
          static_cast<double>(connections);
 }
 
+std::string missed_rate_warning(const run_report& r) {
+  if (!r.rate_missed()) return {};
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "WARNING: the load generator did not keep the rate: sent %llu of %llu intended (%.1f%%, "
+                "%.0f msg/s asked, %.0f sent): the server saw less load than asked; add --threads or lower --rate\n",
+                static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.intended),
+                r.intended > 0 ? 100.0 * static_cast<double>(r.sent) / static_cast<double>(r.intended) : 0.0,
+                r.target_rate, r.duration_s > 0 ? static_cast<double>(r.sent) / r.duration_s : 0.0);
+  return buf;
+}
+
 std::string format_summary(const run_report& r) {
   std::string out;
   char buf[256];
@@ -103,11 +115,21 @@ std::string format_summary(const run_report& r) {
   out += buf;
   std::snprintf(buf, sizeof buf, "  sent %llu  %s %llu  rate %.0f msg/s  connect errors %llu  errors %llu\n",
                 static_cast<unsigned long long>(r.sent),
-                r.scenario == "pubsub" ? "delivered" : "received",
+                r.scenario == "echo" || r.scenario == "connect" ? "received" : "delivered",
                 static_cast<unsigned long long>(r.received), r.rate_per_s(),
                 static_cast<unsigned long long>(r.connect_errors),
                 static_cast<unsigned long long>(r.errors));
   out += buf;
+  if (r.target_rate > 0) {
+    std::snprintf(buf, sizeof buf, "  open loop at %.0f msg/s: intended %llu  sent %llu  missed sends %llu (%.1f%% of intended sent)\n",
+                  r.target_rate, static_cast<unsigned long long>(r.intended),
+                  static_cast<unsigned long long>(r.sent),
+                  static_cast<unsigned long long>(r.missed_sends()),
+                  r.intended > 0 ? 100.0 * static_cast<double>(r.sent) / static_cast<double>(r.intended) : 100.0);
+    out += buf;
+    out += missed_rate_warning(r);
+  }
+  if (r.scenario == "burst") append_burst_text(out, r.burst, summarize_burst(r.burst));
   if (r.scenario == "slow") {
     std::snprintf(buf, sizeof buf, "  slow subscribers %llu: delivered %llu  gap notices %llu covering %llu  closed 1008 %llu  other closes %llu (the rest counts the fast ones)\n",
                   static_cast<unsigned long long>(r.slow_subscribers),
@@ -142,7 +164,7 @@ std::string format_summary(const run_report& r) {
     }
     return out;
   }
-  append_latency_line(out, r.scenario == "pubsub" ? "  end-to-end latency" : "  latency", r.latency);
+  append_latency_line(out, r.scenario == "echo" ? "  latency" : "  end-to-end latency", r.latency);
   if (r.latency_uncorrected.count() > 0 && r.mode == "open")
     append_latency_line(out, "  (uncorrected)", r.latency_uncorrected);
   if (r.server) {
@@ -177,7 +199,13 @@ std::string format_json(const run_report& r) {
   out += r.interrupted ? "true" : "false";
   field("sent", r.sent);
   field("received", r.received);
-  if (r.scenario == "pubsub" || r.scenario == "slow") field("delivered", r.received);
+  if (r.scenario != "echo" && r.scenario != "connect") field("delivered", r.received);
+  if (r.target_rate > 0) {
+    out += ",\"target_rate_per_s\":";
+    append_number(out, r.target_rate);
+    field("intended", r.intended);
+    field("missed_sends", r.missed_sends());
+  }
   field("acked", r.acked);
   field("expected", r.expected);
   field("gaps", r.gaps);
@@ -220,6 +248,7 @@ std::string format_json(const run_report& r) {
     out += '[' + std::to_string(index) + ',' + std::to_string(count) + ']';
   }
   out += "]}";
+  if (r.scenario == "burst") append_burst_json(out, r.burst, summarize_burst(r.burst));
   if (r.scenario == "slow") {
     out += ",\"slow\":{";
     out += "\"subscribers\":" + std::to_string(r.slow_subscribers);

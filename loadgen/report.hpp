@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "loadgen/burst_report.hpp"
 #include "loadgen/histogram.hpp"
 
 namespace shoal::loadgen {
@@ -28,9 +29,9 @@ struct timeline_point {
 };
 
 struct run_report {
-  std::string scenario;          // "echo", "pubsub" or "connect"
+  std::string scenario;          // "echo", "pubsub", "slow", "burst" or "connect"
   std::string url;
-  std::string mode;              // "closed", "open", "rate" or "burst"
+  std::string mode;              // "closed", "open", "rate", "burst" or "pipeline"
   std::uint64_t connections = 0;      // connections that opened
   std::uint64_t connect_errors = 0;   // connections that failed to open or closed early
   unsigned threads = 0;
@@ -39,6 +40,10 @@ struct run_report {
   double duration_s = 0;              // the measured window
   bool interrupted = false;           // stopped by SIGINT: a partial report
   std::uint64_t sent = 0;             // echo: messages sent; pubsub: published
+  // Open loop (--rate): the rate asked for, and how many sends its schedule called for over the
+  // window. A sender that fell behind sent fewer: the server saw less load than asked.
+  double target_rate = 0;             // messages/s; 0 when not open loop
+  std::uint64_t intended = 0;
   std::uint64_t acked = 0;            // pubsub: publishes acknowledged
   std::uint64_t received = 0;         // echo: echoes received; pubsub: deliveries
   std::uint64_t expected = 0;         // pubsub: acks x subscribers of the topic
@@ -56,6 +61,7 @@ struct run_report {
   std::uint64_t slow_gap_notices = 0;
   std::uint64_t slow_closed_1008 = 0;   // closed by the server with 1008 (policy close)
   std::uint64_t slow_closed_other = 0;
+  burst_tallies burst;                  // burst scenario
   // connect scenario
   double connect_s = 0;                      // first connect() to the last connection settled
   std::uint64_t closed_while_held = 0;       // opened, then closed before the end of the window
@@ -67,6 +73,12 @@ struct run_report {
   // (VmRSS at the end of the window - VmRSS before connecting) / connections; 0 if unknown.
   double server_rss_per_connection() const noexcept;
 
+  // Open loop: intended sends that were not sent (k6's dropped iterations).
+  std::uint64_t missed_sends() const noexcept { return intended > sent ? intended - sent : 0; }
+  // Open loop: fewer than 95% of the intended sends went out.
+  bool rate_missed() const noexcept {
+    return target_rate > 0 && static_cast<double>(sent) < 0.95 * static_cast<double>(intended);
+  }
   double rate_per_s() const noexcept {
     return duration_s > 0 ? static_cast<double>(received) / duration_s : 0.0;
   }
@@ -74,6 +86,8 @@ struct run_report {
   double server_cpu_us_per_message() const noexcept;
 };
 
+// The warning printed when an open-loop run could not keep its rate; empty when it did.
+std::string missed_rate_warning(const run_report& r);
 // The summary printed on stdout.
 std::string format_summary(const run_report& r);
 // One JSON object (and a newline) with every field of the report; latencies in µs; the

@@ -98,6 +98,8 @@ std::optional<run_report> parse_report_json(std::string_view json) {
   r.threads = static_cast<unsigned>(json_uint_member(json, "threads").value_or(0));
   r.duration_s = json_double_member(json, "duration_s").value_or(0);
   r.interrupted = json.find("\"interrupted\":true") != std::string_view::npos;
+  r.target_rate = json_double_member(json, "target_rate_per_s").value_or(0);
+  r.intended = json_uint_member(json, "intended").value_or(0);
   r.connect_s = json_double_member(json, "connect_s").value_or(0);
   r.closed_while_held = json_uint_member(json, "closed_while_held").value_or(0);
   if (const auto before = json_uint_member(json, "server_rss_before_bytes")) r.server_rss_before = before;
@@ -124,6 +126,10 @@ void merge_report(run_report& total, const run_report& part) {
   total.duration_s = std::max(total.duration_s, part.duration_s);
   total.interrupted = total.interrupted || part.interrupted;
   total.sent += part.sent;
+  // Each process ran its share of the rate over its own window: the asked rates and the
+  // intended sends add up (missed sends follow from the sums).
+  total.target_rate += part.target_rate;
+  total.intended += part.intended;
   total.acked += part.acked;
   total.received += part.received;
   total.expected += part.expected;

@@ -23,6 +23,8 @@ struct alignas(64) live_counters {
   std::atomic<std::uint64_t> acked{0};
   std::atomic<std::uint64_t> expected{0};
   std::atomic<std::uint64_t> gaps{0};
+  std::atomic<std::uint64_t> refused{0};   // publishes answered with an error
+  std::atomic<std::uint64_t> to_send{0};   // burst: pipelined publishes not yet sent
   std::atomic<std::uint64_t> errors{0};
   std::atomic<std::uint64_t> open{0};      // connections open now
   std::atomic<std::uint64_t> failed{0};    // connections that failed or were closed

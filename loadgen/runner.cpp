@@ -42,7 +42,8 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 }  // namespace
 
 bool run_scenario(const options& opt, const worker_factory& make, const drained_fn& drained,
-                  const std::atomic<bool>& interrupted, run_report& report) {
+                  const std::atomic<bool>& interrupted, run_report& report,
+                  const drained_fn& window_done) {
   const bool progress = opt.progress || ::isatty(STDERR_FILENO) == 1;
   if (opt.server_pid > 0) report.server_rss_before = read_rss_bytes(opt.server_pid);
   run_control ctl(opt.threads);
@@ -125,6 +126,10 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
       break;
     }
     if (now >= end) break;
+    if (window_done && window_done(ctl)) {
+      end = now;
+      break;
+    }
     if (now >= next_point) {
       add_point(now);
       next_point += 1'000'000'000;

@@ -20,7 +20,10 @@ using worker_factory = std::function<std::unique_ptr<worker>(run_control&, unsig
 using drained_fn = std::function<bool(const run_control&)>;
 
 // Runs one scenario. Returns false (with the report filled as far as it got) if warm-up failed.
+// With `window_done`, the measured window ends as soon as it returns true (at the latest after
+// --duration): the burst scenario's window is the burst.
 bool run_scenario(const options& opt, const worker_factory& make, const drained_fn& drained,
-                  const std::atomic<bool>& interrupted, run_report& report);
+                  const std::atomic<bool>& interrupted, run_report& report,
+                  const drained_fn& window_done = nullptr);
 
 }  // namespace shoal::loadgen

@@ -75,6 +75,32 @@ TEST(ReportMerge, MergedProcessesEqualOneHistogramOfEveryValue) {
   EXPECT_DOUBLE_EQ(total.server->cpu_s, 0.5);
 }
 
+TEST(ReportMerge, OpenLoopIntendedSendsAddUpOverProcesses) {
+  run_report total;
+  std::uint64_t sent = 0;
+  for (std::uint64_t k = 0; k < 3; ++k) {
+    run_report part;
+    part.scenario = "echo";
+    part.mode = "open";
+    part.url = "ws://127.0.0.1:1/echo";
+    part.duration_s = 2;
+    part.target_rate = 1000;   // each process's share of --rate 3000
+    part.intended = 2000;
+    part.sent = 1000 + 500 * k;  // 1000, 1500, 2000
+    sent += part.sent;
+    const auto back = parse_report_json(format_json(part));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->intended, 2000u);
+    EXPECT_DOUBLE_EQ(back->target_rate, 1000);
+    merge_report(total, *back);
+  }
+  EXPECT_DOUBLE_EQ(total.target_rate, 3000);
+  EXPECT_EQ(total.intended, 6000u);
+  EXPECT_EQ(total.sent, sent);
+  EXPECT_EQ(total.missed_sends(), 1500u);
+  EXPECT_TRUE(total.rate_missed());
+}
+
 TEST(ReportMerge, RejectsTextThatIsNotAReport) {
   EXPECT_FALSE(parse_report_json("{}"));
   EXPECT_FALSE(parse_report_json(R"({"scenario":"echo","mode":"closed","url":"x"})"));

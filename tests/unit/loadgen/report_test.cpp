@@ -169,6 +169,47 @@ TEST(Report, SummaryNamesTheKeyFigures) {
     EXPECT_NE(text.find(word), std::string::npos) << word << " in\n" << text;
 }
 
+TEST(Report, OpenLoopReportsIntendedAndMissedSends) {
+  run_report r = sample_report("pubsub");
+  r.target_rate = 20000;
+  r.intended = 50000;  // 20,000/s x 2.5 s
+  r.sent = 6160;
+  EXPECT_EQ(r.missed_sends(), 43840u);
+  EXPECT_TRUE(r.rate_missed());
+  const std::string json = format_json(r);
+  json_checker check(json);
+  ASSERT_TRUE(check.parse_document()) << json;
+  EXPECT_EQ(check.top["intended"], "50000");
+  EXPECT_EQ(check.top["missed_sends"], "43840");
+  EXPECT_EQ(check.top["target_rate_per_s"], "20000.000");
+  const std::string text = format_summary(r);
+  EXPECT_NE(text.find("intended 50000  sent 6160  missed sends 43840"), std::string::npos) << text;
+  EXPECT_NE(text.find("WARNING: the load generator did not keep the rate"), std::string::npos) << text;
+  EXPECT_EQ(missed_rate_warning(r).rfind("WARNING", 0), 0u);
+}
+
+TEST(Report, OpenLoopWithin95PercentHasNoWarning) {
+  run_report r = sample_report("echo");
+  r.target_rate = 400;
+  r.intended = 1000;
+  r.sent = 950;
+  EXPECT_FALSE(r.rate_missed());
+  EXPECT_EQ(r.missed_sends(), 50u);
+  EXPECT_TRUE(missed_rate_warning(r).empty());
+  EXPECT_EQ(format_summary(r).find("WARNING"), std::string::npos);
+  r.sent = 1001;  // the schedule's first send is at 0: one over is no negative miss
+  EXPECT_EQ(r.missed_sends(), 0u);
+}
+
+TEST(Report, ClosedLoopHasNoIntendedFields) {
+  run_report r = sample_report("echo");
+  json_checker check(format_json(r));
+  ASSERT_TRUE(check.parse_document());
+  EXPECT_FALSE(check.top.count("intended"));
+  EXPECT_FALSE(check.top.count("missed_sends"));
+  EXPECT_EQ(format_summary(r).find("intended"), std::string::npos);
+}
+
 TEST(ProcStats, ParsesStatAndStatus) {
   // Field 2 may hold spaces and parentheses; utime (14) = 150, stime (15) = 50.
   const std::string stat = "1234 (sho al) (x)) S 1 1234 1234 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0";
