@@ -196,6 +196,7 @@ void pubsub_session::activate(shard_context& ctx, subscription& sub, subscribe_j
   // (held deliveries stop at the first one over the limit, so those come last).
   std::vector<local_frame*> held;
   held.swap(sub.held);
+  held_bytes_ -= sub.held_bytes;
   sub.held_bytes = 0;
   const std::uint64_t gap_from = sub.gap_from, gap_to = sub.gap_to;
   local_frame* conflated = sub.conflated;
@@ -223,6 +224,7 @@ void pubsub_session::resume_input(shard_context& ctx) { conn_.release_hold(ctx, 
 void pubsub_session::release_held(subscription& sub) {
   for (local_frame* lf : sub.held) lf->release();
   sub.held.clear();
+  held_bytes_ -= sub.held_bytes;
   sub.held_bytes = 0;
   if (sub.conflated) {
     sub.conflated->release();
@@ -296,13 +298,14 @@ void pubsub_session::hold_delivery(shard_context& ctx, subscription& sub, local_
   // The subscription's answer waits for an earlier one; its messages wait with it, counted
   // against the slow-consumer limit like queued ones.
   if (holds_back(sub) ||
-      conn_.buffered() + sub.held_bytes + frame->size() > ctx.settings.slow_consumer_limit) {
+      conn_.buffered() + held_bytes_ + frame->size() > ctx.settings.slow_consumer_limit) {
     over_limit(ctx, sub, frame);
     return;
   }
   frame->retain();
   sub.held.push_back(frame);
   sub.held_bytes += frame->size();
+  held_bytes_ += frame->size();
 }
 
 void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_frame* frame) {

@@ -95,6 +95,7 @@ class pubsub_session final : public hub_client {
   ring_queue<answer> answers_;     // tickets first_ticket_ .. first_ticket_ + size - 1
   std::uint64_t first_ticket_ = 0;
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
+  std::size_t held_bytes_ = 0;     // bytes of the messages held with early answers (all subs)
 };
 
 }  // namespace shoal::gateway
