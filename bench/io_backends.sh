@@ -39,6 +39,7 @@ port=19091
 start() {  # start BACKEND [WRAPPER...]: the server, under WRAPPER (valgrind) if given
   local io=$1
   shift
+  rm -f "$out/server-$io.log"  # else the previous server's start-up line may be read as this one's
   taskset -c 0 "$@" "$shoal" --listen "127.0.0.1:$port" --shards 1 --max-message-size 65536 \
     --slow-consumer-limit 67108864 --high-watermark 33554432 --max-connections 20000 \
     --io "$io" 2>"$out/server-$io.log" &

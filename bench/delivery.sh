@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Issue 14's figures: delivery under a publish burst, and the cost of fan-out, for this tree and
+# optionally a baseline build (BASELINE=path to an older build/release) in the same run, so the
+# machine's noise hits both alike. Servers run with 2 shards on both backends; the load generator
+# is always this tree's (the burst scenario is new).
+#   burst:        4 publishers x 40,000 pipelined publishes to one topic, 4 subscribers: acks,
+#                 refusals, deliveries, gaps, loss, server CPU, peak RSS (VmHWM)
+#   quiet:        the same burst plus 99 quiet topics (1 subscriber each, 1,000 publishes/s in all)
+#   fanout:       1 publisher, 1,000 subscribers on one topic, bursts of 64: deliveries per
+#                 server CPU-second
+#   instructions: user-space instructions per delivery, the server (1 shard, epoll) under
+#                 callgrind over a 4 s window of the fan-out load (200 subscribers)
+# usage: [BASELINE=dir] [ROUNDS=2] [SECTIONS="burst quiet fanout instructions"] bench/delivery.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${ROUNDS:-2}
+sections=${SECTIONS:-burst quiet fanout instructions}
+out=${OUT:-/tmp/shoal-delivery-bench}
+mkdir -p "$out"
+deploy/setup.sh >/dev/null
+command -v valgrind >/dev/null && command -v curl >/dev/null || {
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends valgrind curl
+}
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
+loadgen=build/release/loadgen/shoal-loadgen
+builds=(this:build/release)
+[[ -n ${BASELINE:-} ]] && builds=(baseline:"$BASELINE" "${builds[@]}")
+port=19191
+server_pid=
+trap '[[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null' EXIT
+
+start() {  # start BUILD_DIR SHARDS IO [WRAPPER...]
+  local dir=$1 shards=$2 io=$3
+  shift 3
+  rm -f "$out/server.log"  # else the previous server's start-up line may be read as this one's
+  "$@" "$dir/gateway/shoal" --listen "127.0.0.1:$port" --shards "$shards" --io "$io" \
+    --slow-consumer-limit 67108864 --high-watermark 33554432 --max-connections 20000 \
+    --log-level info 2>"$out/server.log" &
+  server_pid=$!
+  for _ in $(seq 600); do
+    grep -q "shards (" "$out/server.log" && return
+    sleep 0.05
+  done
+  echo "server did not start" >&2
+  exit 1
+}
+stop() { kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=; }
+hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status"; }
+field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
+messages_out() {
+  curl -s "http://127.0.0.1:$port/metrics" | awk '/^shoal_messages_out_total/ { n += $2 } END { printf "%d", n }'
+}
+
+burst() {  # burst NAME EXTRA_ARGS...
+  local name=$1
+  shift
+  for round in $(seq "$rounds"); do
+    for b in "${builds[@]}"; do
+      for io in epoll io_uring; do
+        start "${b#*:}" 2 "$io"
+        local f="$out/$name-${b%%:*}-$io-$round.json"
+        "$loadgen" burst --url "ws://127.0.0.1:$port/ws" --publishers 4 --pipeline 40000 \
+          --subscribers 4 --threads 2 --duration 20 --server-pid "$server_pid" --json "$f" "$@" \
+          >/dev/null 2>&1 || true
+        local hwm
+        hwm=$(hwm_kib)
+        stop
+        printf '%-6s %-8s %-8s acked %6s refused %4s  delivered %7s of %7s  gaps %3s (%6s msgs)  loss %6s  cpu %.2f s  peak RSS %s MiB' \
+          "$name" "${b%%:*}" "$io" "$(field "$f" "['hot']['acked']")" "$(field "$f" "['hot']['refused']")" \
+          "$(field "$f" "['hot']['delivered']")" "$(field "$f" "['hot']['expected']")" \
+          "$(field "$f" "['hot']['gap_notices']")" "$(field "$f" "['hot']['gap_messages']")" \
+          "$(field "$f" "['hot']['loss']")" "$(field "$f" "['server_cpu_s']")" "$((hwm / 1024))"
+        if [[ $name == quiet ]]; then
+          printf '  | quiet delivered %5s of %5s gaps %s loss %s' "$(field "$f" "['quiet']['delivered']")" \
+            "$(field "$f" "['quiet']['expected']")" "$(field "$f" "['quiet']['gap_notices']")" \
+            "$(field "$f" "['quiet']['loss']")"
+        fi
+        echo
+      done
+    done
+  done
+}
+
+fanout() {
+  for round in $(seq "$rounds"); do
+    for b in "${builds[@]}"; do
+      for io in epoll io_uring; do
+        start "${b#*:}" 2 "$io"
+        local f="$out/fanout-${b%%:*}-$io-$round.json"
+        "$loadgen" pubsub --url "ws://127.0.0.1:$port/ws" --subscribers 1000 --topics 1 \
+          --publishers 1 --burst 64 --size 64 --duration 4 --threads 1 --server-pid "$server_pid" \
+          --json "$f" >/dev/null 2>&1 || true
+        stop
+        printf '%-6s %-8s %-8s %10.0f deliveries per server CPU-s  (%s of %s, gaps %s)\n' fanout \
+          "${b%%:*}" "$io" "$(field "$f" "['delivered'] / r['server_cpu_s']")" \
+          "$(field "$f" "['delivered']")" "$(field "$f" "['expected']")" "$(field "$f" "['gaps']")"
+      done
+    done
+  done
+}
+
+instructions() {
+  for b in "${builds[@]}"; do
+    start "${b#*:}" 1 epoll valgrind --tool=callgrind --callgrind-out-file="$out/callgrind-${b%%:*}.out"
+    "$loadgen" pubsub --url "ws://127.0.0.1:$port/ws" --subscribers 200 --topics 1 --publishers 1 \
+      --burst 64 --size 64 --duration 40 --threads 1 >/dev/null 2>&1 &
+    local lg=$!
+    sleep 12
+    callgrind_control -z "$server_pid" >/dev/null
+    local before after total
+    before=$(messages_out)
+    sleep 4
+    after=$(messages_out)
+    callgrind_control -d "$server_pid" >/dev/null
+    kill -INT "$lg" 2>/dev/null; wait "$lg" || true
+    stop
+    total=$(callgrind_annotate "$out/callgrind-${b%%:*}.out.1" 2>/dev/null |
+      awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+    printf '%-12s %-8s %12s instructions / %9s deliveries = %.0f per delivery\n' instructions \
+      "${b%%:*}" "$total" "$((after - before))" "$(/usr/bin/python3 -c "print($total / max(1, $after - $before))")"
+  done
+}
+
+for s in $sections; do
+  case $s in
+    burst) burst burst ;;
+    quiet) burst quiet --quiet-topics 99 --quiet-rate 1000 ;;
+    fanout) fanout ;;
+    instructions) instructions ;;
+    *) echo "unknown section $s" >&2; exit 2 ;;
+  esac
+done
