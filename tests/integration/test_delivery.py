@@ -498,12 +498,18 @@ class Delivery(DeliveryTest):
         limit = str(64 * 1024)
         server = self.start_server("--policy", "drop", "--high-watermark", limit,
                                    "--slow-consumer-limit", limit)
-        topic, n = "slow.t", 400
         # Slow readers, one on each shard: a 4 KiB receive buffer, not read during the burst.
+        # Besides the slow-consumer limit, the server's kernel send buffer holds what the reader
+        # has not taken, and autotuning grows it up to tcp_wmem's maximum: a burst of twice
+        # that overruns the limit whatever the kernel does.
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+        size = 16 * 1024
+        topic, n = "slow.t", 2 * wmem_max // size
         slow = self.open_spread(server, 1, rcvbuf=4096)
         pub = self.open_peer(server)
         base = self.subscribe(slow, [topic])[topic]
-        blob = "x" * 4096
+        blob = "x" * size
         answers = self.burst([(pub, pub_stream(topic, [{"i": i, "blob": blob} for i in range(n)],
                                                "slow:"))], readers=[])
         self.assertEqual(answer_summary(answers[pub]), {("ack", None): n})
