@@ -20,6 +20,8 @@ template <class... F>
 struct overloaded : F... {
   using F::operator()...;
 };
+template <class... F>
+overloaded(F...) -> overloaded<F...>;  // clang 14 does not deduce aggregate bases by itself
 }  // namespace
 
 std::uint64_t effective_queue_bytes(const config& cfg, unsigned shards) noexcept {
@@ -421,9 +423,12 @@ void pubsub_hub::on_publish_done(shard_context& ctx, std::unique_ptr<publish_job
 
 void pubsub_hub::on_subscribe_done(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
   if (!job->refused) {
+    // Every delivery up to job->seq came before this answer (one FIFO lane), so the shard is
+    // in step up to it, also if a stale delivery from before a quick unsubscribe and
+    // resubscribe already marked the topic synced at an older seq.
     const auto it = local_.find(job->topic);
-    if (it != local_.end() && !it->second.synced) {
-      it->second.last_seq = job->seq;
+    if (it != local_.end()) {
+      it->second.last_seq = std::max(it->second.last_seq, job->seq);
       it->second.synced = true;
     }
   }

@@ -64,8 +64,15 @@ void pubsub_session::send_error_now(shard_context& ctx, protocol_error_code code
 void pubsub_session::release_ready(shard_context& ctx) {
   while (!answers_.empty() && answers_.front().ready) {
     answer& a = answers_.front();
-    if (a.sub_job && a.sub) activate(ctx, *a.sub, *a.sub_job);
-    else conn_.queue_text(ctx, a.text);
+    if (a.sub_job && a.sub) {
+      activate(ctx, *a.sub, *a.sub_job);
+    } else if (a.sub_job) {  // answered early, then left: the answer is still owed
+      ctx.scratch.clear();
+      encode_subscribed(ctx.scratch, a.sub_job->topic, a.sub_job->seq, a.sub_job->id);
+      conn_.queue_text(ctx, ctx.scratch);
+    } else {
+      conn_.queue_text(ctx, a.text);
+    }
     answers_.pop_front();
     ++first_ticket_;
   }

@@ -360,7 +360,22 @@ class DeliveryTest(unittest.TestCase):
 class Delivery(DeliveryTest):
     def test_pipelined_burst_to_one_topic_reaches_every_subscriber(self):
         server = self.start_server("--slow-consumer-limit", GENEROUS)
-        n, topic = BURST, "burst.t"
+        self.check_pipelined_burst(server, BURST)
+
+    def test_a_tiny_queue_bound_holds_publishers_and_loses_nothing(self):
+        # Every value the config accepts must work: with 1 byte allowed between shards, every
+        # publish to the other shard holds its publisher until the queue empties. Slow, but
+        # still every publish acknowledged and every message delivered, in order.
+        server = self.start_server("--slow-consumer-limit", GENEROUS, "--queue-bytes", "1")
+        self.check_pipelined_burst(server, 1500)
+        metrics = http_get(server.port, "/metrics")[2].decode()
+        held = sum(int(line.split()[-1]) for line in metrics.splitlines()
+                   if line.startswith("shoal_publishers_held_total{"))
+        self.assertGreater(held, 0, "publishers were held at the bound")
+        self.assertNotRegex(metrics, r"shoal_internal_gaps_total\{[^}]*\} [1-9]")
+
+    def check_pipelined_burst(self, server, n):
+        topic = "burst.t"
         subs = self.open_spread(server, 4)  # 8 subscribers, 4 on each shard
         pubs = self.open_spread(server, 2)  # 4 publishers, 2 on each shard
         base = self.subscribe(subs, [topic])

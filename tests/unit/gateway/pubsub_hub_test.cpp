@@ -111,10 +111,10 @@ subscribe_record resume(hub_cluster& c, unsigned s, const std::string& topic,
 
 // Every client of the shard that subscribed got exactly message `seq` of `topic`, once.
 void expect_only_new_messages(const hub_test::shard_rig& rig, const std::string& topic, std::uint64_t seq) {
-  for (const auto& client : rig.clients)
-    if (!client->answers.empty()) {
-      EXPECT_EQ(client->seqs(topic), (std::vector<std::uint64_t>{seq}));
-    }
+  for (const auto& client : rig.clients) {
+    if (client->answers.empty()) continue;  // not a subscriber
+    EXPECT_EQ(client->seqs(topic), (std::vector<std::uint64_t>{seq}));
+  }
 }
 
 // Publishes `count` messages of `data` from `pub`, each accepted, then settles every shard.
