@@ -4,7 +4,7 @@
 // cross-shard queues, and has a "wants room" flag for a sender that found it full. Shard `s`'s thread is the only one that
 // calls send(s, ...) and the only one that calls receive/prepare_to_sleep/woke/drain_wake_fd(s).
 // from == to is allowed (a shard may post to itself; it never needs a wake-up). Indices are
-// shard_id values (index_of); each must be < shards(). Built before the shards start.
+// shard_id values; each must be < shards(). Built before the shards start.
 //
 // Why no wake-up is lost. The sender publishes the element with a seq_cst store of the ring's
 // tail, then loads the receiver's flag seq_cst; the receiver stores flag = true seq_cst, then
@@ -33,6 +33,7 @@
 #include <memory>
 #include <vector>
 
+#include "gateway/shard_id.hpp"
 #include "gateway/spsc_ring.hpp"
 
 namespace shoal::gateway {
@@ -103,7 +104,7 @@ class mailbox_mesh {
   // On from's thread. False when the ring is full; m is then left intact, the ring remembers
   // that its sender waits for room (the receiver wakes it after its next drain), and the caller
   // keeps m for later. Wakes `to` only if it sleeps.
-  bool send(unsigned from, unsigned to, Msg&& m, unsigned lane = 0) noexcept {
+  bool send(shard_id from, shard_id to, Msg&& m, unsigned lane = 0) noexcept {
     lane_ring& r = ring(from, to, lane);
     const std::size_t w = message_weight(m);
     if (!r.ring.try_push(std::move(m), std::memory_order_seq_cst)) {
@@ -112,31 +113,31 @@ class mailbox_mesh {
       if (!r.ring.try_push(std::move(m), std::memory_order_seq_cst)) return false;
     }
     r.sent_bytes += w;
-    wakeups_.wake_if_sleeping(to);
+    wakeups_.wake_if_sleeping(index_of(to));
     return true;
   }
 
   // On from's thread: bytes sent through the ring and not yet taken by the receiver.
-  std::size_t in_flight(unsigned from, unsigned to, unsigned lane = 0) const noexcept {
+  std::size_t in_flight(shard_id from, shard_id to, unsigned lane = 0) const noexcept {
     const lane_ring& r = ring(from, to, lane);
     return r.sent_bytes - r.taken_bytes.load(std::memory_order_relaxed);
   }
   // On from's thread: asks the receiver to wake this shard after its next drain of the ring
   // (a sender waiting for in_flight() to fall, not for a failed push).
-  void wait_for_room(unsigned from, unsigned to, unsigned lane = 0) noexcept {
+  void wait_for_room(shard_id from, shard_id to, unsigned lane = 0) noexcept {
     ring(from, to, lane).wants_room.store(true, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   // On from's thread, after announce_sleep: true when a push to the ring would succeed now.
-  bool has_room(unsigned from, unsigned to, unsigned lane = 0) const noexcept {
+  bool has_room(shard_id from, shard_id to, unsigned lane = 0) const noexcept {
     return !ring(from, to, lane).ring.full(std::memory_order_seq_cst);
   }
 
   // On to's thread. Drains every ring of `lane` addressed to `to`, calling f(from, Msg&&) in
   // per-sender order; the starting sender rotates per call so no sender is always served first.
   template <class F>
-  std::size_t receive_lane(unsigned to, unsigned lane, F&& f) {
-    return receive_while(to, lane, [&](unsigned from, Msg& m) {
+  std::size_t receive_lane(shard_id to, unsigned lane, F&& f) {
+    return receive_while(to, lane, [&](shard_id from, Msg& m) {
       f(from, std::move(m));
       return true;
     });
@@ -144,14 +145,15 @@ class mailbox_mesh {
   // As receive_lane, but f(from, Msg&) returns false to stop the whole drain, leaving that
   // message (untouched) and everything after it for a later call.
   template <class F>
-  std::size_t receive_while(unsigned to, unsigned lane, F&& f) {
-    assert(to < shards_ && lane < Lanes);
-    const unsigned start = cursors_[to].next;
-    cursors_[to].next = start + 1 == shards_ ? 0 : start + 1;
+  std::size_t receive_while(shard_id to, unsigned lane, F&& f) {
+    assert(index_of(to) < shards_ && lane < Lanes);
+    cursor& c = cursors_[index_of(to)];
+    const unsigned start = c.next;
+    c.next = start + 1 == shards_ ? 0 : start + 1;
     std::size_t total = 0;
     bool stopped = false;
     for (unsigned i = 0; i < shards_ && !stopped; ++i) {
-      const unsigned from = start + i < shards_ ? start + i : start + i - shards_;
+      const shard_id from{static_cast<std::uint16_t>(start + i < shards_ ? start + i : start + i - shards_)};
       lane_ring& r = ring(from, to, lane);
       std::size_t taken = 0;
       const std::size_t n = r.ring.pop_while([&](Msg& m) {
@@ -170,37 +172,37 @@ class mailbox_mesh {
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (r.wants_room.load(std::memory_order_relaxed) &&
           r.wants_room.exchange(false, std::memory_order_relaxed))
-        wakeups_.wake_if_sleeping(from);
+        wakeups_.wake_if_sleeping(index_of(from));
     }
     return total;
   }
   // Every lane.
   template <class F>
-  std::size_t receive(unsigned to, F&& f) {
+  std::size_t receive(shard_id to, F&& f) {
     std::size_t total = 0;
     for (unsigned lane = 0; lane < Lanes; ++lane) total += receive_lane(to, lane, f);
     return total;
   }
 
   // The receiver's reactor watches this for readability.
-  int wake_fd(unsigned to) const noexcept { return wakeups_.fd(to); }
+  int wake_fd(shard_id to) const noexcept { return wakeups_.fd(index_of(to)); }
   // Resets the eventfd; returns how many wake-ups were written since the last drain.
-  std::uint64_t drain_wake_fd(unsigned to) noexcept { return wakeups_.drain(to); }
+  std::uint64_t drain_wake_fd(shard_id to) noexcept { return wakeups_.drain(index_of(to)); }
 
   // On to's thread, before blocking on wake_fd: announce_sleep, then check has_mail for every
   // lane it will drain and has_room for every ring it waits on; block only if all say no,
   // else call woke(to) and poll instead.
-  void announce_sleep(unsigned to) noexcept { wakeups_.announce_sleep(to); }
-  bool has_mail(unsigned to, unsigned lane) const noexcept {
+  void announce_sleep(shard_id to) noexcept { wakeups_.announce_sleep(index_of(to)); }
+  bool has_mail(shard_id to, unsigned lane) const noexcept {
     for (unsigned from = 0; from < shards_; ++from)
-      if (!ring(from, to, lane).ring.empty(std::memory_order_seq_cst)) return true;
+      if (!ring(shard_id(from), to, lane).ring.empty(std::memory_order_seq_cst)) return true;
     return false;
   }
   // The above for a shard that drains every lane and waits for no room. True: block. False:
   // something arrived (the flag is cleared again), so poll instead. A wake-up may still be
   // pending on the fd when this returns false; it only costs one spurious loop pass later.
-  bool prepare_to_sleep(unsigned to) noexcept {
-    assert(to < shards_);
+  bool prepare_to_sleep(shard_id to) noexcept {
+    assert(index_of(to) < shards_);
     announce_sleep(to);
     for (unsigned lane = 0; lane < Lanes; ++lane) {
       if (has_mail(to, lane)) {
@@ -211,7 +213,7 @@ class mailbox_mesh {
     return true;
   }
   // On to's thread, after the wait returned (woken or not).
-  void woke(unsigned to) noexcept { wakeups_.woke(to); }
+  void woke(shard_id to) noexcept { wakeups_.woke(index_of(to)); }
 
  private:
   struct lane_ring {
@@ -223,9 +225,9 @@ class mailbox_mesh {
   };
 
   // Grouped by receiver so a drain walks adjacent entries.
-  lane_ring& ring(unsigned from, unsigned to, unsigned lane) const noexcept {
-    assert(from < shards_ && to < shards_ && lane < Lanes);
-    return *rings_[(std::size_t{to} * Lanes + lane) * shards_ + from];
+  lane_ring& ring(shard_id from, shard_id to, unsigned lane) const noexcept {
+    assert(index_of(from) < shards_ && index_of(to) < shards_ && lane < Lanes);
+    return *rings_[(std::size_t{index_of(to)} * Lanes + lane) * shards_ + index_of(from)];
   }
 
   struct alignas(64) cursor {

@@ -37,7 +37,7 @@ std::uint64_t effective_queue_bytes(const config& cfg, unsigned shards) noexcept
 }
 
 pubsub_hub::pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_mesh& mesh)
-    : self_(index_of(self)),
+    : self_(self),
       shards_(shards),
       cfg_(cfg),
       mesh_(mesh),
@@ -49,13 +49,13 @@ pubsub_hub::pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_
 
 pubsub_hub::~pubsub_hub() = default;  // frame_refs, jobs and queued messages free themselves
 
-unsigned pubsub_hub::home_of(std::string_view topic) const noexcept {
-  return static_cast<unsigned>(string_hash{}(topic) % shards_);
+shard_id pubsub_hub::home_of(std::string_view topic) const noexcept {
+  return shard_at(static_cast<unsigned>(string_hash{}(topic) % shards_));
 }
 
 // ---- Queues between shards ----------------------------------------------------------------
 
-void pubsub_hub::send(shard_context& ctx, unsigned to, shard_message m) {
+void pubsub_hub::send(shard_context& ctx, shard_id to, shard_message m) {
   if (to == self_) {
     dispatch(ctx, m);
     return;
@@ -63,16 +63,17 @@ void pubsub_hub::send(shard_context& ctx, unsigned to, shard_message m) {
   // FIFO per destination and lane: while older messages wait in the overflow queue, newer ones
   // queue behind them. Nothing is dropped; the byte bound acts on the publishers instead.
   const lane l = lane_of(m);
-  overflow& o = overflow_[to * lane_count + static_cast<unsigned>(l)];
+  overflow& o = overflow_of(to, static_cast<unsigned>(l));
   if (o.queue.empty() && mesh_.send(self_, to, std::move(m), static_cast<unsigned>(l))) return;
   o.bytes += weight(m);
   o.queue.push_back(std::move(m));
 }
 
 void pubsub_hub::flush_overflow() {
-  for (unsigned to = 0; to < shards_; ++to) {
+  for (unsigned i = 0; i < shards_; ++i) {
+    const shard_id to = shard_at(i);
     for (unsigned l = 0; l < lane_count; ++l) {
-      overflow& o = overflow_[to * lane_count + l];
+      overflow& o = overflow_of(to, l);
       while (!o.queue.empty()) {
         const std::size_t w = weight(o.queue.front());
         if (!mesh_.send(self_, to, std::move(o.queue.front()), l)) break;
@@ -83,38 +84,38 @@ void pubsub_hub::flush_overflow() {
   }
 }
 
-std::uint64_t pubsub_hub::pair_bytes(unsigned to, lane l) const noexcept {
+std::uint64_t pubsub_hub::pair_bytes(shard_id to, lane l) const noexcept {
   const unsigned li = static_cast<unsigned>(l);
-  return mesh_.in_flight(self_, to, li) + overflow_[to * lane_count + li].bytes;
+  return mesh_.in_flight(self_, to, li) + overflow_of(to, li).bytes;
 }
 
 bool pubsub_hub::congested() const noexcept {
-  for (unsigned to = 0; to < shards_; ++to)
-    if (to != self_ && over_bound(to, lane::reply)) return true;
+  for (unsigned i = 0; i < shards_; ++i)
+    if (shard_at(i) != self_ && over_bound(shard_at(i), lane::reply)) return true;
   return false;
 }
 
-bool pubsub_hub::may_resume(unsigned home) const noexcept {
+bool pubsub_hub::may_resume(shard_id home) const noexcept {
   return home == self_ ? !congested() : !over_bound(home, lane::request);
 }
 
 std::uint64_t pubsub_hub::queued_bytes() const noexcept {
   std::uint64_t n = 0;
-  for (unsigned to = 0; to < shards_; ++to)
-    if (to != self_) n += pair_bytes(to, lane::request) + pair_bytes(to, lane::reply);
+  for (unsigned i = 0; i < shards_; ++i)
+    if (shard_at(i) != self_) n += pair_bytes(shard_at(i), lane::request) + pair_bytes(shard_at(i), lane::reply);
   return n;
 }
 
-void pubsub_hub::hold(std::uint64_t conn_token, unsigned home) {
-  waiting_[home].push_back(conn_token);
+void pubsub_hub::hold(std::uint64_t conn_token, shard_id home) {
+  waiting_[index_of(home)].push_back(conn_token);
   ++waiting_count_;
 }
 
 void pubsub_hub::resume_waiters(shard_context& ctx) {
-  for (unsigned home = 0; home < shards_ && waiting_count_ != 0; ++home) {
-    if (waiting_[home].empty() || !may_resume(home)) continue;
+  for (unsigned i = 0; i < shards_ && waiting_count_ != 0; ++i) {
+    if (waiting_[i].empty() || !may_resume(shard_at(i))) continue;
     std::vector<std::uint64_t> tokens;
-    tokens.swap(waiting_[home]);  // a resumed client may publish, and be held, again
+    tokens.swap(waiting_[i]);  // a resumed client may publish, and be held, again
     waiting_count_ -= tokens.size();
     for (const std::uint64_t token : tokens)
       if (hub_client* c = lookup_ ? lookup_(lookup_arg_, token) : nullptr) c->resume_input(ctx);
@@ -126,10 +127,10 @@ void pubsub_hub::poll(shard_context& ctx) {
   flush_overflow();
   // Replies first and always: deliveries only go to local queues, so draining them never waits.
   mesh_.receive_lane(self_, static_cast<unsigned>(lane::reply),
-                     [&](unsigned, shard_message&& m) { dispatch(ctx, m); });
+                     [&](shard_id, shard_message&& m) { dispatch(ctx, m); });
   // Requests only while this shard's own reply lanes are under the bound: a request left in its
   // ring holds its sender's lane over the bound in turn, and so its publishers.
-  mesh_.receive_while(self_, static_cast<unsigned>(lane::request), [&](unsigned, shard_message& m) {
+  mesh_.receive_while(self_, static_cast<unsigned>(lane::request), [&](shard_id, shard_message& m) {
     if (congested()) return false;
     dispatch(ctx, m);
     return true;
@@ -142,22 +143,22 @@ bool pubsub_hub::prepare_to_sleep() {
   // Ask to be woken by the receivers this shard waits on (see mailbox.hpp, "wait for room").
   const bool jammed = congested();
   if (jammed)
-    for (unsigned to = 0; to < shards_; ++to)
-      if (to != self_ && over_bound(to, lane::reply))
-        mesh_.wait_for_room(self_, to, static_cast<unsigned>(lane::reply));
-  for (unsigned home = 0; home < shards_; ++home)
-    if (home != self_ && !waiting_[home].empty())
-      mesh_.wait_for_room(self_, home, static_cast<unsigned>(lane::request));
+    for (unsigned i = 0; i < shards_; ++i)
+      if (shard_at(i) != self_ && over_bound(shard_at(i), lane::reply))
+        mesh_.wait_for_room(self_, shard_at(i), static_cast<unsigned>(lane::reply));
+  for (unsigned i = 0; i < shards_; ++i)
+    if (shard_at(i) != self_ && !waiting_[i].empty())
+      mesh_.wait_for_room(self_, shard_at(i), static_cast<unsigned>(lane::request));
   mesh_.announce_sleep(self_);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   bool work = mesh_.has_mail(self_, static_cast<unsigned>(lane::reply)) ||
               (!jammed && mesh_.has_mail(self_, static_cast<unsigned>(lane::request)));
-  for (unsigned to = 0; to < shards_ && !work; ++to)
+  for (unsigned i = 0; i < shards_ && !work; ++i)
     for (unsigned l = 0; l < lane_count && !work; ++l)
-      work = !overflow_[to * lane_count + l].queue.empty() && mesh_.has_room(self_, to, l);
+      work = !overflow_of(shard_at(i), l).queue.empty() && mesh_.has_room(self_, shard_at(i), l);
   if (jammed && !congested()) work = true;
-  for (unsigned home = 0; home < shards_ && !work && waiting_count_ != 0; ++home)
-    work = !waiting_[home].empty() && may_resume(home);
+  for (unsigned i = 0; i < shards_ && !work && waiting_count_ != 0; ++i)
+    work = !waiting_[i].empty() && may_resume(shard_at(i));
   if (work) mesh_.woke(self_);
   return !work;
 }
@@ -187,7 +188,7 @@ void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<
   job->id = std::string(id);
   job->conn_token = sub.conn_token;
   job->ticket = ticket;
-  job->origin = shard_id(self_);
+  job->origin = self_;
   job->since = since;
   job->compressed = sub.compressed;
   send(ctx, home_of(sub.topic), subscribe_request{std::move(job)});
@@ -195,7 +196,7 @@ void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<
 
 void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
   unlist(sub);
-  auto job = std::make_unique<unsubscribe_job>(unsubscribe_job{sub.topic, shard_id(self_), sub.compressed});
+  auto job = std::make_unique<unsubscribe_job>(unsubscribe_job{sub.topic, self_, sub.compressed});
   send(ctx, home_of(sub.topic), unsubscribe_request{std::move(job)});
 }
 
@@ -213,7 +214,7 @@ void pubsub_hub::unlist(subscription& sub) {
 }
 
 admission pubsub_hub::publish(shard_context& ctx, const publish_args& p, bool refuse_when_full) {
-  const unsigned home = home_of(p.topic);
+  const shard_id home = home_of(p.topic);
   if (refuse_when_full && !may_resume(home)) return admission::full;
   auto job = std::make_unique<publish_job>();
   job->topic = std::string(p.topic);
@@ -221,7 +222,7 @@ admission pubsub_hub::publish(shard_context& ctx, const publish_args& p, bool re
   job->id = std::string(p.id);
   job->conn_token = p.conn_token;
   job->ticket = p.ticket;
-  job->origin = shard_id(self_);
+  job->origin = self_;
   job->from_http = p.from_http;
   send(ctx, home, publish_request{std::move(job)});
   if (refuse_when_full || may_resume(home)) return admission::accepted;
@@ -303,7 +304,7 @@ void pubsub_hub::forget_all(home_topic& t) {
 }
 
 void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> job) {
-  const unsigned origin = index_of(job->origin);
+  const shard_id origin = job->origin;
   home_topic* topic = home_topic_for(job->topic);
   if (!topic) {
     job->refused = "the server holds pubsub.max_topics topics";
@@ -316,8 +317,8 @@ void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> j
   t.last_used = now_;
   const std::uint64_t seq = ++t.last_seq;
   frame_ref f = encode_delivery(ctx, job->topic, seq, job->data, t.compressed_interest > 0);
-  for (unsigned s = 0; s < shards_; ++s)
-    if (t.interest[s] != 0) send(ctx, s, delivery{f.share()});
+  for (unsigned i = 0; i < shards_; ++i)
+    if (t.interest[i] != 0) send(ctx, shard_at(i), delivery{f.share()});
   if (history_budget_ > 0) remember(t, std::move(f));
   else t.first_seq = seq + 1;  // no history: `f` goes with the last delivery
   job->seq = seq;
@@ -326,7 +327,7 @@ void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> j
 }
 
 void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
-  const unsigned origin = index_of(job->origin);
+  const shard_id origin = job->origin;
   home_topic* topic = home_topic_for(job->topic);
   if (!topic) {
     job->refused = true;
@@ -334,7 +335,7 @@ void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_jo
     return;
   }
   home_topic& t = *topic;
-  ++t.interest[origin];
+  ++t.interest[index_of(origin)];
   ++t.interested;
   if (job->compressed) ++t.compressed_interest;
   t.last_used = now_;
@@ -358,7 +359,7 @@ void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_jo
 
 void pubsub_hub::home_unsubscribe(const unsubscribe_job& job) {
   const auto it = home_.find(job.topic);
-  const unsigned origin = index_of(job.origin);
+  const unsigned origin = index_of(job.origin);  // an index into interest
   if (it != home_.end() && it->second.interest[origin] > 0) {
     --it->second.interest[origin];
     --it->second.interested;
@@ -441,7 +442,7 @@ void pubsub_hub::discard_pending() {
     o.queue.clear();
     o.bytes = 0;
   }
-  mesh_.receive(self_, [](unsigned, shard_message&&) {});
+  mesh_.receive(self_, [](shard_id, shard_message&&) {});
 }
 
 }  // namespace shoal::gateway

@@ -128,18 +128,23 @@ class pubsub_hub {
     std::uint64_t bytes = 0;
   };
 
-  unsigned home_of(std::string_view topic) const noexcept;
-  void send(shard_context& ctx, unsigned to, shard_message m);
+  shard_id home_of(std::string_view topic) const noexcept;
+  static shard_id shard_at(unsigned i) noexcept { return shard_id(static_cast<std::uint16_t>(i)); }
+  overflow& overflow_of(shard_id to, unsigned l) noexcept { return overflow_[index_of(to) * lane_count + l]; }
+  const overflow& overflow_of(shard_id to, unsigned l) const noexcept {
+    return overflow_[index_of(to) * lane_count + l];
+  }
+  void send(shard_context& ctx, shard_id to, shard_message m);
   void dispatch(shard_context& ctx, shard_message& m);
   void flush_overflow();
   // Bytes queued from this shard toward `to` on `l` (ring and overflow).
-  std::uint64_t pair_bytes(unsigned to, lane l) const noexcept;
-  bool over_bound(unsigned to, lane l) const noexcept { return pair_bytes(to, l) > queue_bytes_; }
+  std::uint64_t pair_bytes(shard_id to, lane l) const noexcept;
+  bool over_bound(shard_id to, lane l) const noexcept { return pair_bytes(to, l) > queue_bytes_; }
   // True while any reply lane of this shard is over the bound: take no requests.
   bool congested() const noexcept;
   // The condition a publisher held on `home` waits for.
-  bool may_resume(unsigned home) const noexcept;
-  void hold(std::uint64_t conn_token, unsigned home);
+  bool may_resume(shard_id home) const noexcept;
+  void hold(std::uint64_t conn_token, shard_id home);
   void resume_waiters(shard_context& ctx);
   void home_publish(shard_context& ctx, std::unique_ptr<publish_job> job);
   void home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_job> job);
@@ -155,7 +160,7 @@ class pubsub_hub {
   void forget_oldest(home_topic& t);
   void forget_all(home_topic& t);
 
-  unsigned self_;
+  shard_id self_;
   unsigned shards_;
   const config& cfg_;
   shard_mesh& mesh_;
@@ -166,8 +171,8 @@ class pubsub_hub {
   std::uint64_t now_ = 0;
   std::unordered_map<std::string, home_topic, string_hash, std::equal_to<>> home_;
   std::unordered_map<std::string, local_topic, string_hash, std::equal_to<>> local_;
-  std::vector<overflow> overflow_;  // [to * lane_count + lane]
-  std::vector<std::vector<std::uint64_t>> waiting_;  // per home shard: held publishers' tokens
+  std::vector<overflow> overflow_;  // overflow_of(to, lane)
+  std::vector<std::vector<std::uint64_t>> waiting_;  // [index_of(home)]: held publishers' tokens
   std::size_t waiting_count_ = 0;
   std::size_t max_home_topics_;    // this shard's share of pubsub.max_topics
   std::uint64_t history_budget_;   // this shard's share of pubsub.history_bytes

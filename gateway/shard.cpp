@@ -114,9 +114,9 @@ bool shard::open(std::string& error) {
   }
   if (uring_) {
     uring_->watch_counter(wake_fd_, wake_token);
-    uring_->watch_counter(mesh_.wake_fd(index_of(id_)), mailbox_token);
+    uring_->watch_counter(mesh_.wake_fd(id_), mailbox_token);
   } else if (!backend_->add(wake_fd_, want_read, wake_token) ||
-             !backend_->add(mesh_.wake_fd(index_of(id_)), want_read, mailbox_token)) {
+             !backend_->add(mesh_.wake_fd(id_), want_read, mailbox_token)) {
     error = "epoll: cannot watch the wake-up eventfds";
     return false;
   }
@@ -198,14 +198,13 @@ void shard::run() {
   start_tick_base_ = 0;
   start_tick_base_ = current_tick();
   std::array<io_event, 512> events;
-  const unsigned self = index_of(id_);
   for (;;) {
     // Sleep only if nothing is pending here and no other shard has sent us anything; senders
     // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
     const bool busy = !read_again_.empty() || !dirty_.empty() || backend_->pending() ||
                       !hub_.prepare_to_sleep();
     const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
-    mesh_.woke(self);
+    mesh_.woke(id_);
     ctx_.now = current_tick();
     for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
     // Connections that used their read budget, or were resumed below the low watermark.
@@ -271,7 +270,7 @@ void shard::dispatch(const io_event& ev) {
     return;
   }
   if (ev.token == mailbox_token) {
-    mesh_.drain_wake_fd(index_of(id_));
+    mesh_.drain_wake_fd(id_);
     return;
   }
   if (ev.token & listener_tag) {

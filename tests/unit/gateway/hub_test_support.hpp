@@ -218,8 +218,8 @@ class hub_cluster {
       for (unsigned s = 0; s < size(); ++s) {
         if (is_paused(s)) continue;
         idle = rigs_[s]->hub.prepare_to_sleep() && idle;
-        mesh_.woke(s);
-        mesh_.drain_wake_fd(s);
+        mesh_.woke(shard_id(static_cast<std::uint16_t>(s)));
+        mesh_.drain_wake_fd(shard_id(static_cast<std::uint16_t>(s)));
       }
       if (idle) return true;
     }

@@ -156,6 +156,8 @@ TEST(SpscRing, TwoThreadStressKeepsStrictOrder) {
 
 // ---- mailbox_mesh ----
 
+shard_id sid(unsigned i) { return shard_id(static_cast<std::uint16_t>(i)); }
+
 // About the size of the gateway's own shard message; the heap payload makes the sanitizers watch
 // ownership move across threads.
 struct test_msg {
@@ -188,12 +190,12 @@ void other_work(std::uint64_t salt) {
 // clear the flag. Returns mail when there is (or may be) something to receive.
 wait_result wait_for_mail(mailbox_mesh<test_msg>& mesh, unsigned to, int timeout_ms,
                           std::uint64_t* wakeups = nullptr) {
-  if (!mesh.prepare_to_sleep(to)) return wait_result::mail;
-  pollfd pfd{mesh.wake_fd(to), POLLIN, 0};
+  if (!mesh.prepare_to_sleep(sid(to))) return wait_result::mail;
+  pollfd pfd{mesh.wake_fd(sid(to)), POLLIN, 0};
   const int r = ::poll(&pfd, 1, timeout_ms);
-  mesh.woke(to);
+  mesh.woke(sid(to));
   if (r <= 0) return wait_result::timed_out;
-  const std::uint64_t n = mesh.drain_wake_fd(to);
+  const std::uint64_t n = mesh.drain_wake_fd(sid(to));
   if (wakeups != nullptr) *wakeups += n;
   return wait_result::mail;
 }
@@ -203,54 +205,55 @@ TEST(MailboxMesh, DeliversPerSenderOrderIncludingToSelf) {
   ASSERT_TRUE(mesh.ok());
   for (unsigned from = 0; from < 3; ++from) {
     for (std::uint64_t seq = 0; seq < 5; ++seq) {
-      ASSERT_TRUE(mesh.send(from, 1, make_msg(from, seq)));
+      ASSERT_TRUE(mesh.send(sid(from), sid(1), make_msg(from, seq)));
     }
   }
   std::array<std::uint64_t, 3> next{};
-  const std::size_t n = mesh.receive(1, [&](unsigned from, test_msg&& m) {
+  const std::size_t n = mesh.receive(sid(1), [&](shard_id from_id, test_msg&& m) {
+    const unsigned from = index_of(from_id);
     EXPECT_EQ(m.from, from);
     EXPECT_TRUE(well_formed(m));
     EXPECT_EQ(m.seq, next[from]++);
   });
   EXPECT_EQ(n, 15u);
   EXPECT_EQ(next, (std::array<std::uint64_t, 3>{5, 5, 5}));
-  EXPECT_EQ(mesh.receive(0, [](unsigned, test_msg&&) { FAIL(); }), 0u);
-  EXPECT_EQ(mesh.drain_wake_fd(1), 0u);  // nobody was asleep
+  EXPECT_EQ(mesh.receive(sid(0), [](shard_id, test_msg&&) { FAIL(); }), 0u);
+  EXPECT_EQ(mesh.drain_wake_fd(sid(1)), 0u);  // nobody was asleep
 }
 
 TEST(MailboxMesh, SendFailsWhenPairRingIsFullAndKeepsMessage) {
   mailbox_mesh<test_msg> mesh(2, 4);
-  for (std::uint64_t seq = 0; seq < 4; ++seq) ASSERT_TRUE(mesh.send(0, 1, make_msg(0, seq)));
+  for (std::uint64_t seq = 0; seq < 4; ++seq) ASSERT_TRUE(mesh.send(sid(0), sid(1), make_msg(0, seq)));
   test_msg extra = make_msg(0, 4);
-  EXPECT_FALSE(mesh.send(0, 1, std::move(extra)));
+  EXPECT_FALSE(mesh.send(sid(0), sid(1), std::move(extra)));
   EXPECT_TRUE(well_formed(extra));  // NOLINT(bugprone-use-after-move): a failed send keeps it
-  EXPECT_TRUE(mesh.send(1, 1, make_msg(1, 0)));  // other pairs are unaffected
-  mesh.receive(1, [](unsigned, test_msg&&) {});
-  EXPECT_TRUE(mesh.send(0, 1, std::move(extra)));
+  EXPECT_TRUE(mesh.send(sid(1), sid(1), make_msg(1, 0)));  // other pairs are unaffected
+  mesh.receive(sid(1), [](shard_id, test_msg&&) {});
+  EXPECT_TRUE(mesh.send(sid(0), sid(1), std::move(extra)));
 }
 
 TEST(MailboxMesh, PrepareToSleepRefusesWhenMailIsWaiting) {
   mailbox_mesh<test_msg> mesh(2, 4);
-  ASSERT_TRUE(mesh.send(1, 0, make_msg(1, 0)));
-  EXPECT_FALSE(mesh.prepare_to_sleep(0));
-  mesh.receive(0, [](unsigned, test_msg&&) {});
-  EXPECT_TRUE(mesh.prepare_to_sleep(0));
-  mesh.woke(0);
+  ASSERT_TRUE(mesh.send(sid(1), sid(0), make_msg(1, 0)));
+  EXPECT_FALSE(mesh.prepare_to_sleep(sid(0)));
+  mesh.receive(sid(0), [](shard_id, test_msg&&) {});
+  EXPECT_TRUE(mesh.prepare_to_sleep(sid(0)));
+  mesh.woke(sid(0));
 }
 
 TEST(MailboxMesh, SleepingReceiverIsWokenOnceForManySends) {
   mailbox_mesh<test_msg> mesh(4, 16);
-  ASSERT_TRUE(mesh.prepare_to_sleep(0));
+  ASSERT_TRUE(mesh.prepare_to_sleep(sid(0)));
   for (unsigned from = 1; from < 4; ++from) {
     for (std::uint64_t seq = 0; seq < 10; ++seq) {
-      ASSERT_TRUE(mesh.send(from, 0, make_msg(from, seq)));
+      ASSERT_TRUE(mesh.send(sid(from), sid(0), make_msg(from, seq)));
     }
   }
-  pollfd pfd{mesh.wake_fd(0), POLLIN, 0};
+  pollfd pfd{mesh.wake_fd(sid(0)), POLLIN, 0};
   ASSERT_EQ(::poll(&pfd, 1, 0), 1);
-  mesh.woke(0);
-  EXPECT_EQ(mesh.drain_wake_fd(0), 1u);  // one eventfd write for 30 messages
-  EXPECT_EQ(mesh.receive(0, [](unsigned, test_msg&&) {}), 30u);
+  mesh.woke(sid(0));
+  EXPECT_EQ(mesh.drain_wake_fd(sid(0)), 1u);  // one eventfd write for 30 messages
+  EXPECT_EQ(mesh.receive(sid(0), [](shard_id, test_msg&&) {}), 30u);
   EXPECT_EQ(::poll(&pfd, 1, 0), 0);
 }
 
@@ -260,7 +263,7 @@ TEST(MailboxMesh, BusyReceiverCostsSendersNoWakeUp) {
   std::atomic<bool> stop{false};
   std::thread sender([&] {
     for (std::uint64_t seq = 0; seq < items && !stop;) {
-      if (mesh.send(0, 1, make_msg(0, seq))) {
+      if (mesh.send(sid(0), sid(1), make_msg(0, seq))) {
         ++seq;
       } else {
         std::this_thread::yield();
@@ -271,14 +274,14 @@ TEST(MailboxMesh, BusyReceiverCostsSendersNoWakeUp) {
   const auto deadline = steady_clock::now() + std::chrono::seconds(60);
   std::uint64_t next = 0;
   while (next < items && steady_clock::now() < deadline) {
-    if (mesh.receive(1, [&](unsigned, test_msg&& m) { EXPECT_EQ(m.seq, next++); }) == 0) {
+    if (mesh.receive(sid(1), [&](shard_id, test_msg&& m) { EXPECT_EQ(m.seq, next++); }) == 0) {
       std::this_thread::yield();
     }
   }
   stop = true;
   sender.join();
   EXPECT_EQ(next, items);
-  EXPECT_EQ(mesh.drain_wake_fd(1), 0u);  // not a single eventfd write
+  EXPECT_EQ(mesh.drain_wake_fd(sid(1)), 0u);  // not a single eventfd write
 }
 
 // Every message finds its receiver asleep, so each one depends on the wake-up protocol.
@@ -291,13 +294,13 @@ TEST(MailboxMesh, PingPongSurvivesAWakeUpPerMessage) {
   auto player = [&](unsigned self, bool serves) {
     const unsigned peer = 1 - self;
     std::uint64_t next = 0;
-    if (serves && !mesh.send(self, peer, make_msg(self, 0))) failed = true;
+    if (serves && !mesh.send(sid(self), sid(peer), make_msg(self, 0))) failed = true;
     while (next < rounds && !failed) {
-      const std::size_t got = mesh.receive(self, [&](unsigned, test_msg&& m) {
+      const std::size_t got = mesh.receive(sid(self), [&](shard_id, test_msg&& m) {
         if (m.seq != next || !well_formed(m)) failed = true;
         ++next;
         const std::uint64_t reply = serves ? next : next - 1;
-        if (reply < rounds && !mesh.send(self, peer, make_msg(self, reply))) failed = true;
+        if (reply < rounds && !mesh.send(sid(self), sid(peer), make_msg(self, reply))) failed = true;
       });
       if (got != 0) continue;
       other_work(next);
@@ -356,7 +359,7 @@ TEST(MailboxMesh, FourShardStressKeepsPerSenderOrder) {
       for (unsigned to = 0; to < shards; ++to) {
         if (to == self) continue;
         for (int burst = 0; burst < 32 && sent[to] < per_pair; ++burst) {
-          if (!mesh.send(self, to, make_msg(self, sent[to]))) {
+          if (!mesh.send(sid(self), sid(to), make_msg(self, sent[to]))) {
             ++r.full_retries;
             blocked = true;
             break;
@@ -364,7 +367,8 @@ TEST(MailboxMesh, FourShardStressKeepsPerSenderOrder) {
           ++sent[to];
         }
       }
-      const std::size_t got = mesh.receive(self, [&](unsigned from, test_msg&& m) {
+      const std::size_t got = mesh.receive(sid(self), [&](shard_id from_id, test_msg&& m) {
+    const unsigned from = index_of(from_id);
         if (m.from != from || !well_formed(m)) ++r.malformed;
         if (m.seq != next[from]) ++r.out_of_order;
         next[from] = m.seq + 1;

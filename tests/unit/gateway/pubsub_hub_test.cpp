@@ -477,10 +477,10 @@ TEST(PubsubHubThreads, ConcurrentPublishersKeepOneOrder) {
         return;
       }
       const bool busy = (!pub.held && sent < to_send) || !rig.hub.prepare_to_sleep();
-      pollfd fd{c.mesh().wake_fd(s), POLLIN, 0};
+      pollfd fd{c.mesh().wake_fd(shard_id(static_cast<std::uint16_t>(s))), POLLIN, 0};
       const int ready = ::poll(&fd, 1, busy ? 0 : 5);
-      c.mesh().woke(s);
-      if (ready > 0) c.mesh().drain_wake_fd(s);
+      c.mesh().woke(shard_id(static_cast<std::uint16_t>(s)));
+      if (ready > 0) c.mesh().drain_wake_fd(shard_id(static_cast<std::uint16_t>(s)));
     }
   };
   std::vector<std::thread> threads;
