@@ -203,7 +203,8 @@ TEST(Report, OpenLoopWithin95PercentHasNoWarning) {
 
 TEST(Report, ClosedLoopHasNoIntendedFields) {
   run_report r = sample_report("echo");
-  json_checker check(format_json(r));
+  const std::string json = format_json(r);  // the checker keeps a view of it
+  json_checker check(json);
   ASSERT_TRUE(check.parse_document());
   EXPECT_FALSE(check.top.count("intended"));
   EXPECT_FALSE(check.top.count("missed_sends"));
