@@ -8,8 +8,8 @@
 #   quiet:        the same burst plus 99 quiet topics (1 subscriber each, 1,000 publishes/s in all)
 #   fanout:       1 publisher, 1,000 subscribers on one topic, bursts of 64: deliveries per
 #                 server CPU-second
-#   instructions: user-space instructions per delivery, the server (1 shard, epoll) under
-#                 callgrind over a 4 s window of the fan-out load (200 subscribers)
+#   instructions: user-space instructions per delivery, the server (INSTR_SHARDS shards, default
+#                 1, epoll) under callgrind over a 4 s window of the fan-out load (200 subscribers)
 # usage: [BASELINE=dir] [ROUNDS=2] [SECTIONS="burst quiet fanout instructions"] bench/delivery.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -104,7 +104,7 @@ fanout() {
 
 instructions() {
   for b in "${builds[@]}"; do
-    start "${b#*:}" 1 epoll valgrind --tool=callgrind --callgrind-out-file="$out/callgrind-${b%%:*}.out"
+    start "${b#*:}" "${INSTR_SHARDS:-1}" epoll valgrind --tool=callgrind --callgrind-out-file="$out/callgrind-${b%%:*}.out"
     "$loadgen" pubsub --url "ws://127.0.0.1:$port/ws" --subscribers 200 --topics 1 --publishers 1 \
       --burst 64 --size 64 --duration 40 --threads 1 >/dev/null 2>&1 &
     local lg=$!

@@ -119,8 +119,15 @@ class mailbox_mesh {
 
   // On from's thread: bytes sent through the ring and not yet taken by the receiver.
   std::size_t in_flight(shard_id from, shard_id to, unsigned lane = 0) const noexcept {
+    lane_ring& r = ring(from, to, lane);
+    r.taken_seen = r.taken_bytes.load(std::memory_order_relaxed);
+    return r.sent_bytes - r.taken_seen;
+  }
+  // On from's thread: at least in_flight(), without reading the receiver's counter (its cache
+  // line stays where it is): the bytes sent since the receiver's count was last read.
+  std::size_t in_flight_at_most(shard_id from, shard_id to, unsigned lane = 0) const noexcept {
     const lane_ring& r = ring(from, to, lane);
-    return r.sent_bytes - r.taken_bytes.load(std::memory_order_relaxed);
+    return r.sent_bytes - r.taken_seen;
   }
   // On from's thread: asks the receiver to wake this shard after its next drain of the ring
   // (a sender waiting for in_flight() to fall, not for a failed push).
@@ -220,6 +227,7 @@ class mailbox_mesh {
     explicit lane_ring(std::size_t capacity) : ring(capacity) {}
     spsc_ring<Msg> ring;
     alignas(64) std::size_t sent_bytes = 0;  // sender-private
+    std::size_t taken_seen = 0;              // sender-private: taken_bytes as last read
     std::atomic<bool> wants_room{false};     // set by the sender, cleared by the receiver
     alignas(64) std::atomic<std::size_t> taken_bytes{0};  // written by the receiver only
   };

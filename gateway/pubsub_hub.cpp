@@ -64,13 +64,16 @@ void pubsub_hub::send(shard_context& ctx, shard_id to, shard_message m) {
   // queue behind them. Nothing is dropped; the byte bound acts on the publishers instead.
   const lane l = lane_of(m);
   overflow& o = overflow_of(to, static_cast<unsigned>(l));
-  if (o.queue.empty() && mesh_.send(self_, to, std::move(m), static_cast<unsigned>(l))) return;
+  if (o.queue.empty()) {
+    if (mesh_.send(self_, to, std::move(m), static_cast<unsigned>(l))) return;
+    ++overflowing_;
+  }
   o.bytes += weight(m);
   o.queue.push_back(std::move(m));
 }
 
 void pubsub_hub::flush_overflow() {
-  for (unsigned i = 0; i < shards_; ++i) {
+  for (unsigned i = 0; i < shards_ && overflowing_ != 0; ++i) {
     const shard_id to = shard_at(i);
     for (unsigned l = 0; l < lane_count; ++l) {
       overflow& o = overflow_of(to, l);
@@ -79,6 +82,7 @@ void pubsub_hub::flush_overflow() {
         if (!mesh_.send(self_, to, std::move(o.queue.front()), l)) break;
         o.bytes -= w;
         o.queue.pop_front();
+        if (o.queue.empty()) --overflowing_;
       }
     }
   }
@@ -87,6 +91,14 @@ void pubsub_hub::flush_overflow() {
 std::uint64_t pubsub_hub::pair_bytes(shard_id to, lane l) const noexcept {
   const unsigned li = static_cast<unsigned>(l);
   return mesh_.in_flight(self_, to, li) + overflow_of(to, li).bytes;
+}
+
+bool pubsub_hub::over_bound(shard_id to, lane l) const noexcept {
+  // Usually decided without touching the receiver's counter: below the bound even if the
+  // receiver took nothing since it was last read.
+  const unsigned li = static_cast<unsigned>(l);
+  if (mesh_.in_flight_at_most(self_, to, li) + overflow_of(to, li).bytes <= queue_bytes_) return false;
+  return pair_bytes(to, l) > queue_bytes_;
 }
 
 bool pubsub_hub::congested() const noexcept {
@@ -136,7 +148,10 @@ void pubsub_hub::poll(shard_context& ctx) {
     return true;
   });
   if (waiting_count_ != 0) resume_waiters(ctx);
-  shard_metrics::set(ctx.metrics.queued_bytes, queued_bytes());
+  if (ctx.now != gauge_tick_) {  // a gauge: once a tick is enough, and spares the counters' lines
+    gauge_tick_ = ctx.now;
+    shard_metrics::set(ctx.metrics.queued_bytes, queued_bytes());
+  }
 }
 
 bool pubsub_hub::prepare_to_sleep() {
@@ -153,7 +168,7 @@ bool pubsub_hub::prepare_to_sleep() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   bool work = mesh_.has_mail(self_, static_cast<unsigned>(lane::reply)) ||
               (!jammed && mesh_.has_mail(self_, static_cast<unsigned>(lane::request)));
-  for (unsigned i = 0; i < shards_ && !work; ++i)
+  for (unsigned i = 0; i < shards_ && !work && overflowing_ != 0; ++i)
     for (unsigned l = 0; l < lane_count && !work; ++l)
       work = !overflow_of(shard_at(i), l).queue.empty() && mesh_.has_room(self_, shard_at(i), l);
   if (jammed && !congested()) work = true;
@@ -442,6 +457,7 @@ void pubsub_hub::discard_pending() {
     o.queue.clear();
     o.bytes = 0;
   }
+  overflowing_ = 0;
   mesh_.receive(self_, [](shard_id, shard_message&&) {});
 }
 

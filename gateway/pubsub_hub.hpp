@@ -139,7 +139,7 @@ class pubsub_hub {
   void flush_overflow();
   // Bytes queued from this shard toward `to` on `l` (ring and overflow).
   std::uint64_t pair_bytes(shard_id to, lane l) const noexcept;
-  bool over_bound(shard_id to, lane l) const noexcept { return pair_bytes(to, l) > queue_bytes_; }
+  bool over_bound(shard_id to, lane l) const noexcept;
   // True while any reply lane of this shard is over the bound: take no requests.
   bool congested() const noexcept;
   // The condition a publisher held on `home` waits for.
@@ -174,6 +174,8 @@ class pubsub_hub {
   std::vector<overflow> overflow_;  // overflow_of(to, lane)
   std::vector<std::vector<std::uint64_t>> waiting_;  // [index_of(home)]: held publishers' tokens
   std::size_t waiting_count_ = 0;
+  std::size_t overflowing_ = 0;    // overflow queues that hold something
+  std::uint64_t gauge_tick_ = 0;   // when the queued-bytes gauge was last set
   std::size_t max_home_topics_;    // this shard's share of pubsub.max_topics
   std::uint64_t history_budget_;   // this shard's share of pubsub.history_bytes
   std::uint64_t history_bytes_ = 0;  // bytes of the frames held in home rings
