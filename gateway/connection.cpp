@@ -594,6 +594,13 @@ void connection::on_timer(shard_context& ctx) {
       }
       break;
     case conn_state::open:
+      if (held_ != 0) {
+        // Shoal holds this peer's input back (its queues are full), so a pong or any frame it
+        // sent waits unread: not the peer's silence. The clocks restart when reading resumes.
+        last_rx_ = tick32(ctx.now);
+        if (ping_outstanding_) ping_sent_ = tick32(ctx.now);
+        break;
+      }
       if (ping_outstanding_ && since(ctx, ping_sent_) >= s.pong_timeout_ticks) {
         shard_metrics::add(ctx.metrics.heartbeat_timeouts);
         abort(ctx);  // the peer stopped answering: vanished, or stopped reading
