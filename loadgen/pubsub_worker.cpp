@@ -160,13 +160,7 @@ void pubsub_worker::on_open(ws_client& c) {
   loop_.send_text(c, sub);
 }
 
-void pubsub_worker::count_error(std::string_view what) {
-  if (errors_ == 0)
-    std::fprintf(stderr, "shoal-loadgen: unexpected from server: %.*s\n",
-                 static_cast<int>(std::min<std::size_t>(what.size(), 200)), what.data());
-  ++errors_;
-  live_counters::bump(live_.errors);
-}
+void pubsub_worker::count_error(std::string_view what) { live_.unexpected(errors_, what); }
 
 void pubsub_worker::on_message(ws_client& c, core::opcode op, std::span<const std::uint8_t> payload) {
   const std::int64_t now = now_ns();

@@ -4,8 +4,11 @@
 // bumps it with a relaxed load+store; the main thread only reads them (progress, drain).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <string_view>
 #include <vector>
 
 namespace shoal::loadgen {
@@ -41,6 +44,16 @@ struct alignas(64) live_counters {
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t by = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+
+  // Counts something the server should not have sent (in `own_count`, the worker's own count,
+  // and in `errors`); prints the first one so a run that goes wrong says how.
+  void unexpected(std::uint64_t& own_count, std::string_view what) noexcept {
+    if (own_count == 0)
+      std::fprintf(stderr, "shoal-loadgen: unexpected from server: %.*s\n",
+                   static_cast<int>(std::min<std::size_t>(what.size(), 200)), what.data());
+    ++own_count;
+    bump(errors);
   }
 };
 
