@@ -330,12 +330,15 @@ class SlowConsumerBase:
             await asyncio.sleep(0.3)  # let the slow subscription become active
             pub = await connect(self.server)
             blob = "x" * self.size
+            got = []
             for i in range(self.count):
-                # One at a time, so this single-threaded client keeps reading the fast
-                # subscriber's socket while it publishes.
+                # One at a time, and the fast subscriber reads each message before the next
+                # publish: its output never holds more than one, so it stays under the limit
+                # however long a busy machine stalls this process (reading in the background
+                # was not enough: a stall of a second under TSan made it "slow" and it got a gap).
                 await request(pub, op="pub", topic=topic, data={"i": i, "blob": blob})
                 await expect(pub, "ack")
-            got = [await expect(fast, "msg") for _ in range(self.count)]
+                got.append(await expect(fast, "msg", timeout=60))
             self.assertEqual([m["data"]["i"] for m in got], list(range(self.count)),
                              "the fast subscriber must miss nothing")
             await pub.close()
