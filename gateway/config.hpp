@@ -42,6 +42,9 @@ struct server_config {
   // holds one only while its bytes are being processed; when all are in use, receives wait.
   std::uint32_t io_uring_buffers = 256;
   std::uint32_t io_uring_buffer_size = 16384;
+  // Start even if another shoal listens on the same address (listen_guard.hpp): for a
+  // zero-downtime upgrade only.
+  bool share_listeners = false;
   bool operator==(const server_config&) const = default;
 };
 

@@ -50,6 +50,11 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"server", "io_uring_buffer_size", "--io-uring-buffer-size", "BYTES",
                    "io_uring: size of each receive buffer; 512..1048576"},
         s.io_uring_buffer_size);
+  visit(field_info{"server", "share_listeners", "--share-listeners", "true|false",
+                   "Start even if another shoal listens on the same address (by default that is "
+                   "refused): for a zero-downtime upgrade, start the new one with this, then "
+                   "SIGTERM the old one"},
+        s.share_listeners);
   auto& t = c.timeouts;
   visit(field_info{"timeouts", "handshake", "--handshake-timeout", "DURATION",
                    "Time allowed for the HTTP upgrade; > 0"},

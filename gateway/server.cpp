@@ -128,6 +128,25 @@ int server::run() {
     state_.tls.publish(std::move(tls));
   }
 
+  // One shoal per address: claimed before any shard listens (listen_guard.hpp).
+  std::vector<listen_address> addresses = cfg_.server.listen;
+  addresses.insert(addresses.end(), cfg_.tls.listen.begin(), cfg_.tls.listen.end());
+  if (!cfg_.server.share_listeners) {
+    std::string error;
+    if (!guard_.acquire(addresses, error)) {
+      log_line(log_level::error, "%s", error.c_str());
+      return 1;
+    }
+  } else {
+    std::string held_by;
+    guard_.acquire_shared(addresses, held_by);
+    if (!held_by.empty())
+      log_line(log_level::info,
+               "share_listeners: sharing %s with another shoal until it exits (SIGTERM it to "
+               "finish the hand-over)",
+               held_by.c_str());
+  }
+
   const unsigned count = resolved_shard_count(cfg_.server);
   const std::vector<int> cpus = allowed_cpus();
   // Cross-shard mailboxes: slots per ring (pair of shards and lane). A full ring drops nothing:
@@ -189,6 +208,9 @@ int server::run() {
     } else if (sig == SIGHUP) {
       reload_tls();
     }
+    if (!guard_.complete() && guard_.retry())
+      log_line(log_level::info, "share_listeners: the other shoal has exited; this one alone "
+                                "holds its addresses now");
     if (draining && state_.connections.load(std::memory_order_relaxed) == 0) break;
   }
   for (auto& s : shards_) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gateway/config.hpp"
+#include "gateway/listen_guard.hpp"
 #include "gateway/shard.hpp"
 #include "gateway/shard_context.hpp"
 
@@ -31,6 +32,7 @@ class server {
   const config& cfg_;
   connection_settings settings_;
   server_state state_;
+  listen_guard guard_;  // one shoal per address unless server.share_listeners
   std::unique_ptr<shard_mesh> mesh_;
   std::vector<std::unique_ptr<shard>> shards_;
 };

@@ -27,8 +27,8 @@ def io_flags():
 
 
 class Server:
-    def __init__(self, *flags, shards=2, preexec_fn=None):
-        self.port = free_port()
+    def __init__(self, *flags, shards=2, preexec_fn=None, port=None):
+        self.port = port or free_port()
         binary = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
         self.args = [binary, "--listen", f"127.0.0.1:{self.port}", "--shards", str(shards),
                      *([] if "--io" in flags else io_flags()), *flags]
