@@ -25,9 +25,15 @@ subscription* pubsub_session::find(std::string_view topic) noexcept {
 // ---- Answers, in request order --------------------------------------------------------------
 
 std::uint64_t pubsub_session::take_ticket(shard_context& ctx, subscription* sub) {
-  answers_.push_back(answer{{}, nullptr, sub, false});
-  if (answers_.size() == max_unanswered) conn_.hold_input(ctx, conn_hold::answers);
+  keep(ctx, answer{{}, nullptr, sub, false});
   return first_ticket_ + answers_.size() - 1;
+}
+
+void pubsub_session::keep(shard_context& ctx, answer&& a) {
+  answers_.push_back(std::move(a));
+  // Waiting answers cost memory: past the bound, read nothing more from this client until half
+  // are out (counted for every kept answer, local errors too, so no mix of requests escapes it).
+  if (answers_.size() >= max_unanswered) conn_.hold_input(ctx, conn_hold::answers);
 }
 
 void pubsub_session::answer_with(shard_context& ctx, std::uint64_t ticket, std::string_view text) {
@@ -49,7 +55,7 @@ void pubsub_session::answer_now(shard_context& ctx, std::string_view text) {
     conn_.queue_text(ctx, text);
     return;
   }
-  answers_.push_back(answer{std::string(text), nullptr, nullptr, true});
+  keep(ctx, answer{std::string(text), nullptr, nullptr, true});
 }
 
 void pubsub_session::send_error_now(shard_context& ctx, protocol_error_code code,

@@ -68,6 +68,8 @@ class pubsub_session final : public hub_client {
 
   // Takes a ticket for a request answered later.
   std::uint64_t take_ticket(shard_context& ctx, subscription* sub);
+  // Queues an answer slot, holding the client's input while too many wait.
+  void keep(shard_context& ctx, answer&& a);
   // The answer for `ticket` is `text`: sent now if nothing is before it, else kept.
   void answer_with(shard_context& ctx, std::uint64_t ticket, std::string_view text);
   // An answer computed at once: after every earlier answer.
