@@ -354,6 +354,19 @@ std::vector<config_issue> validate(const config& cfg) {
     }
   }
 
+  for (std::size_t i = 0; i < s.admin_listen.size(); ++i) {
+    const listen_address& a = s.admin_listen[i];
+    const std::string text = quoted(format_listen_address(a));
+    if (auto problem = listen_problem(a); !problem.empty()) {
+      issue("server.admin_listen", text + ": " + problem);
+    } else if (std::count(s.admin_listen.begin(), s.admin_listen.begin() + static_cast<std::ptrdiff_t>(i), a) != 0) {
+      issue("server.admin_listen", text + " is listed twice");
+    } else if (std::count(s.listen.begin(), s.listen.end(), a) != 0 ||
+               std::count(cfg.tls.listen.begin(), cfg.tls.listen.end(), a) != 0) {
+      issue("server.admin_listen", text + " is also a public listener: the admin port must be its own");
+    }
+  }
+
   const auto& tls = cfg.tls;
   for (std::size_t i = 0; i < tls.listen.size(); ++i) {
     const std::string text = quoted(format_listen_address(tls.listen[i]));

@@ -45,6 +45,10 @@ struct server_config {
   // Start even if another shoal listens on the same address (listen_guard.hpp): for a
   // zero-downtime upgrade only.
   bool share_listeners = false;
+  // Operator endpoints only (/healthz, /readyz, /metrics), served by shard 0 outside
+  // limits.max_connections and with a file descriptor held in reserve, so they answer when the
+  // public listeners are full. Empty: none (the public listeners serve them too, as always).
+  std::vector<listen_address> admin_listen{};
   bool operator==(const server_config&) const = default;
 };
 

@@ -55,6 +55,11 @@ void for_each_field(Config& c, Visit&& visit) {
                    "refused): for a zero-downtime upgrade, start the new one with this, then "
                    "SIGTERM the old one"},
         s.share_listeners);
+  visit(field_info{"server", "admin_listen", "--admin-listen", "HOST:PORT",
+                   "Address for /healthz, /readyz and /metrics only, answered even when the "
+                   "public listeners are full (point health checks and Prometheus here); "
+                   "repeatable"},
+        s.admin_listen);
   auto& t = c.timeouts;
   visit(field_info{"timeouts", "handshake", "--handshake-timeout", "DURATION",
                    "Time allowed for the HTTP upgrade; > 0"},

@@ -276,7 +276,7 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
       break;
   }
   const core::http_request& req = parser.request();
-  route_result route = route_request(req, ctx.server, ctx.settings);
+  route_result route = route_request(req, ctx.server, ctx.settings, admin_);
   queue_bytes(ctx, route.response);
   if (route.publish) {
     auto p = std::make_unique<http_publish>();
@@ -938,7 +938,7 @@ void connection::abort(shard_context& ctx) {
   fd_ = -1;
   state_ = conn_state::closed;
   shard_metrics::sub(ctx.metrics.connections_open);
-  ctx.server.connections.fetch_sub(1, std::memory_order_relaxed);
+  if (!admin_) ctx.server.connections.fetch_sub(1, std::memory_order_relaxed);
   ctx.closed.push_back(this);
 }
 

@@ -60,6 +60,10 @@ class connection final : public hub_client {
   void on_received(shard_context& ctx, const io_event& ev);
   void on_sent(shard_context& ctx, int result);
 
+  // Makes this an operator connection (admin listener): /healthz, /readyz and /metrics only,
+  // and not counted in server_state::connections (limits.max_connections).
+  void make_admin() noexcept { admin_ = true; }
+
   // Makes this a TLS connection (a TLS listener accepted it): every byte in and out goes
   // through `ssl`, which the connection owns from now on.
   void attach_tls(SSL* ssl) noexcept { tls_ = ssl; }
@@ -197,6 +201,7 @@ class connection final : public hub_client {
   bool receiving_ : 1 = false;             // io_uring: a multishot receive is armed
   bool send_in_flight_ : 1 = false;        // io_uring: flush() queued a send, on_sent() is due
   std::uint8_t held_ : 2 = 0;              // conn_hold bits
+  bool admin_ : 1 = false;                 // accepted on an admin listener
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;

@@ -110,8 +110,12 @@ route_result websocket(const core::http_request& req, endpoint ep, const connect
 }  // namespace
 
 route_result route_request(const core::http_request& req, const server_state& server,
-                           const connection_settings& settings) {
+                           const connection_settings& settings, bool admin) {
   const std::string_view path = req.path();
+  const bool operator_path = path == "/healthz" || path == "/readyz" || path == "/metrics";
+  if (admin && !operator_path)
+    return plain(404, "text/plain", "the admin listener serves /healthz, /readyz and /metrics only\n",
+                 req, server.draining.load(std::memory_order_relaxed));
   if (path == "/echo") return websocket(req, endpoint::echo, settings);
   if (path == "/ws") return websocket(req, endpoint::pubsub, settings);
   constexpr std::string_view publish_prefix = "/publish/";

@@ -26,7 +26,9 @@ struct route_result {
   std::uint64_t body_length = 0;
 };
 
+// admin: the request came through an admin listener, which serves /healthz, /readyz and
+// /metrics only.
 route_result route_request(const core::http_request& request, const server_state& server,
-                           const connection_settings& settings);
+                           const connection_settings& settings, bool admin = false);
 
 }  // namespace shoal::gateway

@@ -29,6 +29,7 @@ class shard_metrics {
   counter handshakes_failed{0};
   counter accept_emfile{0};           // accept paused on EMFILE/ENFILE
   counter connections_refused_limit{0};
+  counter admin_reserve_used{0};      // admin connections accepted on the reserved descriptor
   counter http_requests{0};
   counter messages_in{0};
   counter messages_out{0};

@@ -5,6 +5,7 @@
 #include "gateway/shard.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -91,6 +92,7 @@ shard::~shard() {
   hub_.discard_pending();
   for (int fd : listeners_) ::close(fd);
   if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
 bool shard::open(std::string& error) {
@@ -120,9 +122,14 @@ bool shard::open(std::string& error) {
     error = "epoll: cannot watch the wake-up eventfds";
     return false;
   }
-  // Plain listeners first, then TLS ones: a listener's index says which it is.
+  // Plain listeners first, then TLS ones, then (shard 0 only) admin ones: a listener's index
+  // says which it is (kind_of).
   std::vector<listen_address> addresses = cfg_.server.listen;
   addresses.insert(addresses.end(), cfg_.tls.listen.begin(), cfg_.tls.listen.end());
+  if (index_of(id_) == 0) {
+    addresses.insert(addresses.end(), cfg_.server.admin_listen.begin(), cfg_.server.admin_listen.end());
+    if (!cfg_.server.admin_listen.empty()) reopen_spare();
+  }
   for (const listen_address& addr : addresses) {
     const int fd = open_listener(addr, error);
     if (fd < 0) return false;
@@ -144,11 +151,37 @@ bool shard::open(std::string& error) {
 
 void shard::arm_accepts() {
   if (!uring_) return;
-  for (std::size_t i = 0; i < listeners_.size(); ++i) {
-    if (accepting_[i]) continue;
-    accepting_[i] = true;
-    uring_->accept(listeners_[i], listener_tag | i);
+  for (std::size_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+}
+
+void shard::arm_accept(std::size_t i) {
+  if (!uring_ || accepting_[i]) return;
+  accepting_[i] = true;
+  uring_->accept(listeners_[i], listener_tag | i);
+}
+
+shard::listener_kind shard::kind_of(std::size_t index) const noexcept {
+  if (index < cfg_.server.listen.size()) return listener_kind::plain;
+  if (index < cfg_.server.listen.size() + cfg_.tls.listen.size()) return listener_kind::tls;
+  return listener_kind::admin;
+}
+
+void shard::reopen_spare() {
+  // The admin listener's reserve: one descriptor held open, given up to accept an operator's
+  // connection when the process is at its open-file limit, and taken back afterwards.
+  if (spare_fd_ < 0) spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+int shard::accept_with_spare(int listener) {
+  if (spare_fd_ < 0) {
+    admin_waiting_ = true;  // accepted once the reserve is back
+    return -1;
   }
+  ::close(spare_fd_);
+  spare_fd_ = -1;
+  const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) shard_metrics::add(metrics_.admin_reserve_used);
+  return fd;  // the spare is reopened once a descriptor is free again (run loop)
 }
 
 void shard::start(int cpu) {
@@ -216,6 +249,19 @@ void shard::run() {
       }
       again_.clear();
     }
+    // Before the public listeners' accept retry, so a descriptor an operator's connection gave
+    // back becomes the reserve again rather than a client's.
+    if (spare_fd_ < 0 && !cfg_.server.admin_listen.empty() && index_of(id_) == 0) {
+      reopen_spare();
+      if (spare_fd_ >= 0 && admin_waiting_ && !draining_) {
+        admin_waiting_ = false;  // an operator was left in the backlog: accept it now
+        for (std::size_t i = 0; i < listeners_.size(); ++i) {
+          if (kind_of(i) != listener_kind::admin) continue;
+          if (uring_) arm_accept(i);
+          else accept_all(i);
+        }
+      }
+    }
     if (accept_retry_at_ != 0 && ctx_.now >= accept_retry_at_ && !draining_) {
       accept_retry_at_ = 0;
       if (uring_) arm_accepts();
@@ -274,7 +320,9 @@ void shard::dispatch(const io_event& ev) {
     return;
   }
   if (ev.token & listener_tag) {
-    if (!draining_ && accept_retry_at_ == 0) accept_all(static_cast<std::size_t>(ev.token & 0xffffffffu));
+    const auto index = static_cast<std::size_t>(ev.token & 0xffffffffu);
+    // An accept pause (EMFILE) is for the public listeners; the admin one goes on.
+    if (!draining_ && (accept_retry_at_ == 0 || kind_of(index) == listener_kind::admin)) accept_all(index);
     return;
   }
   connection* c = lookup(ev.token);
@@ -294,10 +342,21 @@ void shard::on_sent(void* self, std::uint64_t token, int result) {
 void shard::on_accepted(const io_event& ev) {
   const auto index = static_cast<std::size_t>(ev.token & 0xffffffffu);
   if (!ev.more && index < accepting_.size()) accepting_[index] = false;
+  const listener_kind kind = kind_of(index);
   if (ev.result >= 0) {
     if (draining_) ::close(ev.result);
-    else admit(ev.result, index >= cfg_.server.listen.size());
+    else admit(ev.result, kind);
   } else {
+    if (kind == listener_kind::admin && (-ev.result == EMFILE || -ev.result == ENFILE)) {
+      // The peer is still in the backlog: accept it with the reserve, then accept on.
+      if (ev.more) uring_->stop_accepting(ev.token);
+      accepting_[index] = false;
+      if (const int fd = accept_with_spare(listeners_[index]); fd >= 0) {
+        admit(fd, kind);
+        if (!draining_) arm_accept(index);
+      }
+      return;
+    }
     switch (-ev.result) {
       case EMFILE:
       case ENFILE:
@@ -313,15 +372,17 @@ void shard::on_accepted(const io_event& ev) {
     }
   }
   if (!ev.more && !draining_ && accept_retry_at_ == 0) arm_accepts();
+  else if (!ev.more && !draining_ && kind == listener_kind::admin) arm_accept(index);
 }
 
 void shard::accept_all(std::size_t index) {
   const int listener = listeners_[index];
-  const bool tls = index >= cfg_.server.listen.size();
+  const listener_kind kind = kind_of(index);
+  if (kind == listener_kind::admin) reopen_spare();  // the reserve first, the operator second
   for (;;) {
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      admit(fd, tls);
+      admit(fd, kind);
       continue;
     }
     switch (errno) {
@@ -330,6 +391,14 @@ void shard::accept_all(std::size_t index) {
         continue;
       case EMFILE:
       case ENFILE:
+        if (kind == listener_kind::admin) {  // the operator gets in on the reserve
+          if (const int spare = accept_with_spare(listener); spare >= 0) {
+            admit(spare, kind);
+            admin_waiting_ = true;  // others may wait behind it: accept on once it is back
+          }
+          return;
+        }
+        [[fallthrough]];
       case ENOBUFS:
       case ENOMEM:
         // Out of descriptors or memory: a normal condition under load. Pause accepting for a
@@ -354,13 +423,18 @@ SSL* shard::new_tls_session(int fd) {
   return tls_ ? tls_->new_session(fd) : nullptr;
 }
 
-void shard::admit(int fd, bool tls) {
-  const std::uint64_t held = server_.connections.fetch_add(1, std::memory_order_relaxed);
-  if (held >= cfg_.limits.max_connections) {
-    server_.connections.fetch_sub(1, std::memory_order_relaxed);
-    shard_metrics::add(metrics_.connections_refused_limit);
-    ::close(fd);
-    return;
+void shard::admit(int fd, listener_kind kind) {
+  const bool tls = kind == listener_kind::tls;
+  const bool admin = kind == listener_kind::admin;
+  // Operator connections are not clients: outside limits.max_connections (and its count).
+  if (!admin) {
+    const std::uint64_t held = server_.connections.fetch_add(1, std::memory_order_relaxed);
+    if (held >= cfg_.limits.max_connections) {
+      server_.connections.fetch_sub(1, std::memory_order_relaxed);
+      shard_metrics::add(metrics_.connections_refused_limit);
+      ::close(fd);
+      return;
+    }
   }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -377,6 +451,7 @@ void shard::admit(int fd, bool tls) {
   shard_metrics::add(metrics_.connections_accepted);
   shard_metrics::add(metrics_.connections_open);
   slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
+  if (admin) slots_[slot]->make_admin();
   if (tls) {
     SSL* ssl = new_tls_session(fd);
     if (!ssl) {

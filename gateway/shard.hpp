@@ -55,9 +55,14 @@ class shard {
   void dispatch(const io_event& ev);
   void accept_all(std::size_t listener_index);
   void on_accepted(const io_event& ev);
-  void arm_accepts();
+  void arm_accepts();  // io_uring: every listener not accepting yet
   static void on_sent(void* self, std::uint64_t token, int result);
-  void admit(int fd, bool tls);
+  enum class listener_kind : std::uint8_t { plain, tls, admin };
+  listener_kind kind_of(std::size_t listener_index) const noexcept;
+  void admit(int fd, listener_kind kind);
+  void arm_accept(std::size_t listener_index);
+  void reopen_spare();
+  int accept_with_spare(int listener);  // -1 if the reserve is spent
   SSL* new_tls_session(int fd);
   connection* lookup(std::uint64_t token) noexcept;
   static hub_client* lookup_for_hub(void* self, std::uint64_t token) noexcept;
@@ -94,6 +99,8 @@ class shard {
   std::shared_ptr<const tls_context> tls_;  // this shard's copy of server_.tls
   std::uint64_t tls_generation_ = 0;
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE
+  int spare_fd_ = -1;  // shard 0 with admin listeners: the descriptor kept for an operator
+  bool admin_waiting_ = false;  // an admin peer waits in the backlog for the reserve
   // Draining: connections get their 1001 spread over the drain period.
   bool draining_ = false;
   std::uint64_t drain_started_ = 0;
