@@ -131,6 +131,7 @@ int server::run() {
   // One shoal per address: claimed before any shard listens (listen_guard.hpp).
   std::vector<listen_address> addresses = cfg_.server.listen;
   addresses.insert(addresses.end(), cfg_.tls.listen.begin(), cfg_.tls.listen.end());
+  addresses.insert(addresses.end(), cfg_.server.admin_listen.begin(), cfg_.server.admin_listen.end());
   if (!cfg_.server.share_listeners) {
     std::string error;
     if (!guard_.acquire(addresses, error)) {
