@@ -15,15 +15,25 @@
 #include "core/frame_decoder.hpp"
 #include "core/http_request.hpp"
 #include "core/utf8.hpp"
+#include "gateway/hub_client.hpp"
 #include "gateway/out_queue.hpp"
 
 namespace shoal::gateway {
 
 struct connection_settings;
+class connection;
 
 // An HTTP publish (POST /publish/<topic>): the body being read, then the wait for the home
-// shard's answer.
-struct http_publish {
+// shard's answer, which comes to it as the hub's client (and goes on to its connection).
+struct http_publish final : hub_client {
+  explicit http_publish(connection& c) noexcept : conn(c) {}
+  void deliver(shard_context&, subscription&, local_frame*) override {}
+  void missed(shard_context&, subscription&, std::uint64_t, std::uint64_t) override {}
+  void published(shard_context& ctx, std::unique_ptr<publish_job> job) override;
+  void subscribed(shard_context&, std::unique_ptr<subscribe_job>) override {}
+  void resume_input(shard_context&) override {}
+
+  connection& conn;
   std::string topic;
   std::string content_type;
   std::string body;

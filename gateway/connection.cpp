@@ -279,7 +279,7 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
   route_result route = route_request(req, ctx.server, ctx.settings, admin_);
   queue_bytes(ctx, route.response);
   if (route.publish) {
-    auto p = std::make_unique<http_publish>();
+    auto p = std::make_unique<http_publish>(*this);
     p->topic = std::string(route.publish_topic);
     p->content_type = std::string(req.header("Content-Type").value_or(""));
     p->remaining = route.body_length;
@@ -352,8 +352,9 @@ std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t>
   return take;
 }
 
-void connection::published(shard_context& ctx, std::unique_ptr<publish_job> job) {
-  answer_http_publish(ctx, job->topic, job->seq, job->refused, false);
+void http_publish::published(shard_context& ctx, std::unique_ptr<publish_job> job) {
+  // The answer ends the publish: this object is gone when the call returns (nothing follows).
+  conn.answer_http_publish(ctx, job->topic, job->seq, job->refused, false);
 }
 
 void connection::hold_input(shard_context& ctx, conn_hold why) {

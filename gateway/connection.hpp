@@ -38,9 +38,10 @@ enum class conn_hold : std::uint8_t {
   answers = 2,  // it has pubsub_session::max_unanswered requests unanswered
 };
 
-// As a hub_client, a connection answers its HTTP publishes; WebSocket pub/sub goes through its
-// pubsub_session.
-class connection final : public hub_client {
+// The hub reaches a connection through hub_client: its pubsub_session (WebSocket), or the
+// http_publish it is waiting on. The connection itself has no virtual functions: no vptr in
+// every idle connection.
+class connection {
  public:
   connection(int fd, std::uint64_t token, shard_context& ctx);
   ~connection();
@@ -91,21 +92,21 @@ class connection final : public hub_client {
   bool takes_compressed_broadcast() const noexcept {
     return deflate_ && deflate_->takes_broadcast_variant();
   }
-  // The hub's client for this connection: its session (WebSocket), else itself (HTTP).
+  // The hub's client for this connection: its session (WebSocket), or the HTTP publish it
+  // awaits; null if neither (the answer has nobody to go to).
   hub_client* client() noexcept {
     if (session_) return session_.get();
-    return this;
+    if (in_ && in_->publish && in_->publish->awaiting) return in_->publish.get();
+    return nullptr;
   }
   // Stops / resumes reading input for `why` (see conn_hold). Input already read waits, undecoded.
   void hold_input(shard_context& ctx, conn_hold why);
   void release_hold(shard_context& ctx, conn_hold why);
 
-  // hub_client, for HTTP publishes (an HTTP connection never subscribes).
-  void deliver(shard_context&, subscription&, local_frame*) override {}
-  void missed(shard_context&, subscription&, std::uint64_t, std::uint64_t) override {}
-  void published(shard_context& ctx, std::unique_ptr<publish_job> job) override;
-  void subscribed(shard_context&, std::unique_ptr<subscribe_job>) override {}
-  void resume_input(shard_context&) override {}
+  // The home shard's answer to an HTTP publish: its sequence number, or why it was refused
+  // (retry_later: the queues were full, 503 with Retry-After).
+  void answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
+                           const char* refused, bool retry_later);
 
   conn_state state() const noexcept { return state_; }
   int fd() const noexcept { return fd_; }
@@ -122,10 +123,6 @@ class connection final : public hub_client {
   std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
   void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
-  // The home shard's answer to an HTTP publish: its sequence number, or why it was refused
-  // (retry_later: the queues were full, 503 with Retry-After).
-  void answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
-                           const char* refused, bool retry_later);
   bool input_stopped() const noexcept { return read_paused_ || held_ != 0; }
   void finish_http_request(shard_context& ctx, bool keep_alive);
   void on_message_chunk(shard_context& ctx, const core::decode_event& ev);
