@@ -47,12 +47,8 @@ start() {  # start BUILD_DIR SHARDS IO [WRAPPER...]
   echo "server did not start" >&2
   exit 1
 }
-stop() { kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=; }
+source bench/lib.sh
 hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status"; }
-field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
-messages_out() {
-  curl -s "http://127.0.0.1:$port/metrics" | awk '/^shoal_messages_out_total/ { n += $2 } END { printf "%d", n }'
-}
 
 burst() {  # burst NAME EXTRA_ARGS...
   local name=$1
@@ -109,18 +105,12 @@ instructions() {
       --burst 64 --size 64 --duration 40 --threads 1 >/dev/null 2>&1 &
     local lg=$!
     sleep 12
-    callgrind_control -z "$server_pid" >/dev/null
-    local before after total
-    before=$(messages_out)
-    sleep 4
-    after=$(messages_out)
-    callgrind_control -d "$server_pid" >/dev/null
+    local total messages
+    read -r total messages < <(callgrind_window "$out/callgrind-${b%%:*}.out")
     kill -INT "$lg" 2>/dev/null; wait "$lg" || true
     stop
-    total=$(callgrind_annotate "$out/callgrind-${b%%:*}.out.1" 2>/dev/null |
-      awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
-    printf '%-12s %-8s %12s instructions / %9s deliveries = %.0f per delivery\n' instructions \
-      "${b%%:*}" "$total" "$((after - before))" "$(/usr/bin/python3 -c "print($total / max(1, $after - $before))")"
+    printf '%-12s %-8s %12s instructions / %9s deliveries = %s per delivery\n' instructions \
+      "${b%%:*}" "$total" "$messages" "$(per "$total" "$messages")"
   done
 }
 

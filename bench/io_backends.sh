@@ -51,15 +51,10 @@ start() {  # start BACKEND [WRAPPER...]: the server, under WRAPPER (valgrind) if
   echo "server did not start on $io" >&2
   exit 1
 }
-stop() { kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=; }
+source bench/lib.sh
 server_pid=
 # A server left running (the script stopped early) would share the port through SO_REUSEPORT.
 trap '[[ -n $server_pid ]] && kill -KILL "$server_pid" 2>/dev/null' EXIT
-field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
-messages_out() {
-  curl -s "http://127.0.0.1:$port/metrics" |
-    awk '/^shoal_messages_out_total/ { n += $2 } END { printf "%d", n }'
-}
 
 # measure NAME SCENARIO PATH ARGS...: ROUNDS alternating runs per backend, then the ratio of the
 # means (io_uring / epoll: above 1 means io_uring did more work per server CPU-second).
@@ -139,18 +134,12 @@ instructions() {
   for io in epoll io_uring; do
     local wrapper=(valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind-$io.out")
     settle=12 loaded "$io" 60 "$@"
-    callgrind_control -z "$server_pid" >/dev/null
-    local before after total
-    before=$(messages_out)
-    sleep 4
-    after=$(messages_out)
-    callgrind_control -d "$server_pid" >/dev/null
+    local total messages
+    read -r total messages < <(callgrind_window "$out/callgrind-$io.out")
     kill -INT "$lg" 2>/dev/null; wait "$lg" || true
     stop
-    total=$(callgrind_annotate "$out/callgrind-$io.out.1" 2>/dev/null |  # the window's dump
-      awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
-    printf '%-30s %-8s %12s instructions / %9s messages = %.0f per message\n' "$name" "$io" \
-      "$total" "$((after - before))" "$(/usr/bin/python3 -c "print($total / max(1, $after - $before))")"
+    printf '%-30s %-8s %12s instructions / %9s messages = %s per message\n' "$name" "$io" \
+      "$total" "$messages" "$(per "$total" "$messages")"
     mv "$out/callgrind-$io.out.1" "$out/callgrind-${name// /_}-$io.window"  # for callgrind_annotate
     rm -f "$out/callgrind-$io.out"*
   done

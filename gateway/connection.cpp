@@ -80,10 +80,7 @@ void connection::on_readable(shard_context& ctx) {
   owner_.check();
   if (state_ == conn_state::closed || input_stopped()) return;
   if (in_ && !in_->pending.empty() && !(in_->publish && in_->publish->awaiting)) {
-    // Input read before a hold: decoded first, in order, before anything new is read.
-    std::string pending;
-    pending.swap(in_->pending);
-    process(ctx, {reinterpret_cast<std::uint8_t*>(pending.data()), pending.size()});
+    process_pending(ctx);  // input read before a hold: decoded first, before anything new
     if (state_ == conn_state::closed || input_stopped()) return;
   }
   if (tls_) [[unlikely]] {
@@ -406,12 +403,16 @@ void connection::answer_http_publish(shard_context& ctx, std::string_view topic,
   queue_bytes(ctx, core::build_http_response(r));
   shard_metrics::add(ctx.metrics.http_requests);
   finish_http_request(ctx, !r.close);
-  if (!in_->pending.empty() && !input_done_) {
-    std::string pending;
-    pending.swap(in_->pending);
-    process(ctx, {reinterpret_cast<std::uint8_t*>(pending.data()), pending.size()});
-  }
+  if (!in_->pending.empty() && !input_done_) process_pending(ctx);
   release_input(ctx);
+}
+
+void connection::process_pending(shard_context& ctx) {
+  // Moved out first: processing may keep bytes in `pending` again (another hold, another
+  // publish to wait for).
+  std::string pending;
+  pending.swap(in_->pending);
+  process(ctx, {reinterpret_cast<std::uint8_t*>(pending.data()), pending.size()});
 }
 
 std::size_t connection::process_frames(shard_context& ctx, std::span<std::uint8_t> bytes) {

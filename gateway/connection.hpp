@@ -119,6 +119,8 @@ class connection {
  private:
   // Input by state.
   void process(shard_context& ctx, std::span<std::uint8_t> bytes);
+  // Decodes the bytes kept in input_state::pending (behind an HTTP publish, or a hold).
+  void process_pending(shard_context& ctx);
   std::size_t process_http(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
