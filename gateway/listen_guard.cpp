@@ -64,10 +64,7 @@ long listen_guard::holder_pid(const std::string& text) {
 
 bool listen_guard::acquire(const std::vector<listen_address>& addresses, std::string& error) {
   for (const listen_address& a : addresses) {
-    const std::string text = name_of(a);
-    bool mine = false;
-    for (const name& n : held_) mine = mine || n.text == text;
-    if (mine) continue;  // the same address listed twice
+    const std::string text = name_of(a);  // validation has ruled out an address listed twice
     const int fd = bind_name(text);
     if (fd >= 0) {
       held_.push_back({text, fd});

@@ -99,7 +99,6 @@ class mailbox_mesh {
   bool ok() const noexcept { return wakeups_.error() == 0; }
   int error() const noexcept { return wakeups_.error(); }  // errno from eventfd()
   unsigned shards() const noexcept { return shards_; }
-  std::size_t capacity() const noexcept { return rings_.front()->ring.capacity(); }
 
   // On from's thread. False when the ring is full; m is then left intact, the ring remembers
   // that its sender waits for room (the receiver wakes it after its next drain), and the caller

@@ -48,7 +48,6 @@ class pubsub_session final : public hub_client {
   // The connection is closing: leave every topic.
   void leave_all(shard_context& ctx);
   subscription* find(std::string_view topic) noexcept;
-  std::size_t unanswered() const noexcept { return answers_.size(); }
 
   // hub_client
   void deliver(shard_context& ctx, subscription& sub, local_frame* frame) override;
