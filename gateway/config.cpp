@@ -108,6 +108,41 @@ bool is_visible_ascii(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
+// A NATS name or subject token as Shoal allows it: 1+ of A-Z a-z 0-9 _ -.
+bool is_nats_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+  });
+}
+
+bool is_subject_prefix(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (std::size_t start = 0;;) {
+    const auto dot = s.find('.', start);
+    if (!is_nats_token(s.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)))
+      return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+// nats://host:port, tls://host:port, optionally user:password@ (as the NATS client takes them).
+std::string nats_url_problem(std::string_view url) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) return "must be nats://HOST:PORT or tls://HOST:PORT";
+  const auto scheme = url.substr(0, sep);
+  if (scheme != "nats" && scheme != "tls") return "scheme must be nats:// or tls://";
+  if (!is_visible_ascii(url)) return "must be ASCII without spaces";
+  auto rest = url.substr(sep + 3);
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (rest.empty() || rest.front() == ':') return "needs a host";
+  if (rest.find_first_of("/?#") != std::string_view::npos) return "must not have a path";
+  const auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.back() != ']' && !parse_port(rest.substr(colon + 1)).value)
+    return "port must be 1..65535";
+  return {};
+}
+
 // Origins are compared byte for byte with what browsers send: the ASCII serialisation
 // scheme://host[:port] (RFC 6454 §6.2), lowercase, punycode for IDNs, no path.
 std::string origin_problem(std::string_view origin) {
@@ -400,6 +435,31 @@ std::vector<config_issue> validate(const config& cfg) {
   in_range("deflate.mem_level", d.mem_level, 1, 9);
   in_range("deflate.level", d.level, 1, 9);
   in_range("deflate.min_size", d.min_size, 0, std::uint64_t{1} << 30);
+
+  const auto& cl = cfg.cluster;
+  for (std::size_t i = 0; i < cl.nats.size(); ++i) {
+    const auto& u = cl.nats[i];
+    if (auto problem = nats_url_problem(u); !problem.empty()) {
+      issue("cluster.nats", quoted(u) + ": " + problem);
+    } else if (std::count(cl.nats.begin(), cl.nats.begin() + static_cast<std::ptrdiff_t>(i), u) != 0) {
+      issue("cluster.nats", quoted(u) + " is listed twice");
+    }
+  }
+  if (!is_nats_token(cl.stream) || cl.stream.size() > 32)
+    issue("cluster.stream", quoted(cl.stream) + ": must be 1..32 of A-Z a-z 0-9 _ -");
+  if (!is_subject_prefix(cl.subject_prefix))
+    issue("cluster.subject_prefix", quoted(cl.subject_prefix) +
+                                        ": must be 1..64 characters of NATS subject tokens "
+                                        "(A-Z a-z 0-9 _ - separated by single dots)");
+  if (cl.node_name.size() > 64 || !is_visible_ascii(cl.node_name))
+    issue("cluster.node_name", quoted(cl.node_name) + ": must be at most 64 visible ASCII characters");
+  in_range("cluster.replicas", cl.replicas, 1, 5);
+  in_range("cluster.max_records_per_topic", cl.max_records_per_topic, 0, std::uint64_t{1} << 62);
+  in_range("cluster.max_bytes", cl.max_bytes, 0, std::uint64_t{1} << 62);
+  if (cl.max_age.count() != 0 && cl.max_age < std::chrono::seconds(1))
+    issue("cluster.max_age", "must be 0 (no limit) or at least 1s (JetStream's resolution)");
+  if (cl.request_timeout < std::chrono::milliseconds(100) || cl.request_timeout > std::chrono::minutes(10))
+    issue("cluster.request_timeout", "must be between 100ms and 10m");
   return issues;
 }
 

@@ -134,6 +134,27 @@ struct deflate_config {
   bool operator==(const deflate_config&) const = default;
 };
 
+// A cluster of Shoal nodes through NATS JetStream (cluster_link.hpp, README "Cluster"). Empty
+// `nats`: a single node, no NATS needed.
+struct cluster_config {
+  std::vector<std::string> nats;  // NATS server URLs (nats://host:port, tls://host:port)
+  std::string node_name;          // "": the host name; shown to NATS and in logs
+  std::string stream = "SHOAL";   // the JetStream stream holding every topic's history
+  std::string subject_prefix = "shoal";  // topics live under <prefix>.t.<topic>
+  std::uint32_t replicas = 1;            // stream replicas, 1..5 (JetStream's limit)
+  // History that JetStream keeps: records per topic (a record holds one message, or several
+  // published together while an earlier one was being confirmed), the age of a record, and the
+  // bytes of the whole stream. 0 = no limit by that measure.
+  std::uint64_t max_records_per_topic = 10'000;
+  std::chrono::milliseconds max_age{24 * 3600 * 1000};
+  std::uint64_t max_bytes = 1ull << 30;
+  std::string credentials;  // NATS .creds file (JWT + NKey), optional
+  std::string tls_ca;       // CA certificates (PEM) for tls:// NATS URLs, optional
+  // A publish or a history read JetStream has not answered within this fails with `unavailable`.
+  std::chrono::milliseconds request_timeout{5'000};
+  bool operator==(const cluster_config&) const = default;
+};
+
 struct log_config {
   log_level level = log_level::info;
   bool operator==(const log_config&) const = default;
@@ -148,6 +169,7 @@ struct config {
   security_config security;
   tls_config tls;
   deflate_config deflate;
+  cluster_config cluster;
   log_config log;
   bool operator==(const config&) const = default;
 };

@@ -188,6 +188,42 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"deflate", "min_size", "--deflate-min-size", "BYTES",
                    "Messages smaller than this are sent uncompressed"},
         d.min_size);
+  auto& cl = c.cluster;
+  visit(field_info{"cluster", "nats", "--nats", "URL",
+                   "NATS server (nats://HOST:PORT or tls://HOST:PORT) to join a cluster through "
+                   "JetStream; repeatable; none = a single node"},
+        cl.nats);
+  visit(field_info{"cluster", "node_name", "--node-name", "NAME",
+                   "This node's name in NATS and in logs; empty = the host name"},
+        cl.node_name);
+  visit(field_info{"cluster", "stream", "--nats-stream", "NAME",
+                   "JetStream stream holding the topics' history (created or updated at start)"},
+        cl.stream);
+  visit(field_info{"cluster", "subject_prefix", "--nats-subject-prefix", "PREFIX",
+                   "Topics are the NATS subjects PREFIX.t.<topic> (live copies: PREFIX.live.<topic>)"},
+        cl.subject_prefix);
+  visit(field_info{"cluster", "replicas", "--nats-replicas", "N",
+                   "Replicas of the stream, 1..5 (needs as many JetStream servers)"},
+        cl.replicas);
+  visit(field_info{"cluster", "max_records_per_topic", "--nats-max-records-per-topic", "N",
+                   "History records JetStream keeps per topic; 0 = no limit"},
+        cl.max_records_per_topic);
+  visit(field_info{"cluster", "max_age", "--nats-max-age", "DURATION",
+                   "History older than this is removed; 0 = no limit"},
+        cl.max_age);
+  visit(field_info{"cluster", "max_bytes", "--nats-max-bytes", "BYTES",
+                   "Bytes of history in the whole stream, oldest removed first; 0 = no limit"},
+        cl.max_bytes);
+  visit(field_info{"cluster", "credentials", "--nats-credentials", "FILE",
+                   "NATS credentials file (.creds)"},
+        cl.credentials);
+  visit(field_info{"cluster", "tls_ca", "--nats-tls-ca", "FILE",
+                   "CA certificates (PEM) to verify tls:// NATS servers"},
+        cl.tls_ca);
+  visit(field_info{"cluster", "request_timeout", "--nats-request-timeout", "DURATION",
+                   "A publish or history read JetStream has not answered in this long fails "
+                   "(publish: error `unavailable`); > 0"},
+        cl.request_timeout);
   visit(field_info{"log", "level", "--log-level", "error|warn|info|debug", "Log level"},
         c.log.level);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/handshake.hpp"
+#include "gateway/cluster_link.hpp"
 #include "gateway/pubsub_protocol.hpp"
 
 namespace shoal::gateway {
@@ -130,9 +131,12 @@ route_result route_request(const core::http_request& req, const server_state& se
     if (path == "/healthz") return plain(200, "text/plain", "ok\n", req, draining);
     if (path == "/readyz") {
       if (draining) return plain(503, "text/plain", "draining\n", req, draining);
+      if (server.cluster && !server.cluster->ready())
+        return plain(503, "text/plain", "cluster link down: not connected to NATS JetStream\n", req, draining);
       return plain(200, "text/plain", "ready\n", req, draining);
     }
-    const std::string text = render_prometheus(server.shard_metrics_list, draining);
+    std::string text = render_prometheus(server.shard_metrics_list, draining);
+    if (server.cluster) server.cluster->append_metrics(text);
     return plain(200, "text/plain; version=0.0.4", text, req, draining);
   }
   return plain(404, "text/plain", "no such endpoint\n", req, draining);

@@ -220,6 +220,9 @@ class mailbox_mesh {
   }
   // On to's thread, after the wait returned (woken or not).
   void woke(shard_id to) noexcept { wakeups_.woke(index_of(to)); }
+  // Any thread, after a seq_cst publication of work that `to` checks for after announce_sleep
+  // (the cluster link's events): wakes `to` if it sleeps. The argument is the one of send().
+  void notify(shard_id to) noexcept { wakeups_.wake_if_sleeping(index_of(to)); }
 
  private:
   struct lane_ring {

@@ -45,6 +45,14 @@ class shard_metrics {
   counter internal_gaps{0};           // deliveries a shard never got (must stay 0)
   counter queued_bytes{0};            // gauge: bytes queued toward other shards
   counter queue_limit_bytes{0};       // gauge: pubsub.queue_bytes as applied (per shard pair, lane)
+  counter cluster_published{0};       // messages JetStream stored for this shard's publishers
+  counter cluster_records{0};         // records sent to JetStream (one or more messages each)
+  counter cluster_conflicts{0};       // records refused because another node had numbered first
+  counter cluster_publish_failures{0};  // publishes answered `unavailable` (or too big for NATS)
+  counter cluster_live_records{0};    // stored records received live from NATS
+  counter cluster_fetches{0};         // records read from the stream (sync, repair, resume)
+  counter cluster_lost{0};            // messages announced as gaps: the stream no longer had them
+  counter cluster_topics_watched{0};  // gauge: topics whose live copies this shard receives
   counter deflate_compressed{0};      // messages compressed
   counter deflate_shared_sends{0};    // compressed broadcast variants queued by reference
   counter deflate_inflated{0};        // compressed messages inflated

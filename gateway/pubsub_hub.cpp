@@ -10,6 +10,7 @@
 #include "core/frame.hpp"
 #include "core/frame_encoder.hpp"
 #include "gateway/conn_deflate.hpp"
+#include "gateway/pubsub_cluster.hpp"
 
 namespace shoal::gateway {
 
@@ -36,7 +37,7 @@ std::uint64_t effective_queue_bytes(const config& cfg, unsigned shards) noexcept
   return std::clamp<std::uint64_t>(ram / 16 / std::max<std::uint64_t>(rings, 1), 256u << 10, 16u << 20);
 }
 
-pubsub_hub::pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_mesh& mesh)
+pubsub_hub::pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_mesh& mesh, cluster_link* link)
     : self_(self),
       shards_(shards),
       cfg_(cfg),
@@ -45,9 +46,13 @@ pubsub_hub::pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_
       waiting_(shards),
       max_home_topics_(static_cast<std::size_t>((cfg.pubsub.max_topics + shards - 1) / shards)),
       history_budget_(cfg.pubsub.history_bytes / shards),
-      queue_bytes_(effective_queue_bytes(cfg, shards)) {}
+      queue_bytes_(effective_queue_bytes(cfg, shards)),
+      link_(link) {}
 
-pubsub_hub::~pubsub_hub() = default;  // frame_refs, jobs and queued messages free themselves
+pubsub_hub::~pubsub_hub() {
+  for (auto& [name, t] : home_) cluster_forget(t);
+  // frame_refs, jobs and queued messages free themselves
+}
 
 shard_id pubsub_hub::home_of(std::string_view topic) const noexcept {
   return shard_at(static_cast<unsigned>(string_hash{}(topic) % shards_));
@@ -102,6 +107,8 @@ bool pubsub_hub::over_bound(shard_id to, lane l) const noexcept {
 }
 
 bool pubsub_hub::congested() const noexcept {
+  // Publishes waiting here for JetStream count like a queue toward another shard.
+  if (publish_backlog_ > queue_bytes_) return true;
   for (unsigned i = 0; i < shards_; ++i)
     if (shard_at(i) != self_ && over_bound(shard_at(i), lane::reply)) return true;
   return false;
@@ -147,6 +154,7 @@ void pubsub_hub::poll(shard_context& ctx) {
     dispatch(ctx, m);
     return true;
   });
+  if (link_) cluster_poll(ctx);
   if (waiting_count_ != 0) resume_waiters(ctx);
   if (ctx.now != gauge_tick_) {  // a gauge: once a tick is enough, and spares the counters' lines
     gauge_tick_ = ctx.now;
@@ -172,6 +180,7 @@ bool pubsub_hub::prepare_to_sleep() {
     for (unsigned l = 0; l < lane_count && !work; ++l)
       work = !overflow_of(shard_at(i), l).queue.empty() && mesh_.has_room(self_, shard_at(i), l);
   if (jammed && !congested()) work = true;
+  if (!work && link_) work = !cluster_idle();
   for (unsigned i = 0; i < shards_ && !work && waiting_count_ != 0; ++i)
     work = !waiting_[i].empty() && may_resume(shard_at(i));
   if (work) mesh_.woke(self_);
@@ -186,6 +195,7 @@ void pubsub_hub::dispatch(shard_context& ctx, shard_message& m) {
                  [&](publish_answer& a) { on_publish_done(ctx, std::move(a.job)); },
                  [&](subscribe_answer& a) { on_subscribe_done(ctx, std::move(a.job)); },
                  [&](delivery& d) { on_deliver(ctx, std::move(d.frame)); },
+                 [&](gap_notice& g) { on_gap(ctx, *g.job); },
              },
              m);
 }
@@ -294,20 +304,20 @@ void pubsub_hub::remember(home_topic& t, frame_ref f) {
   // History: the ring holds one reference per message until it is overwritten or forgotten.
   const std::size_t cap = cfg_.pubsub.ring_size;
   const std::uint64_t seq = t.last_seq;
+  const std::size_t slot = (seq - 1) & (cap - 1);
+  if (seq - t.first_seq + 1 > cap) forget_oldest(t);  // the slot seq will take
+  // The ring grows to ring_size as it fills: on a single node seq starts at 1, so this appends;
+  // a cluster node's history starts wherever it joined the topic.
+  if (slot >= t.ring.size()) t.ring.resize(slot + 1);
   history_bytes_ += f->bytes();
-  if (t.ring.size() < cap) {
-    t.ring.push_back(std::move(f));  // seq == ring.size() while the ring fills (seq starts at 1)
-  } else {
-    if (seq - t.first_seq + 1 > cap) forget_oldest(t);  // the slot seq will take
-    t.ring[(seq - 1) & (cap - 1)] = std::move(f);
-  }
+  t.ring[slot] = std::move(f);
   // Over the byte budget: this topic's oldest messages go first (it is the one growing), but
   // its newest stays; the sweep trims the other topics.
   while (history_bytes_ > history_budget_ && t.first_seq < seq) forget_oldest(t);
 }
 
 void pubsub_hub::forget_oldest(home_topic& t) {
-  // While the ring is still growing, seq - 1 < ring.size() <= ring_size, so the mask is a no-op.
+  // Every held message's slot exists: remember() grew the ring to it.
   frame_ref& slot = t.ring[(t.first_seq - 1) & (cfg_.pubsub.ring_size - 1)];
   history_bytes_ -= slot->bytes();
   slot.reset();
@@ -320,7 +330,8 @@ void pubsub_hub::forget_all(home_topic& t) {
 
 void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> job) {
   const shard_id origin = job->origin;
-  home_topic* topic = home_topic_for(job->topic);
+  const auto found = home_.find(job->topic);
+  home_topic* topic = found != home_.end() ? &found->second : home_topic_for(job->topic);
   if (!topic) {
     job->refused = "the server holds pubsub.max_topics topics";
     job->refused_code = protocol_error_code::too_many_topics;
@@ -330,15 +341,28 @@ void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> j
   }
   home_topic& t = *topic;
   t.last_used = now_;
-  const std::uint64_t seq = ++t.last_seq;
-  frame_ref f = encode_delivery(ctx, job->topic, seq, job->data, t.compressed_interest > 0);
+  if (link_) {
+    // Numbered by the cluster: answered once JetStream has stored it, delivered when its
+    // stored copy comes back (to every node alike).
+    const std::string& name = found != home_.end() ? found->first : home_.find(job->topic)->first;
+    cluster_publish(ctx, name, t, std::move(job));
+    return;
+  }
+  const std::uint64_t seq = t.last_seq + 1;
+  broadcast(ctx, t, job->topic, seq, job->data);
+  job->seq = seq;
+  std::string().swap(job->data);  // the answer does not carry the payload back
+  send(ctx, origin, publish_answer{std::move(job)});
+}
+
+void pubsub_hub::broadcast(shard_context& ctx, home_topic& t, std::string_view topic, std::uint64_t seq,
+                           std::string_view data) {
+  t.last_seq = seq;
+  frame_ref f = encode_delivery(ctx, topic, seq, data, t.compressed_interest > 0);
   for (unsigned i = 0; i < shards_; ++i)
     if (t.interest[i] != 0) send(ctx, shard_at(i), delivery{f.share()});
   if (history_budget_ > 0) remember(t, std::move(f));
   else t.first_seq = seq + 1;  // no history: `f` goes with the last delivery
-  job->seq = seq;
-  std::string().swap(job->data);  // the answer does not carry the payload back
-  send(ctx, origin, publish_answer{std::move(job)});
 }
 
 void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
@@ -350,6 +374,14 @@ void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_jo
     return;
   }
   home_topic& t = *topic;
+  t.last_used = now_;
+  if (link_ && !cluster_subscribe(ctx, home_.find(job->topic)->first, t, job)) return;  // it waits
+  answer_subscribe(ctx, t, std::move(job));
+}
+
+void pubsub_hub::answer_subscribe(shard_context& ctx, home_topic& t, std::unique_ptr<subscribe_job> job,
+                                  std::vector<frame_ref> fetched, std::uint64_t stream_oldest) {
+  const shard_id origin = job->origin;
   ++t.interest[index_of(origin)];
   ++t.interested;
   if (job->compressed) ++t.compressed_interest;
@@ -359,11 +391,14 @@ void pubsub_hub::home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_jo
   const std::uint64_t oldest = t.first_seq;  // == last_seq + 1 when none is held
   job->oldest = oldest;
   if (job->since && *job->since < t.last_seq) {
-    const std::uint64_t from = *job->since + 1;
+    // `fetched` (cluster) holds since+1.. as read from the stream; the history the rest.
+    const std::uint64_t from = *job->since + 1 + fetched.size();
     if (from < oldest) {
       job->too_old = true;  // also every resume that needs a message when history is off
+      if (stream_oldest != 0) job->oldest = stream_oldest;
     } else {
-      job->replay.reserve(t.last_seq - from + 1);
+      job->replay = std::move(fetched);
+      job->replay.reserve(job->replay.size() + (t.last_seq + 1 - from));
       for (std::uint64_t s = from; s <= t.last_seq; ++s) job->replay.push_back(t.ring[(s - 1) & (cap - 1)].share());
     }
   } else if (job->since && *job->since > t.last_seq) {
@@ -387,7 +422,8 @@ void pubsub_hub::sweep(std::uint64_t now) {
   now_ = now;
   for (auto it = home_.begin(); it != home_.end();) {
     home_topic& t = it->second;
-    if (t.interested == 0 && now - t.last_used > topic_linger_ticks) {
+    if (t.interested == 0 && now - t.last_used > topic_linger_ticks && !cluster_busy(t)) {
+      cluster_forget(t);
       forget_all(t);
       it = home_.erase(it);
     } else {
@@ -430,6 +466,16 @@ void pubsub_hub::on_deliver(shard_context& ctx, frame_ref frame) {
     if (sub.state != sub_state::waiting && seq > sub.from_seq) sub.client->deliver(ctx, sub, lf);
   }
   lf->release();
+}
+
+void pubsub_hub::on_gap(shard_context& ctx, const gap_job& gap) {
+  const auto it = local_.find(gap.topic);
+  if (it == local_.end()) return;
+  local_topic& lt = it->second;
+  for (subscription* sub : lt.subs)
+    if (sub->state != sub_state::waiting && gap.to > sub->from_seq)
+      sub->client->missed(ctx, *sub, std::max(gap.from, sub->from_seq + 1), gap.to);
+  if (gap.to > lt.last_seq) lt.last_seq = gap.to;
 }
 
 void pubsub_hub::on_publish_done(shard_context& ctx, std::unique_ptr<publish_job> job) {

@@ -16,9 +16,17 @@
 // HTTP publish gets 503), and a home over the bound stops taking requests until its receivers
 // catch up. Receivers always drain their reply lanes, so this cannot deadlock. Loss remains
 // only per subscriber, by its own slow-consumer policy, and is announced there.
+//
+// Cluster (pubsub_cluster.cpp, README "Cluster"). With a cluster_link, the home shard no longer
+// numbers a topic's messages itself: it stores them in JetStream, fenced on the topic's last
+// record, and takes the sequence numbers JetStream confirmed; every node's home shard of the
+// topic then receives the stored records (live copies, checked link by link against the chain
+// of records, holes fetched from the stream) and fans them out exactly as above. A resume
+// beyond what this node holds reads the stream.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,12 +73,18 @@ struct publish_args {
 // The queue bound (pubsub.queue_bytes, 0 = derived from memory) as a shard applies it.
 std::uint64_t effective_queue_bytes(const config& cfg, unsigned shards) noexcept;
 
+class cluster_link;
+struct cluster_record;
+struct link_event;
+struct link_event_deleter;
+
 class pubsub_hub {
  public:
   // Finds a live client of this shard by connection token (null if it closed meanwhile).
   using lookup_fn = hub_client* (*)(void* arg, std::uint64_t token);
 
-  pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_mesh& mesh);
+  // `link`: the node's cluster link, or null for a single node.
+  pubsub_hub(shard_id self, unsigned shards, const config& cfg, shard_mesh& mesh, cluster_link* link = nullptr);
   ~pubsub_hub();
   pubsub_hub(const pubsub_hub&) = delete;
   pubsub_hub& operator=(const pubsub_hub&) = delete;
@@ -106,6 +120,9 @@ class pubsub_hub {
   void discard_pending();
 
  private:
+  struct cluster_topic;  // pubsub_cluster.cpp
+  struct cluster_request;
+  struct walk;
   struct home_topic {
     std::uint64_t last_seq = 0;
     std::uint64_t first_seq = 1;        // oldest sequence number held (last_seq + 1: none)
@@ -116,6 +133,7 @@ class pubsub_hub {
     // any, each message is compressed once, here, beside its plain frame.
     std::uint32_t compressed_interest = 0;
     std::uint64_t last_used = 0;           // tick
+    std::unique_ptr<cluster_topic> cl;     // cluster state; null on a single node
   };
   struct local_topic {
     std::vector<subscription*> subs;
@@ -150,6 +168,45 @@ class pubsub_hub {
   void home_subscribe(shard_context& ctx, std::unique_ptr<subscribe_job> job);
   void home_unsubscribe(const unsubscribe_job& job);
   void on_deliver(shard_context& ctx, frame_ref frame);
+  void on_gap(shard_context& ctx, const gap_job& gap);
+  // Home side, a message numbered `seq` (by this shard, or by the cluster): encoded once, sent to
+  // every shard with subscribers, kept in the history.
+  void broadcast(shard_context& ctx, home_topic& t, std::string_view topic, std::uint64_t seq,
+                 std::string_view data);
+  // The subscribe answer, with `fetched` (frames since+1.. read from the cluster) before what
+  // the history holds.
+  // `oldest`, when not 0, is the oldest message the stream could give (for too_old).
+  void answer_subscribe(shard_context& ctx, home_topic& t, std::unique_ptr<subscribe_job> job,
+                        std::vector<frame_ref> fetched = {}, std::uint64_t oldest = 0);
+  // ---- Cluster (pubsub_cluster.cpp) ----
+  // True when the subscribe can be answered now; else the job waits (moved from) for the topic
+  // to be in step with the stream, or for a read of its history.
+  bool cluster_subscribe(shard_context& ctx, const std::string& name, home_topic& t,
+                         std::unique_ptr<subscribe_job>& job);
+  void cluster_publish(shard_context& ctx, const std::string& name, home_topic& t, std::unique_ptr<publish_job> job);
+  void cluster_poll(shard_context& ctx);
+  void cluster_timeouts(shard_context& ctx);
+  bool cluster_idle() const noexcept;
+  bool cluster_busy(const home_topic& t) const noexcept;  // sweep must keep it
+  void cluster_forget(home_topic& t);                       // sweep erases it
+  void cluster_pump(shard_context& ctx, const std::string& name, home_topic& t);
+  void cluster_fail_sending(shard_context& ctx, home_topic& t, const char* why);
+  void cluster_fail_waiting(shard_context& ctx, home_topic& t, const char* why);
+  void cluster_refuse(shard_context& ctx, std::unique_ptr<publish_job> job, protocol_error_code code,
+                      const char* why);
+  void cluster_sync(shard_context& ctx, const std::string& name, home_topic& t);
+  void cluster_on_live(shard_context& ctx, std::unique_ptr<link_event, link_event_deleter> e);
+  void cluster_on_reply(shard_context& ctx, std::unique_ptr<link_event, link_event_deleter> e);
+  void cluster_on_synced(shard_context& ctx, const std::string& name, home_topic& t, const cluster_record* last);
+  void cluster_accept(shard_context& ctx, const std::string& name, home_topic& t,
+                      std::unique_ptr<link_event, link_event_deleter> e, const cluster_record& r);
+  void cluster_deliver(shard_context& ctx, const std::string& name, home_topic& t, const cluster_record& r,
+                       std::string_view body);
+  void cluster_release_held(shard_context& ctx, const std::string& name, home_topic& t);
+  void cluster_release_parked(shard_context& ctx, const std::string& name, home_topic& t);
+  void cluster_walk_step(shard_context& ctx, std::unique_ptr<walk> w);
+  void cluster_walk_done(shard_context& ctx, std::unique_ptr<walk> w, bool evicted);
+  std::uint64_t track(std::unique_ptr<cluster_request> r);  // a request id, its deadline set
   void on_publish_done(shard_context& ctx, std::unique_ptr<publish_job> job);
   void on_subscribe_done(shard_context& ctx, std::unique_ptr<subscribe_job> job);
   frame_ref encode_delivery(shard_context& ctx, std::string_view topic, std::uint64_t seq,
@@ -181,6 +238,18 @@ class pubsub_hub {
   std::uint64_t history_bytes_ = 0;  // bytes of the frames held in home rings
   std::uint64_t queue_bytes_;      // the bound per pair of shards and lane
   std::string scratch_;
+  // Cluster state (null link_: a single node).
+  cluster_link* link_;
+  std::uint64_t link_generation_ = 0;  // the link generation the topics were checked against
+  std::uint64_t next_request_ = 1;
+  std::uint64_t next_watch_key_ = 1;
+  std::unordered_map<std::uint64_t, std::unique_ptr<cluster_request>> requests_;
+  std::unordered_map<std::uint64_t, std::string> watches_;  // watch key -> topic
+  std::uint64_t publish_backlog_ = 0;  // bytes of publishes waiting for JetStream here
+  std::uint64_t timeout_tick_ = 0;     // when requests were last checked for their deadline
+  std::vector<std::string> resync_;    // topics to check against the stream again (retries)
+  std::string record_body_;            // reused: the body of the record being published
+  std::vector<std::string_view> parts_;  // reused: the messages of a record being read
 };
 
 }  // namespace shoal::gateway

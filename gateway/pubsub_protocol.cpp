@@ -157,7 +157,7 @@ std::string_view error_code_name(protocol_error_code code) noexcept {
   static constexpr std::string_view names[] = {
       "bad_json",       "bad_message",     "bad_topic",    "too_many_topics",
       "not_subscribed", "message_too_big", "unauthorized", "internal",
-      "overloaded"};
+      "overloaded", "unavailable"};
   auto i = static_cast<std::size_t>(code);
   return i < std::size(names) ? names[i] : "internal";
 }

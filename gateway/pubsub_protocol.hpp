@@ -34,7 +34,9 @@
 //   {"op":"error","code":"<code>","message":"<text>"[,"id":..][,"topic":"t"]}
 //     codes: bad_json (not valid JSON / UTF-8), bad_message (not an object, unknown op, missing
 //     or ill-typed field, duplicate key), bad_topic, too_many_topics, not_subscribed,
-//     message_too_big, unauthorized, internal.
+//     message_too_big, unauthorized, internal, overloaded, unavailable (cluster: NATS JetStream
+//     is unreachable or did not confirm in time; a publish answered so may or may not have been
+//     stored, see README "Cluster").
 //   Sequence numbers are unsigned 64-bit integers, per topic, starting at 1.
 //
 // Topic names
@@ -77,6 +79,7 @@ enum class protocol_error_code : std::uint8_t {
   unauthorized,
   internal,
   overloaded,  // the topic's home shard is behind; retry later
+  unavailable,  // cluster: NATS JetStream did not take or confirm the request; retry later
 };
 
 // The wire name of `code` ("bad_json", ...).

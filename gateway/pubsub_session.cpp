@@ -158,8 +158,7 @@ void pubsub_session::subscribed(shard_context& ctx, std::unique_ptr<subscribe_jo
   std::string& text = ctx.scratch;
   text.clear();
   if (job->refused) {
-    encode_error(text, protocol_error_code::too_many_topics, "the server holds pubsub.max_topics topics",
-                 job->id, job->topic);
+    encode_error(text, job->refused_code, job->refused_reason, job->id, job->topic);
     if (sub) {
       ctx.hub->unlist(*sub);
       erase(sub);

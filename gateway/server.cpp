@@ -158,6 +158,18 @@ int server::run() {
     log_line(log_level::error, "eventfd for the shard mailboxes: %s", std::strerror(mesh_->error()));
     return 1;
   }
+  if (!cfg_.cluster.nats.empty()) {
+    // The cluster link: started before the shards, which use it from their first pass.
+    link_ = std::make_unique<cluster_link>(
+        cfg_, count, [](void* mesh, unsigned s) { static_cast<shard_mesh*>(mesh)->notify(shard_id(static_cast<std::uint16_t>(s))); },
+        mesh_.get());
+    std::string error;
+    if (!link_->start(error)) {
+      log_line(log_level::error, "%s", error.c_str());
+      return 2;
+    }
+    state_.cluster = link_.get();
+  }
   const io_backend io = choose_io_backend(cfg_.server);
   for (unsigned i = 0; i < count; ++i) {
     auto s = std::make_unique<shard>(shard_id{static_cast<std::uint16_t>(i)}, count, cfg_,
@@ -219,6 +231,7 @@ int server::run() {
     s->join();
   }
   shards_.clear();  // after every thread stopped: each frees what is left in its mailbox
+  if (link_) link_->stop();
   log_line(log_level::info, "stopped");
   return 0;
 }

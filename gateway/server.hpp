@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "gateway/cluster_link.hpp"
 #include "gateway/config.hpp"
 #include "gateway/listen_guard.hpp"
 #include "gateway/shard.hpp"
@@ -34,6 +35,7 @@ class server {
   server_state state_;
   listen_guard guard_;  // one shoal per address unless server.share_listeners
   std::unique_ptr<shard_mesh> mesh_;
+  std::unique_ptr<cluster_link> link_;  // after mesh_ (it wakes shards through it), before shards_
   std::vector<std::unique_ptr<shard>> shards_;
 };
 

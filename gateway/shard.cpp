@@ -78,7 +78,7 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       settings_(settings),
       server_(server),
       mesh_(mesh),
-      hub_(id, shards, cfg, mesh),
+      hub_(id, shards, cfg, mesh, server.cluster),
       io_(io),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,

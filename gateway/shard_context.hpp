@@ -23,6 +23,7 @@ class connection;
 class pubsub_hub;
 class uring_backend;
 struct conn_pools;
+class cluster_link;
 
 constexpr std::uint64_t tick_ms = 10;  // timer resolution
 
@@ -32,6 +33,7 @@ struct server_state {
   std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
   std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
   tls_store tls;  // the current certificates, replaced on SIGHUP
+  cluster_link* cluster = nullptr;  // the link to NATS JetStream; null on a single node
 };
 
 // Limits and timeouts as a connection sees them (durations in ticks, 0 = off).

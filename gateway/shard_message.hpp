@@ -48,7 +48,17 @@ struct subscribe_job {
   std::vector<frame_ref> replay;  // frames since+1..seq (resume)
   bool too_old = false;
   std::uint64_t oldest = 0;  // the oldest sequence number the history holds
-  bool refused = false;      // the home holds pubsub.max_topics and this topic is new
+  bool refused = false;      // not subscribed: see refused_code and refused_reason
+  protocol_error_code refused_code = protocol_error_code::too_many_topics;
+  const char* refused_reason = "the server holds pubsub.max_topics topics";  // static text
+};
+
+// Messages of a topic that no subscriber will get (cluster: the stream no longer held them when
+// this node looked for them), announced before the next delivery of the topic.
+struct gap_job {
+  std::string topic;
+  std::uint64_t from = 0;  // inclusive
+  std::uint64_t to = 0;    // inclusive
 };
 
 struct unsubscribe_job {
@@ -65,9 +75,10 @@ struct unsubscribe_request { std::unique_ptr<unsubscribe_job> job; };
 struct publish_answer { std::unique_ptr<publish_job> job; };
 struct subscribe_answer { std::unique_ptr<subscribe_job> job; };
 struct delivery { frame_ref frame; };
+struct gap_notice { std::unique_ptr<gap_job> job; };
 
 using shard_message = std::variant<publish_request, subscribe_request, unsubscribe_request,
-                                   publish_answer, subscribe_answer, delivery>;
+                                   publish_answer, subscribe_answer, delivery, gap_notice>;
 
 // The mailbox lanes. The home shard always drains the reply lane (it only ever hands work to
 // local queues, so it never waits), and stops taking requests while its own outgoing queues
@@ -97,6 +108,7 @@ inline std::size_t weight(const shard_message& m) noexcept {
       return n;
     }
     std::size_t operator()(const delivery& d) const noexcept { return overhead + d.frame->bytes(); }
+    std::size_t operator()(const gap_notice& g) const noexcept { return overhead + g.job->topic.size(); }
   };
   return std::visit(visitor{}, m);
 }

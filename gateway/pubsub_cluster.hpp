@@ -1,0 +1,82 @@
+// Internal to the pub/sub engine (pubsub_hub.cpp, pubsub_cluster.cpp): the cluster state of a
+// topic's home shard, as pubsub_cluster.cpp describes it. Shard-owned; not for other files.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gateway/cluster_link.hpp"
+#include "gateway/pubsub_hub.hpp"
+#include "gateway/ring_queue.hpp"
+#include "gateway/shard_message.hpp"
+
+namespace shoal::gateway {
+
+// Where a topic on this node stands with the stream.
+enum class sync_state : std::uint8_t {
+  none,       // not received on this node
+  syncing,    // reading where the topic stands
+  synced,     // in step with the stream: live copies are delivered as they come
+  repairing,  // reading a hole in the chain from the stream; live copies wait
+};
+
+enum class request_kind : std::uint8_t { publish, fence, sync, walk };
+
+// A stored record's headers (cluster_codec.hpp).
+struct cluster_record {
+  std::uint64_t sseq = 0;   // its stream sequence
+  std::uint64_t prev = 0;   // the topic's record before it (Shoal-Prev), 0 for none
+  std::uint64_t first = 0;  // the sequence number of its first message (Shoal-Seq)
+  std::uint64_t count = 0;  // messages it holds
+  std::uint64_t last() const noexcept { return first + count - 1; }
+};
+
+struct pubsub_hub::cluster_topic {
+  std::uint64_t key = 0;  // watch key of `live`
+  natsSubscription* live = nullptr;
+  sync_state state = sync_state::none;
+  bool ever_synced = false;
+  bool recheck = false;          // a reconnection happened while a read was in flight
+  std::uint64_t sync_req = 0;    // the sync or repair read in flight
+  std::uint64_t last_sseq = 0;   // the record holding the last message delivered (t.last_seq)
+  std::vector<std::uint64_t> ring_sseq;  // beside t.ring: the record of each message held
+  std::vector<link_event_ptr> held;      // live copies waiting for the stream read, in order
+  std::size_t held_bytes = 0;
+  bool held_dropped = false;  // held copies were dropped at the bound: look again afterwards
+  std::vector<std::unique_ptr<subscribe_job>> parked;  // subscribes waiting for the sync
+  std::size_t walks = 0;                              // resumes reading the stream
+  // Publishing.
+  bool fence_known = false;
+  std::uint64_t fence_sseq = 0;  // the topic's last record as this node knows it
+  std::uint64_t fence_seq = 0;   // and its last message's sequence number
+  std::uint64_t pub_req = 0;     // the record or fence read in flight
+  std::uint64_t sending_first = 0;
+  std::vector<std::unique_ptr<publish_job>> sending;  // in the record in flight
+  ring_queue<std::unique_ptr<publish_job>> waiting;   // for the next record
+};
+
+struct pubsub_hub::walk {
+  std::string topic;
+  bool resume = false;
+  std::unique_ptr<subscribe_job> job;  // resume: the subscribe it answers
+  std::uint64_t want_from = 0;         // resume: messages since+1 ..
+  std::uint64_t below = 0;             // .. up to (not with) the first one the history held
+  std::uint64_t stop_sseq = 0;         // repair: the last record delivered; stop there
+  std::uint64_t next_sseq = 0;         // the record to read next
+  std::vector<std::pair<cluster_record, link_event_ptr>> got;  // newest first
+};
+
+struct pubsub_hub::cluster_request {
+  request_kind kind = request_kind::publish;
+  std::string topic;
+  std::uint64_t deadline = 0;  // tick
+  std::unique_ptr<walk> w;     // kind walk
+};
+
+
+}  // namespace shoal::gateway
