@@ -146,7 +146,7 @@ struct cluster_config {
   // published together while an earlier one was being confirmed), the age of a record, and the
   // bytes of the whole stream. 0 = no limit by that measure.
   std::uint64_t max_records_per_topic = 10'000;
-  std::chrono::milliseconds max_age{24 * 3600 * 1000};
+  std::chrono::milliseconds max_age{0};
   std::uint64_t max_bytes = 1ull << 30;
   std::string credentials;  // NATS .creds file (JWT + NKey), optional
   std::string tls_ca;       // CA certificates (PEM) for tls:// NATS URLs, optional

@@ -351,7 +351,12 @@ std::size_t connection::process_body(shard_context& ctx, std::span<std::uint8_t>
 
 void http_publish::published(shard_context& ctx, std::unique_ptr<publish_job> job) {
   // The answer ends the publish: this object is gone when the call returns (nothing follows).
-  conn.answer_http_publish(ctx, job->topic, job->seq, job->refused, false);
+  // A message JetStream cannot hold is the client's to fix (413); the rest are the server's
+  // (503), and `unavailable` (cluster) passes with a retry.
+  const bool too_big = job->refused && job->refused_code == protocol_error_code::message_too_big;
+  conn.answer_http_publish(ctx, job->topic, job->seq, job->refused,
+                           job->refused && job->refused_code == protocol_error_code::unavailable,
+                           too_big ? 413 : 503);
 }
 
 void connection::hold_input(shard_context& ctx, conn_hold why) {
@@ -375,7 +380,7 @@ void connection::release_hold(shard_context& ctx, conn_hold why) {
 }
 
 void connection::answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
-                                     const char* refused, bool retry_later) {
+                                     const char* refused, bool retry_later, std::uint16_t status) {
   owner_.check();
   if (!in_ || !in_->publish || !in_->publish->awaiting) return;
   const bool keep_alive = in_->publish->keep_alive;
@@ -384,7 +389,7 @@ void connection::answer_http_publish(shard_context& ctx, std::string_view topic,
   core::http_response r;
   static constexpr core::http_header retry_after[] = {{"Retry-After", "1"}};
   if (refused) {
-    r.status = 503;  // a capacity limit of the server: the backend may retry later
+    r.status = status;
     r.content_type = "text/plain; charset=utf-8";
     if (retry_later) r.headers = retry_after;
     body = refused;

@@ -104,9 +104,9 @@ class connection {
   void release_hold(shard_context& ctx, conn_hold why);
 
   // The home shard's answer to an HTTP publish: its sequence number, or why it was refused
-  // (retry_later: the queues were full, 503 with Retry-After).
+  // with `status` (retry_later: adds Retry-After, for full queues or an unavailable cluster).
   void answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
-                           const char* refused, bool retry_later);
+                           const char* refused, bool retry_later, std::uint16_t status = 503);
 
   conn_state state() const noexcept { return state_; }
   int fd() const noexcept { return fd_; }

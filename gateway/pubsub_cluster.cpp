@@ -40,6 +40,7 @@ constexpr std::size_t max_record_messages = 1000;
 constexpr std::size_t record_header_room = 512;  // NATS headers of a record, generously
 constexpr std::size_t poll_events = 4096;        // events taken per loop pass, so sockets get a turn
 constexpr std::uint64_t timeout_check_ticks = 10;
+constexpr unsigned walk_attempts = 5;  // reads of one record before it counts as removed
 
 constexpr const char* down_text =
     "the cluster is unavailable: this node has no link to NATS JetStream; retry later";
@@ -452,7 +453,13 @@ void pubsub_hub::cluster_on_reply(shard_context& ctx, link_event_ptr e) {
     walk& w = *r->w;
     const std::string_view status = status_of(e->msg);
     cluster_record rec;
-    if (status == "404") return cluster_walk_done(ctx, std::move(r->w), true);  // removed already
+    if (status == "404") {
+      // Removed by the stream's limits, or not yet applied by the replica that answered (direct
+      // gets go to any replica of an R3 stream, and a record named by a later one exists):
+      // asked again a few times, then taken as removed.
+      if (++w.misses < walk_attempts) return cluster_walk_step(ctx, std::move(r->w));
+      return cluster_walk_done(ctx, std::move(r->w), true);
+    }
     if (!status.empty() || !read_record(e->msg, rec)) {
       // JetStream could not answer (or the chain holds something foreign): as a timeout.
       r->deadline = now_;
@@ -465,6 +472,7 @@ void pubsub_hub::cluster_on_reply(shard_context& ctx, link_event_ptr e) {
     if (w.resume || rec.sseq > w.stop_sseq) w.got.emplace_back(rec, std::move(e));
     if (done) return cluster_walk_done(ctx, std::move(r->w), false);
     w.next_sseq = rec.prev;
+    w.misses = 0;
     return cluster_walk_step(ctx, std::move(r->w));
   }
   const auto found = home_.find(r->topic);

@@ -68,6 +68,7 @@ struct pubsub_hub::walk {
   std::uint64_t below = 0;             // .. up to (not with) the first one the history held
   std::uint64_t stop_sseq = 0;         // repair: the last record delivered; stop there
   std::uint64_t next_sseq = 0;         // the record to read next
+  unsigned misses = 0;                 // "not found" answers for next_sseq so far
   std::vector<std::pair<cluster_record, link_event_ptr>> got;  // newest first
 };
 

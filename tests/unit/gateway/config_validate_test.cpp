@@ -161,6 +161,27 @@ const rule_case rule_cases[] = {
        c.security.subprotocols = {"a", "a"};
      },
      "security.subprotocols", "listed twice"},
+    {"NatsUrlNoScheme", [](config& c) { c.cluster.nats = {"127.0.0.1:4222"}; }, "cluster.nats",
+     "nats://HOST:PORT"},
+    {"NatsUrlWrongScheme", [](config& c) { c.cluster.nats = {"http://127.0.0.1:4222"}; }, "cluster.nats",
+     "scheme"},
+    {"NatsUrlBadPort", [](config& c) { c.cluster.nats = {"nats://127.0.0.1:99999"}; }, "cluster.nats",
+     "port"},
+    {"NatsUrlPath", [](config& c) { c.cluster.nats = {"nats://host:4222/x"}; }, "cluster.nats", "path"},
+    {"NatsUrlDuplicate", [](config& c) { c.cluster.nats = {"nats://a:1", "nats://a:1"}; }, "cluster.nats",
+     "listed twice"},
+    {"StreamName", [](config& c) { c.cluster.stream = "a.b"; }, "cluster.stream", "A-Z"},
+    {"StreamEmpty", [](config& c) { c.cluster.stream = ""; }, "cluster.stream", "A-Z"},
+    {"SubjectPrefixWildcard", [](config& c) { c.cluster.subject_prefix = "a.>"; }, "cluster.subject_prefix",
+     "subject tokens"},
+    {"SubjectPrefixEmptyToken", [](config& c) { c.cluster.subject_prefix = "a..b"; },
+     "cluster.subject_prefix", "subject tokens"},
+    {"NodeNameSpace", [](config& c) { c.cluster.node_name = "node 1"; }, "cluster.node_name", "visible ASCII"},
+    {"ReplicasZero", [](config& c) { c.cluster.replicas = 0; }, "cluster.replicas", "between 1 and 5"},
+    {"ReplicasSix", [](config& c) { c.cluster.replicas = 6; }, "cluster.replicas", "between 1 and 5"},
+    {"MaxAgeBelowSecond", [](config& c) { c.cluster.max_age = 500ms; }, "cluster.max_age", "at least 1s"},
+    {"RequestTimeoutTiny", [](config& c) { c.cluster.request_timeout = 10ms; }, "cluster.request_timeout",
+     "between 100ms"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, ConfigRule, testing::ValuesIn(rule_cases),
@@ -191,6 +212,14 @@ TEST(Config, AcceptsBoundaryValues) {
   c.deflate.mem_level = 1;
   c.deflate.level = 1;
   c.deflate.min_size = 0;
+  c.cluster.nats = {"nats://127.0.0.1:4222", "tls://user:secret@nats.example.com:4443", "nats://[::1]:4222"};
+  c.cluster.stream = "S";
+  c.cluster.subject_prefix = "a.b-c.d_e";
+  c.cluster.replicas = 5;
+  c.cluster.max_records_per_topic = 0;
+  c.cluster.max_bytes = 0;
+  c.cluster.max_age = 1s;
+  c.cluster.request_timeout = 100ms;
   EXPECT_TRUE(validate(c).empty());
   c.deflate.server_max_window_bits = c.deflate.client_max_window_bits = 15;
   c.deflate.mem_level = c.deflate.level = 9;
