@@ -69,7 +69,15 @@ burst_worker::burst_worker(const options& opt, run_control& ctl, unsigned index)
 }
 
 void burst_worker::run() {
-  loop_.connect_all(opt_.target, count_, *this);
+  // Subscribers (hot, then quiet) are g < first publisher; publishers (hot, then quiet) after.
+  loop_.connect_all(
+      [this](std::uint32_t id) -> const ws_target& {
+        const conn& s = conns_[id];
+        const bool publishes = s.kind == role::hot_publisher || s.kind == role::quiet_publisher;
+        return publishes ? opt_.targets.publisher(s.publisher)
+                         : opt_.targets.subscriber(index_ + std::uint64_t{id} * opt_.threads);
+      },
+      count_);
   bool ready_sent = false;
   std::int64_t p99_at = 0;
   // A hot publisher can take more now: open, publishes left, and its queue below the window.

@@ -5,6 +5,8 @@
 // (up to pipeline_window bytes queued) and every write carries as many frames as it takes. The
 // quiet publisher paces --quiet-rate over the quiet topics for the whole window. Every publish
 // carries an id (publisher << 32 | n), so acks and refusals are matched to it exactly once.
+// Subscriber g (hot and quiet) connects to url_plan::subscriber(g), publisher p (hot 0..P-1,
+// quiet P) to url_plan::publisher(p).
 #pragma once
 
 #include <cstdint>

@@ -25,10 +25,11 @@ client_loop::~client_loop() {
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
-std::uint64_t client_loop::connect_all(const ws_target& target, std::uint64_t count, ws_handler& h) {
+std::uint64_t client_loop::connect_all(const std::function<const ws_target&(std::uint32_t)>& target_of,
+                                       std::uint64_t count) {
   std::uint64_t failed = 0;
-  for (std::uint64_t i = 0; i < count; ++i) failed += connect_one(target) ? 0 : 1;
-  (void)h;
+  for (std::uint64_t i = 0; i < count; ++i)
+    failed += connect_one(target_of(static_cast<std::uint32_t>(clients_.size()))) ? 0 : 1;
   return failed;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,11 +20,13 @@ class client_loop {
   client_loop(const client_loop&) = delete;
   client_loop& operator=(const client_loop&) = delete;
 
-  // Starts `count` connections to `target`, ids 0..count-1. Returns how many failed at once
-  // (they are reported to `h` through on_closed by the first poll()).
-  std::uint64_t connect_all(const ws_target& target, std::uint64_t count, ws_handler& h);
-  // Starts one more connection (the next id). False if it failed at once (reported to the
-  // handler through on_closed by the next poll()).
+  // Starts `count` connections, ids 0..count-1, connection id to target_of(id) (which must
+  // outlive the connection). Returns how many failed at once (they are reported to the handler
+  // through on_closed by the first poll()).
+  std::uint64_t connect_all(const std::function<const ws_target&(std::uint32_t)>& target_of,
+                            std::uint64_t count);
+  // Starts one more connection (the next id) to `target` (which must outlive it). False if it
+  // failed at once (reported to the handler through on_closed by the next poll()).
   bool connect_one(const ws_target& target);
   // Waits up to `timeout_ns` for readiness, handles every event, then flushes.
   void poll(std::int64_t timeout_ns, ws_handler& h);

@@ -17,6 +17,7 @@ connect_worker::connect_worker(const options& opt, run_control& ctl, unsigned in
     : opt_(opt),
       ctl_(ctl),
       live_(ctl.counters[index]),
+      index_(index),
       count_(share_of(opt.connections, opt.threads, index)),
       opened_(count_, false) {}
 
@@ -24,7 +25,8 @@ void connect_worker::top_up() {
   while (loop_.size() < count_ && in_flight_ < opt_.concurrency) {
     if (loop_.size() == 0) first_start_ns_ = now_ns();
     ++in_flight_;
-    loop_.connect_one(opt_.target);
+    loop_.connect_one(
+        opt_.targets.connection(opt_.first_connection + index_ + std::uint64_t{loop_.size()} * opt_.threads));
   }
 }
 

@@ -1,7 +1,9 @@
 // The connect scenario's worker thread: opens its share of --connections with at most
 // --concurrency handshakes in flight (so the server's accept backlog is not overrun), records
 // each handshake's latency (connect() start to a verified 101), and then holds the connections
-// idle through the window (idle scale). Ready once every connection has opened or failed.
+// idle through the window (idle scale). Ready once every connection has opened or failed. Its
+// connection i is the run's connection first_connection + index + i * threads, which picks the
+// connection's URL (url_plan::connection).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +32,7 @@ class connect_worker final : public worker, private ws_handler {
   const options& opt_;
   run_control& ctl_;
   live_counters& live_;
+  unsigned index_;
   std::uint64_t count_;            // connections of this worker
   client_loop loop_;
   histogram handshake_;            // ns, per opened connection

@@ -16,13 +16,18 @@ echo_worker::echo_worker(const options& opt, run_control& ctl, unsigned index)
     : opt_(opt),
       ctl_(ctl),
       live_(ctl.counters[index]),
+      index_(index),
       count_(share_of(opt.connections, opt.threads, index)),
       open_loop_(opt.rate > 0),
       payload_(opt.size, static_cast<std::uint8_t>('x')),
       opened_(count_, false) {}
 
 void echo_worker::run() {
-  loop_.connect_all(opt_.target, count_, *this);
+  loop_.connect_all(
+      [this](std::uint32_t id) -> const ws_target& {
+        return opt_.targets.connection(opt_.first_connection + index_ + std::uint64_t{id} * opt_.threads);
+      },
+      count_);
   bool ready_sent = false;
   std::int64_t p99_at = 0;
   for (;;) {

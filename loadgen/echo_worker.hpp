@@ -1,7 +1,9 @@
 // The echo scenario's worker thread: its share of the connections, on one client_loop. Closed
 // loop keeps `inflight` messages outstanding per connection; open loop sends its share of the
 // total rate on a pacer, stamping each message with its intended send time (bytes 0..8) and its
-// actual send time (bytes 8..16, when the payload has room), both CLOCK_MONOTONIC ns.
+// actual send time (bytes 8..16, when the payload has room), both CLOCK_MONOTONIC ns. Its
+// connection i is the run's connection first_connection + index + i * threads, which picks the
+// connection's URL (url_plan::connection).
 #pragma once
 
 #include <cstdint>
@@ -33,6 +35,7 @@ class echo_worker final : public worker, private ws_handler {
   const options& opt_;
   run_control& ctl_;
   live_counters& live_;
+  unsigned index_;
   std::uint64_t count_;          // connections of this worker
   bool open_loop_;
   client_loop loop_;

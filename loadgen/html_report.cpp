@@ -128,7 +128,7 @@ std::string format_html(const run_report& r) {
       "</title>\n<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}"
       "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}"
       "td:first-child{text-align:left}</style>\n</head><body>\n<h1>shoal-loadgen " + escape(r.scenario) +
-      "</h1>\n<p>" + escape(r.url) + " &middot; " + escape(r.mode) + " &middot; " +
+      "</h1>\n<p>" + escape(join_urls(r.all_urls())) + " &middot; " + escape(r.mode) + " &middot; " +
       std::to_string(r.connections) + " connections on " + std::to_string(r.threads) + " threads &middot; " +
       std::to_string(r.size) + " B &middot; " + num(r.duration_s, 2) + " s" +
       (r.interrupted ? " &middot; <b>interrupted: partial report</b>" : "") + "</p>\n";
@@ -136,6 +136,10 @@ std::string format_html(const run_report& r) {
   const auto row = [&out](std::string_view name, const std::string& value) {
     out += "<tr><td>" + escape(name) + "</td><td>" + escape(value) + "</td></tr>\n";
   };
+  if (!r.publish_urls.empty() || !r.subscribe_urls.empty()) {
+    row("publishers to", join_urls(r.publish_urls));
+    row("subscribers to", join_urls(r.subscribe_urls));
+  }
   row("sent", std::to_string(r.sent));
   row("received / delivered", std::to_string(r.received));
   if (r.scenario != "echo" && r.scenario != "connect") {

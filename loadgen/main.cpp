@@ -8,6 +8,7 @@
 //   shoal-loadgen pubsub --url ws://127.0.0.1:8080/ws --subscribers S --topics T
 //                        --publishers P (--rate R | --burst B) --size BYTES --duration SECONDS
 //                        --threads T [--json FILE] [--server-pid PID]
+//                        [--publish-url URL]... [--subscribe-url URL]... (instead of --url)
 //
 //   shoal-loadgen slow   (the pubsub flags) --slow-share F: subscriber g is slow when
 //                        floor((g+1)F) > floor(gF); slow ones stop reading for the window and
@@ -15,9 +16,23 @@
 //   shoal-loadgen burst  --url ws://127.0.0.1:8080/ws --publishers P --pipeline N --subscribers S
 //                        [--quiet-topics Q --quiet-subscribers K --quiet-rate R] --threads T
 //                        [--duration SECONDS] [--drain-timeout SECONDS] [--json FILE]
+//                        [--publish-url URL]... [--subscribe-url URL]... (instead of --url)
+//
+// Several nodes (issue 15), e.g. publishers on node A, subscribers on nodes B and C:
+//   shoal-loadgen pubsub --publish-url ws://a:8080/ws --subscribe-url ws://b:8080/ws
+//                        --subscribe-url ws://c:8080/ws --subscribers 1000 --publishers 4 ...
 //
 // Common flags:
-//   --url URL            ws://host[:port]/path of the endpoint (/echo or /ws)
+//   --url URL            ws://host[:port]/path of the endpoint (/echo or /ws). Repeatable: the
+//                        run's connections go round robin over the URLs (connection i to URL
+//                        i % K, counted over every thread and --processes child). Every URL is
+//                        checked before connecting; the report lists them all ("urls")
+//   --publish-url URL    (pubsub, slow, burst; repeatable) publishers connect only here, round
+//                        robin by publisher index; without it they use --url
+//   --subscribe-url URL  (pubsub, slow, burst; repeatable) the same for subscribers; --url may be
+//                        left out when both are given. Latency stays publish-to-delivery across
+//                        nodes: it is the receipt minus the "t" this process stamped in the
+//                        payload (CLOCK_MONOTONIC), whichever node relayed it
 //   --threads T          worker threads, one epoll loop each; connections spread round robin
 //   --size BYTES         payload bytes per message (echo: >= 8; pubsub: the whole pub JSON)
 //   --duration SECONDS   length of the measured window (after warm-up)
@@ -94,8 +109,13 @@ static_assert(std::atomic<bool>::is_always_lock_free, "used from a signal handle
 
 extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
-void add_common(CLI::App& app, shoal::loadgen::options& o) {
-  app.add_option("--url", o.url, "ws://host[:port]/path of the endpoint")->required();
+// `url_required`: false where --publish-url and --subscribe-url may stand in for --url (checked
+// after parsing).
+void add_common(CLI::App& app, shoal::loadgen::options& o, bool url_required) {
+  app.add_option("--url", o.urls,
+                 "ws://host[:port]/path of the endpoint; repeat it to spread connections round robin "
+                 "over several (gateway nodes)")
+      ->allow_extra_args(false)->required(url_required);
   app.add_option("--threads", o.threads, "Worker threads, one epoll loop each")
       ->capture_default_str()->check(CLI::Range(1u, 256u));
   app.add_option("--size", o.size, "Payload bytes per message")->capture_default_str()
@@ -171,7 +191,7 @@ int main(int argc, char** argv) {
   CLI::App app{"shoal-loadgen: load generator for Shoal (echo round trips, pub/sub fan-out)"};
   app.require_subcommand(1);
   CLI::App* echo = app.add_subcommand("echo", "Round-trip latency and throughput against /echo");
-  add_common(*echo, o);
+  add_common(*echo, o, true);
   echo->add_option("--connections", o.connections, "Connections")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20));
   echo->add_option("--inflight", o.inflight, "Closed loop: messages outstanding per connection")
@@ -182,7 +202,7 @@ int main(int argc, char** argv) {
   CLI::App* slow = app.add_subcommand(
       "slow", "Pub/sub where a share of subscribers stop reading: the server's slow-consumer policy at work");
   for (CLI::App* sub : {pubsub, slow}) {
-    add_common(*sub, o);
+    add_common(*sub, o, false);
     sub->add_option("--subscribers", o.subscribers, "Subscriber connections (subscriber i -> topic i % topics)")
         ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 20));
     sub->add_option("--topics", o.topics, "Topics lg.0 .. lg.<topics-1>")->capture_default_str()
@@ -196,7 +216,7 @@ int main(int argc, char** argv) {
   }
   CLI::App* burst = app.add_subcommand(
       "burst", "Pipelining publishers flood one hot topic: is every publish acked and every message delivered?");
-  add_common(*burst, o);
+  add_common(*burst, o, false);
   burst->add_option("--publishers", o.publishers, "Pipelining publishers of the hot topic")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
   burst->add_option("--pipeline", o.pipeline, "Publishes per publisher, sent back to back without waiting for acks")
@@ -209,12 +229,20 @@ int main(int argc, char** argv) {
       ->capture_default_str()->check(CLI::Range(std::uint64_t{0}, std::uint64_t{1} << 16));
   burst->add_option("--quiet-rate", o.quiet_rate, "Publishes/s over all quiet topics during the burst")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  for (CLI::App* sub : {pubsub, slow, burst}) {
+    sub->add_option("--publish-url", o.publish_urls,
+                    "Publishers connect here instead of --url (repeatable: round robin)")
+        ->allow_extra_args(false);
+    sub->add_option("--subscribe-url", o.subscribe_urls,
+                    "Subscribers connect here instead of --url (repeatable: round robin)")
+        ->allow_extra_args(false);
+  }
   o.slow_share = 0.1;
   slow->add_option("--slow-share", o.slow_share, "Share of subscribers that stop reading during the window")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   CLI::App* connect = app.add_subcommand(
       "connect", "Connection rate and handshake latency up to --connections, then hold them idle");
-  add_common(*connect, o);
+  add_common(*connect, o, true);
   connect->add_option("--connections", o.connections, "Connections to open and hold")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 24));
   for (CLI::App* sub : {echo, connect})
@@ -250,35 +278,56 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoal-loadgen echo: --size must be >= 8 (the timestamp)\n");
     return 2;
   }
-  std::string error;
-  auto target = parse_ws_url(o.url, error);
-  if (!target) {
-    std::fprintf(stderr, "shoal-loadgen: --url %s: %s\n", o.url.c_str(), error.c_str());
+  if (o.urls.empty() && (o.publish_urls.empty() || o.subscribe_urls.empty())) {
+    std::fprintf(stderr, "shoal-loadgen %s: give --url URL (or both --publish-url and --subscribe-url)\n",
+                 o.scenario.c_str());
     return 2;
   }
-  o.target = std::move(*target);
-  o.target.deflate = o.deflate;
-  if (o.target.tls) {
+  std::string error;
+  auto plan = resolve_url_plan(o.urls, o.publish_urls, o.subscribe_urls, error);
+  if (!plan) {
+    std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
+    return 2;
+  }
+  o.targets = std::move(*plan);
+  bool any_tls = false, all_ipv4 = true;
+  o.targets.for_each([&](const ws_target& t) {
+    any_tls = any_tls || t.tls;
+    all_ipv4 = all_ipv4 && t.addr.ss_family == AF_INET;
+  });
+  if (any_tls) {
     tls_client = make_client_tls(o, error);
     if (!tls_client) {
       std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
       return 2;
     }
-    o.target.tls_ctx = tls_client.get();
   }
+  std::vector<sockaddr_in> sources;
   if (!o.source.empty()) {
-    auto sources = parse_source_range(o.source, error);
-    if (!sources) {
+    auto parsed = parse_source_range(o.source, error);
+    if (!parsed) {
       std::fprintf(stderr, "shoal-loadgen: --source %s: %s\n", o.source.c_str(), error.c_str());
       return 2;
     }
-    if (o.target.addr.ss_family != AF_INET) {
-      std::fprintf(stderr, "shoal-loadgen: --source needs an IPv4 server address\n");
+    if (!all_ipv4) {
+      std::fprintf(stderr, "shoal-loadgen: --source needs IPv4 server addresses (every URL's)\n");
       return 2;
     }
-    o.target.sources = std::move(*sources);
+    sources = std::move(*parsed);
   }
-  if (o.scenario != "echo" && o.scenario != "connect") o.target.protocol = "shoal.v1";
+  const bool pubsub_protocol = o.scenario != "echo" && o.scenario != "connect";
+  o.targets.for_each([&](ws_target& t) {
+    t.deflate = o.deflate;
+    if (t.tls) t.tls_ctx = tls_client.get();
+    t.sources = sources;
+    if (pubsub_protocol) t.protocol = "shoal.v1";
+  });
+  // What the report names: publishers' and subscribers' lists apart when they were split.
+  const bool split_roles = !o.publish_urls.empty() || !o.subscribe_urls.empty();
+  const std::vector<std::string>& publish_list = o.publish_urls.empty() ? o.urls : o.publish_urls;
+  const std::vector<std::string>& subscribe_list = o.subscribe_urls.empty() ? o.urls : o.subscribe_urls;
+  const std::vector<std::string> report_urls =
+      split_roles ? distinct_urls({&publish_list, &subscribe_list}) : distinct_urls({&o.urls});
 
   struct sigaction sa{};
   sa.sa_handler = on_sigint;
@@ -287,9 +336,14 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   // One process's run of the scenario with options `po`.
-  auto run_one = [](const options& po, run_report& report) {
+  auto run_one = [&](const options& po, run_report& report) {
     report.scenario = po.scenario;
-    report.url = po.url;
+    report.url = report_urls.front();
+    report.urls = report_urls;
+    if (split_roles) {
+      report.publish_urls = publish_list;
+      report.subscribe_urls = subscribe_list;
+    }
     report.size = po.size;
     if (po.scenario == "burst") {
       report.mode = "pipeline";
@@ -346,8 +400,10 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(per_process));
     const auto rss_before = o.server_pid > 0 ? read_rss_bytes(o.server_pid) : std::nullopt;
     const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, run_report& r) {
-      options child = o;
+      options child = o;  // the same URL lists; child k goes on from where child k-1 stopped
       child.connections = share_of(o.connections, static_cast<unsigned>(processes), k);
+      for (unsigned j = 0; j < k; ++j)
+        child.first_connection += share_of(o.connections, static_cast<unsigned>(processes), j);
       // Each child sends its connections' share of the rate, so the processes add up to --rate.
       child.rate = o.rate * static_cast<double>(child.connections) / static_cast<double>(o.connections);
       return run_one(child, r);

@@ -4,15 +4,18 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
-#include "loadgen/url.hpp"
+#include "loadgen/url_plan.hpp"
 
 namespace shoal::loadgen {
 
 struct options {
   std::string scenario;             // "echo", "pubsub", "slow", "burst" or "connect"
-  std::string url;
-  ws_target target;                 // url, parsed and resolved
+  std::vector<std::string> urls;             // --url, repeatable
+  std::vector<std::string> publish_urls;     // pubsub, slow, burst: --publish-url, repeatable
+  std::vector<std::string> subscribe_urls;   // pubsub, slow, burst: --subscribe-url, repeatable
+  url_plan targets;                 // the three lists, parsed and resolved
   unsigned threads = 1;
   std::uint64_t size = 64;          // payload bytes per message
   double duration_s = 10;
@@ -21,7 +24,7 @@ struct options {
   std::string html_path;
   int server_pid = 0;
   bool progress = false;            // progress line even when stderr is not a terminal
-  std::string source;               // --source, parsed into target.sources
+  std::string source;               // --source, parsed into every target's sources
   double warmup_timeout_s = 30;
   double drain_timeout_s = 2;
   bool deflate = false;             // permessage-deflate on every connection
@@ -34,6 +37,9 @@ struct options {
   // connect
   std::uint64_t concurrency = 256;  // handshakes in flight per thread
   std::uint64_t processes = 0;      // echo, connect: 0 = as the open-file limit needs
+  // echo, connect: this process's first connection among the run's (a child of a split run), so
+  // the processes together go round robin over the URLs as one process would
+  std::uint64_t first_connection = 0;
   // pubsub
   std::uint64_t subscribers = 1;
   std::uint64_t topics = 1;

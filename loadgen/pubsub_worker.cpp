@@ -53,7 +53,13 @@ pubsub_worker::pubsub_worker(const options& opt, run_control& ctl, unsigned inde
 }
 
 void pubsub_worker::run() {
-  loop_.connect_all(opt_.target, count_, *this);
+  loop_.connect_all(
+      [this](std::uint32_t id) -> const ws_target& {
+        const conn& s = conns_[id];
+        return s.publisher ? opt_.targets.publisher(s.publisher_index)
+                           : opt_.targets.subscriber(index_ + std::uint64_t{id} * opt_.threads);
+      },
+      count_);
   bool ready_sent = false;
   std::int64_t p99_at = 0;
   for (;;) {

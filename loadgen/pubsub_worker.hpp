@@ -5,7 +5,9 @@
 // Expected deliveries are counted from acks: acked publish x confirmed subscribers of its topic.
 // Slow scenario: subscriber g is slow when floor((g+1)*share) > floor(g*share); slow ones stop
 // reading for the window and read again in the drain, and are counted apart from the fast ones
-// (expected counts fast subscribers only).
+// (expected counts fast subscribers only). Subscriber g connects to url_plan::subscriber(g),
+// publisher p to url_plan::publisher(p): with publishers on one node and subscribers on others
+// the latency is a cross-node fan-out's, since "t" and the receipt are read from one clock.
 #pragma once
 
 #include <cstdint>

@@ -50,6 +50,15 @@ void append_number(std::string& out, double v) {
   append_fixed(out, v, 3);
 }
 
+void append_string_array(std::string& out, const std::vector<std::string>& list) {
+  out += '[';
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (i) out += ',';
+    append_string(out, list[i]);
+  }
+  out += ']';
+}
+
 void append_latency_json(std::string& out, const histogram& h) {
   out += '{';
   for (const pct& p : percentiles) {
@@ -92,6 +101,21 @@ double run_report::server_rss_per_connection() const noexcept {
          static_cast<double>(connections);
 }
 
+std::vector<std::string> run_report::all_urls() const {
+  if (!urls.empty()) return urls;
+  if (url.empty()) return {};
+  return {url};
+}
+
+std::string join_urls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& u : urls) {
+    if (!out.empty()) out += ", ";
+    out += u;
+  }
+  return out;
+}
+
 std::string missed_rate_warning(const run_report& r) {
   if (!r.rate_missed()) return {};
   char buf[320];
@@ -113,6 +137,12 @@ std::string format_summary(const run_report& r) {
                 static_cast<unsigned long long>(r.connections), r.threads,
                 static_cast<unsigned long long>(r.size), r.duration_s);
   out += buf;
+  if (!r.publish_urls.empty() || !r.subscribe_urls.empty()) {
+    out += "  publishers to " + join_urls(r.publish_urls) + "\n";
+    out += "  subscribers to " + join_urls(r.subscribe_urls) + "\n";
+  } else if (const auto all = r.all_urls(); all.size() > 1) {
+    out += "  urls (round robin) " + join_urls(all) + "\n";
+  }
   std::snprintf(buf, sizeof buf, "  sent %llu  %s %llu  rate %.0f msg/s  connect errors %llu  errors %llu\n",
                 static_cast<unsigned long long>(r.sent),
                 r.scenario == "echo" || r.scenario == "connect" ? "received" : "delivered",
@@ -181,6 +211,14 @@ std::string format_json(const run_report& r) {
   append_string(out, r.scenario);
   out += ",\"url\":";
   append_string(out, r.url);
+  out += ",\"urls\":";
+  append_string_array(out, r.all_urls());
+  if (!r.publish_urls.empty() || !r.subscribe_urls.empty()) {
+    out += ",\"publish_urls\":";
+    append_string_array(out, r.publish_urls);
+    out += ",\"subscribe_urls\":";
+    append_string_array(out, r.subscribe_urls);
+  }
   out += ",\"mode\":";
   append_string(out, r.mode);
   auto field = [&out](const char* name, std::uint64_t v) {

@@ -30,7 +30,14 @@ struct timeline_point {
 
 struct run_report {
   std::string scenario;          // "echo", "pubsub", "slow", "burst" or "connect"
-  std::string url;
+  std::string url;               // the first of `urls` (what older readers of the JSON know)
+  // Every URL the run connected to, once each, in command-line order (several gateway nodes).
+  // An empty list stands for {url}.
+  std::vector<std::string> urls;
+  // pubsub, slow, burst with --publish-url or --subscribe-url: the round-robin lists publishers
+  // and subscribers used (as given; one of them may be the --url list); empty otherwise.
+  std::vector<std::string> publish_urls;
+  std::vector<std::string> subscribe_urls;
   std::string mode;              // "closed", "open", "rate", "burst" or "pipeline"
   std::uint64_t connections = 0;      // connections that opened
   std::uint64_t connect_errors = 0;   // connections that failed to open or closed early
@@ -84,6 +91,8 @@ struct run_report {
   }
   // Server CPU µs per message: per echo received, or per delivery (pubsub).
   double server_cpu_us_per_message() const noexcept;
+  // `urls`, or {url} when it is empty.
+  std::vector<std::string> all_urls() const;
 };
 
 // The warning printed when an open-loop run could not keep its rate; empty when it did.
@@ -91,7 +100,10 @@ std::string missed_rate_warning(const run_report& r);
 // The summary printed on stdout.
 std::string format_summary(const run_report& r);
 // One JSON object (and a newline) with every field of the report; latencies in µs; the
-// timeline as "timeline":[[t_s, sent, received, p99_us], ...].
+// timeline as "timeline":[[t_s, sent, received, p99_us], ...]; "url" the first URL and "urls"
+// all of them ("publish_urls" and "subscribe_urls" when the roles were split).
 std::string format_json(const run_report& r);
+// "a, b, c": a list of URLs for a line of text.
+std::string join_urls(const std::vector<std::string>& urls);
 
 }  // namespace shoal::loadgen

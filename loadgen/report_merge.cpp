@@ -1,5 +1,6 @@
 // JSON report parsing (with the json_scan helpers; field names are unique in format_json's
-// output, and the nested latency objects come after every top-level counter) and merging.
+// output, and the nested latency objects come after every top-level counter) and merging. The
+// URL strings are read with the escapes format_json writes (\" \\ \u00XX), since a URL may hold them.
 #include "loadgen/report_merge.hpp"
 
 #include <algorithm>
@@ -17,6 +18,62 @@ std::optional<double> json_double_member(std::string_view json, std::string_view
   const auto res = std::from_chars(json.data() + at, json.data() + json.size(), v);
   if (res.ec != std::errc{}) return std::nullopt;
   return v;
+}
+
+// A JSON string starting at p (at its opening quote), with the escapes format_json writes; p is
+// left after the closing quote.
+std::optional<std::string> parse_string(const char*& p, const char* end) {
+  if (p >= end || *p != '"') return std::nullopt;
+  std::string out;
+  for (++p; p < end; ++p) {
+    if (*p == '"') {
+      ++p;
+      return out;
+    }
+    if (*p != '\\') {
+      out += *p;
+      continue;
+    }
+    if (++p >= end) return std::nullopt;
+    if (*p == '"' || *p == '\\' || *p == '/') {
+      out += *p;
+    } else if (*p == 'u' && end - p > 4 && p[1] == '0' && p[2] == '0') {
+      unsigned v = 0;
+      const auto res = std::from_chars(p + 3, p + 5, v, 16);
+      if (res.ec != std::errc{} || res.ptr != p + 5) return std::nullopt;
+      out += static_cast<char>(v);
+      p += 4;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> string_member(std::string_view json, std::string_view name) {
+  const std::size_t at = json_find_member(json, name);
+  if (at == std::string_view::npos) return std::nullopt;
+  const char* p = json.data() + at;
+  return parse_string(p, json.data() + json.size());
+}
+
+// "name":["a","b"]; an absent member is an empty list.
+std::optional<std::vector<std::string>> string_array_member(std::string_view json, std::string_view name) {
+  std::vector<std::string> out;
+  const std::size_t at = json_find_member(json, name);
+  if (at == std::string_view::npos) return out;
+  const char* p = json.data() + at;
+  const char* end = json.data() + json.size();
+  if (p >= end || *p != '[') return std::nullopt;
+  ++p;
+  while (p < end && *p == '"') {
+    auto s = parse_string(p, end);
+    if (!s) return std::nullopt;
+    out.push_back(std::move(*s));
+    if (p < end && *p == ',') ++p;
+  }
+  if (p >= end || *p != ']') return std::nullopt;
+  return out;
 }
 
 std::optional<std::vector<std::pair<std::size_t, std::uint64_t>>> parse_buckets(std::string_view json) {
@@ -74,14 +131,21 @@ std::optional<run_report> parse_report_json(std::string_view json) {
   run_report r;
   const auto scenario = json_string_member(json, "scenario");
   const auto mode = json_string_member(json, "mode");
-  const auto url = json_string_member(json, "url");
+  auto url = string_member(json, "url");
+  auto urls = string_array_member(json, "urls");
+  auto publish_urls = string_array_member(json, "publish_urls");
+  auto subscribe_urls = string_array_member(json, "subscribe_urls");
   const auto buckets = parse_buckets(json);
   const auto timeline = parse_timeline(json);
-  if (!scenario || !mode || !url || !buckets || !timeline) return std::nullopt;
+  if (!scenario || !mode || !url || !urls || !publish_urls || !subscribe_urls || !buckets || !timeline)
+    return std::nullopt;
   r.timeline = *timeline;
   r.scenario = std::string(*scenario);
   r.mode = std::string(*mode);
-  r.url = std::string(*url);
+  r.url = std::move(*url);
+  r.urls = std::move(*urls);
+  r.publish_urls = std::move(*publish_urls);
+  r.subscribe_urls = std::move(*subscribe_urls);
   struct uint_field {
     const char* name;
     std::uint64_t* out;
@@ -117,7 +181,10 @@ void merge_report(run_report& total, const run_report& part) {
   if (total.scenario.empty()) {
     total.scenario = part.scenario;
     total.mode = part.mode;
-    total.url = part.url;
+    total.url = part.url;  // every process ran with the same URL lists
+    total.urls = part.urls;
+    total.publish_urls = part.publish_urls;
+    total.subscribe_urls = part.subscribe_urls;
     total.size = part.size;
   }
   total.connections += part.connections;

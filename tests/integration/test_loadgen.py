@@ -9,7 +9,7 @@ import tempfile
 import time
 import unittest
 
-from harness import LOADGEN, ServerTest, run_loadgen
+from harness import LOADGEN, Server, ServerTest, http_get, run_loadgen
 
 def loadgen(*args):
     return run_loadgen(*args)
@@ -111,6 +111,121 @@ class Loadgen(ServerTest):
         self.assertIn("partial", stdout)
         self.assertRegex(stderr, r"p99 \d+ us")
 
+
+def accepted(server):
+    """The server's shoal_connections_accepted_total, summed over its shards (this scrape's own
+    connection included)."""
+    _, _, body = http_get(server.port, "/metrics")
+    return sum(int(line.split()[-1]) for line in body.decode().splitlines()
+               if line.startswith("shoal_connections_accepted_total{"))
+
+
+class MultiNode(unittest.TestCase):
+    """Issue 15: connections spread over several URLs (gateway nodes). Two independent servers,
+    A and B, stand in for two nodes; each test counts what each accepted (the delta of
+    shoal_connections_accepted_total, less the scrape's own connection) and checks the report
+    names every URL."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = Server()
+        try:
+            cls.b = Server()
+        except Exception:
+            cls.a.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        codes = (cls.a.stop(), cls.b.stop())
+        assert codes == (0, 0), f"shoal exited with {codes}"
+
+    def run_counted(self, *args):
+        """Runs shoal-loadgen; returns its report and how many connections A and B accepted."""
+        before = accepted(self.a), accepted(self.b)
+        r = loadgen(*args)
+        after = accepted(self.a), accepted(self.b)
+        return r, tuple(n - b - 1 for n, b in zip(after, before))
+
+    def test_echo_goes_round_robin_over_every_url(self):
+        a, b = self.a.url + "/echo", self.b.url + "/echo"
+        r, counts = self.run_counted("echo", "--url", a, "--url", b, "--connections", "7",
+                                     "--inflight", "2", "--size", "32", "--duration", "1",
+                                     "--threads", "2")
+        self.assertEqual(counts, (4, 3))
+        self.assertEqual(r["connections"], 7)
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertGreater(r["sent"], 0)
+        self.assertEqual(r["received"], r["sent"])
+        self.assertEqual(r["url"], a)
+        self.assertEqual(r["urls"], [a, b])
+        self.assertNotIn("publish_urls", r)
+
+    def test_split_over_processes_continues_the_round_robin(self):
+        # One connection per process: each child must go on from the previous one's URL, or
+        # all four would land on A.
+        a, b = self.a.url + "/echo", self.b.url + "/echo"
+        r, counts = self.run_counted("connect", "--url", a, "--url", b, "--connections", "4",
+                                     "--processes", "4", "--duration", "1")
+        self.assertEqual(counts, (2, 2))
+        self.assertEqual(r["processes"], 4)
+        self.assertEqual(r["connections"], 4)
+        self.assertEqual(r["urls"], [a, b])  # through every child's JSON and the merge
+
+    def test_pubsub_publish_and_subscribe_lists(self):
+        a = self.a.url + "/ws"
+        r, counts = self.run_counted("pubsub", "--publish-url", a, "--subscribe-url", a,
+                                     "--subscribers", "6", "--topics", "2", "--publishers", "2",
+                                     "--rate", "400", "--size", "80", "--duration", "1",
+                                     "--threads", "2")
+        self.assertEqual(counts, (8, 0))
+        self.assertGreater(r["expected"], 0)
+        self.assertEqual(r["delivered"], r["expected"])
+        self.assertEqual(r["order_violations"], 0)
+        self.assertEqual(r["latency_us"]["count"], r["delivered"])
+        self.assertEqual((r["url"], r["urls"]), (a, [a]))
+        self.assertEqual((r["publish_urls"], r["subscribe_urls"]), ([a], [a]))
+
+    def test_publishers_and_subscribers_go_to_their_own_nodes(self):
+        # Publishers on A, subscribers on B and (round robin) A again. A and B are not a
+        # cluster: only the subscribers on A get messages.
+        a, b = self.a.url + "/ws", self.b.url + "/ws"
+        r, counts = self.run_counted("pubsub", "--url", b, "--publish-url", a, "--subscribe-url",
+                                     b, "--subscribe-url", a, "--subscribers", "5", "--topics",
+                                     "1", "--publishers", "3", "--rate", "300", "--size", "64",
+                                     "--duration", "1", "--drain-timeout", "0.5", "--threads", "2")
+        self.assertEqual(counts, (3 + 2, 3))
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertEqual(r["expected"], 5 * r["acked"])
+        self.assertEqual(r["delivered"], 2 * r["acked"])
+        self.assertEqual(r["urls"], [a, b])
+        self.assertEqual((r["publish_urls"], r["subscribe_urls"]), ([a], [b, a]))
+
+    def test_burst_publish_and_subscribe_lists(self):
+        a = self.a.url + "/ws"
+        r, counts = self.run_counted("burst", "--publish-url", a, "--subscribe-url", a,
+                                     "--publishers", "2", "--pipeline", "200", "--subscribers",
+                                     "3", "--duration", "5", "--threads", "2")
+        self.assertEqual(counts, (5, 0))
+        hot = r["hot"]
+        self.assertEqual(hot["sent"], 400)
+        self.assertEqual(hot["acked"], 400)
+        self.assertEqual(hot["delivered"], 3 * 400)
+        self.assertEqual((r["publish_urls"], r["subscribe_urls"]), ([a], [a]))
+
+    def test_a_bad_url_among_several_is_named_before_connecting(self):
+        a = self.a.url
+        for flags, named in (
+                (["echo", "--url", a + "/echo", "--url", "ws://127.0.0.1:x/echo"],
+                 "--url ws://127.0.0.1:x/echo: bad host or port"),
+                (["pubsub", "--publish-url", a + "/ws", "--subscribe-url", "http://127.0.0.1/ws",
+                  "--rate", "10"], "--subscribe-url http://127.0.0.1/ws: URL must start with")):
+            before = accepted(self.a)
+            proc = subprocess.run([LOADGEN, *flags, "--duration", "1"], capture_output=True,
+                                  text=True, timeout=30)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn(named, proc.stderr)
+            self.assertEqual(accepted(self.a) - before, 1)  # the scrape only
 
 class Burst(ServerTest):
     """The burst scenario (issue 14): pipelining publishers flood one hot topic without waiting
