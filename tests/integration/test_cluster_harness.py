@@ -1,10 +1,12 @@
 """Integration: the cluster harness itself (cluster_harness.py), with today's gateway: a JetStream
 nats-server that restarts on its own store, a 3-server JetStream cluster that keeps a meta leader
 when one member dies, HAProxy spreading WebSocket connections over two Shoal nodes and leaving a
-node that stopped."""
+node that stopped, and the checks of deploy/cluster (its HAProxy config and its script)."""
 import asyncio
 import os
+import re
 import signal
+import subprocess
 import sys
 import unittest
 
@@ -12,7 +14,10 @@ import websockets
 
 # Runnable from the repository root too (python3 -m unittest tests/integration/test_...py).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import ClusterTestCase, create_stream, wait_until
+from cluster_harness import (HAPROXY_TEMPLATE, ClusterTestCase, create_stream, find_tool,
+                             wait_until)
+
+DEPLOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "cluster")
 
 
 def run(coro):
@@ -89,10 +94,11 @@ class Balancer(ClusterTestCase):
         async def go():
             conns = await open_echoes(haproxy.url, 4)
             try:
-                counts = wait_until(
-                    "both nodes hold WebSocket connections",
-                    lambda: (c := [self.websockets_on(n) for n in nodes]) and sum(c) == 4 and c,
-                    logs=[haproxy, *nodes])
+                def all_four_counted():
+                    counts = [self.websockets_on(n) for n in nodes]
+                    return counts if sum(counts) == 4 else None
+                counts = wait_until("the nodes count all four connections", all_four_counted,
+                                    logs=[haproxy, *nodes])
                 self.assertEqual(counts, [2, 2])  # leastconn alternates
                 for n in nodes:
                     self.assertGreaterEqual(n.metric("shoal_messages_in_total"), 2)
@@ -119,6 +125,48 @@ class Balancer(ClusterTestCase):
             finally:
                 await close_all(conns)
         run(go())
+
+
+def config_sections(text):
+    """HAProxy config -> {section header: [setting lines]}, comments and blanks dropped."""
+    sections, current = {}, None
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not raw[0].isspace():
+            current = line
+            sections[current] = []
+        else:
+            sections[current].append(re.sub(r"\s+", " ", line))
+    return sections
+
+
+class DeployCluster(unittest.TestCase):
+    """deploy/cluster: the local cluster's files are valid and match what the tests run."""
+
+    def test_haproxy_accepts_the_config(self):
+        haproxy = find_tool("haproxy", "SHOAL_HAPROXY")
+        check = subprocess.run([haproxy, "-c", "-f", os.path.join(DEPLOY, "haproxy.cfg")],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def test_config_has_the_settings_the_tests_run_with(self):
+        with open(os.path.join(DEPLOY, "haproxy.cfg")) as f:
+            deployed = config_sections(f.read())
+        tested = config_sections(HAPROXY_TEMPLATE.format(socket="s", port=1, servers="",
+                                                         server_options=""))
+        self.assertEqual(deployed["defaults"], tested["defaults"])
+        without_servers = lambda lines: [l for l in lines if not l.startswith("server ")]
+        self.assertEqual(without_servers(deployed["backend shoal_nodes"]),
+                         without_servers(tested["backend shoal_nodes"]))
+        self.assertIn("server node-1 127.0.0.1:8081 check port 9081",
+                      deployed["backend shoal_nodes"])
+
+    def test_run_script_parses(self):
+        check = subprocess.run(["bash", "-n", os.path.join(DEPLOY, "run.sh")],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(check.returncode, 0, check.stderr)
 
 
 if __name__ == "__main__":
