@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Shoal needs on a Debian 12 machine, only what is missing:
 # compilers and CMake, the libraries (liburing, mimalloc, OpenSSL, zlib, simdjson, toml++, CLI11,
-# GoogleTest, Google Benchmark), clang's libFuzzer and sanitizer runtimes, and the real
-# WebSocket clients the integration tests drive (Python websockets, Node ws). Idempotent.
+# GoogleTest, Google Benchmark, the NATS C client libnats for the cluster link), clang's libFuzzer
+# and sanitizer runtimes, the real WebSocket clients the integration tests drive (Python
+# websockets, Node ws), and the real nats-server (JetStream) and haproxy that the cluster tests and
+# deploy/cluster/run.sh start on loopback (Debian puts both in /usr/sbin). Idempotent.
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,7 @@ packages=(
   liburing-dev libmimalloc-dev libssl-dev zlib1g-dev openssl
   libsimdjson-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libnats-dev nats-server haproxy
   python3-websockets nodejs npm
 )
 

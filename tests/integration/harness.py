@@ -27,18 +27,28 @@ def io_flags():
 
 
 class Server:
-    def __init__(self, *flags, shards=2, preexec_fn=None, port=None):
+    """With `log` (a path), stdout and stderr are appended to that file instead of pipes, for
+    long-running servers whose output must survive them (cluster_harness.py)."""
+
+    def __init__(self, *flags, shards=2, preexec_fn=None, port=None, log=None):
         self.port = port or free_port()
+        self.log = log
         binary = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
         self.args = [binary, "--listen", f"127.0.0.1:{self.port}", "--shards", str(shards),
                      *([] if "--io" in flags else io_flags()), *flags]
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     preexec_fn=preexec_fn)
+        if log:
+            with open(log, "ab") as out:
+                self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT,
+                                             preexec_fn=preexec_fn)
+        else:
+            self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         preexec_fn=preexec_fn)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 out, err = self.proc.communicate()
-                raise RuntimeError(f"shoal exited with {self.proc.returncode}: {err.decode()}")
+                raise RuntimeError(f"shoal exited with {self.proc.returncode}: "
+                                   f"{self._stderr_text(err)}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return
@@ -57,7 +67,13 @@ class Server:
     def wait(self, timeout=30):
         """Waits for exit; returns (exit code, stderr text)."""
         out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err.decode(errors="replace")
+        return self.proc.returncode, self._stderr_text(err)
+
+    def _stderr_text(self, err):
+        if self.log:
+            with open(self.log, "rb") as f:
+                return f.read().decode(errors="replace")
+        return err.decode(errors="replace")
 
     def stop(self):
         if self.proc.poll() is None:
