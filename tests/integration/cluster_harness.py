@@ -37,7 +37,7 @@ def find_tool(name, env):
     """Path of `name` from $env, PATH, or /usr/sbin (where Debian puts nats-server and haproxy)."""
     path = os.environ.get(env) or shutil.which(
         name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin"]))
-    if not path:
+    if not path or not os.access(path, os.X_OK):
         raise MissingTool(f"{name} is not installed (looked in PATH, /usr/local/sbin and /usr/sbin;"
                           f" ${env} names another): deploy/setup.sh installs it from Debian's"
                           f" '{name}' package")
