@@ -85,6 +85,7 @@
 #include <CLI/CLI.hpp>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <memory>
@@ -96,6 +97,7 @@
 #include "loadgen/echo_worker.hpp"
 #include "loadgen/html_report.hpp"
 #include "loadgen/process_split.hpp"
+#include "loadgen/pacer.hpp"
 #include "loadgen/proc_stats.hpp"
 #include "loadgen/pubsub_worker.hpp"
 #include "loadgen/report_merge.hpp"
@@ -366,10 +368,20 @@ int main(int argc, char** argv) {
       return ok;
     }
     report.mode = po.rate > 0 ? "rate" : "burst";  // pubsub and slow
-    // slow: the whole --drain-timeout, in which the slow subscribers read their backlog (and so
-    // see the gap notices or the 1008 Close the policy produced).
-    const drained_fn drained = po.scenario == "slow" ? drained_fn([](const run_control&) { return false; })
-                                                     : drained_fn(pubsub_drained);
+    // slow: first 2 s (or the whole --drain-timeout if shorter) in which the slow subscribers
+    // read their backlog (and so see the gap notices or the 1008 Close the policy produced), then
+    // as pubsub: until every publish is answered and the fast subscribers have everything, within
+    // --drain-timeout (on a busy machine the answers to the last publishes may take longer).
+    const double slow_read_s = std::min(2.0, po.drain_timeout_s);
+    auto drain_began = std::make_shared<std::int64_t>(0);
+    const drained_fn drained =
+        po.scenario == "slow"
+            ? drained_fn([drain_began, slow_read_s](const run_control& ctl) {
+                const std::int64_t now = now_ns();
+                if (*drain_began == 0) *drain_began = now;
+                return static_cast<double>(now - *drain_began) >= slow_read_s * 1e9 && pubsub_drained(ctl);
+              })
+            : drained_fn(pubsub_drained);
     const bool ok = run_scenario(
         po, [&po](run_control& ctl, unsigned i) { return std::make_unique<pubsub_worker>(po, ctl, i); },
         drained, g_interrupted, report);
