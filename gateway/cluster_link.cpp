@@ -113,6 +113,8 @@ bool cluster_link::start(std::string& error) {
   if (st == NATS_OK) st = natsOptions_SetMaxPingsOut(opts_, 2);
   // One pool thread delivers every subscription's messages (not a thread per topic).
   if (st == NATS_OK) st = natsOptions_UseGlobalMessageDelivery(opts_, true);
+  // Sent by the writer thread as soon as it is given (see cluster_link.hpp).
+  if (st == NATS_OK) st = natsOptions_SetSendAsap(opts_, true);
   if (st == NATS_OK) st = natsOptions_SetRetryOnFailedConnect(opts_, true, &on_connected, this);
   if (st == NATS_OK) st = natsOptions_SetReconnectedCB(opts_, &on_connected, this);
   if (st == NATS_OK) st = natsOptions_SetDisconnectedCB(opts_, &on_disconnected, this);
@@ -163,6 +165,7 @@ bool cluster_link::start(std::string& error) {
     return false;
   }
   thread_ = std::thread([this] { stream_loop(); });
+  writer_ = std::thread([this] { writer_loop(); });
   log_line(log_level::info, "cluster: node %s (uid %s), stream %s, subjects %s.t.>", node_name_.c_str(),
            uid_.c_str(), cl.stream.c_str(), cl.subject_prefix.c_str());
   return true;
@@ -175,6 +178,13 @@ void cluster_link::stop() {
     cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  wake_.fetch_add(1, std::memory_order_seq_cst);
+  wake_.notify_one();
+  if (writer_.joinable()) writer_.join();  // it unsubscribes what it watched
+  while (link_command* c = commands_.pop()) {
+    if (c->msg) natsMsg_Destroy(c->msg);
+    delete c;
+  }
   ready_.store(false, std::memory_order_release);
   if (nc_) natsConnection_Close(nc_);  // a delivery waiting for room sees stopping_ and drops
   for (unsigned s = 0; s < shards_; ++s) {
@@ -318,39 +328,120 @@ bool cluster_link::ensure_stream(std::string& error) {
 
 // ---- Shard side ---------------------------------------------------------------------------
 
-natsSubscription* cluster_link::watch(unsigned s, std::string_view topic, std::uint64_t key) {
-  natsSubscription* sub = nullptr;
-  const std::string subject = live_subject(topic);
-  auto* closure = new live_closure{this, s, key};
-  if (natsConnection_Subscribe(&sub, nc_, subject.c_str(), &on_live, closure) != NATS_OK) {
-    delete closure;
-    return nullptr;
+void cluster_link::watch(unsigned s, std::string_view topic, std::uint64_t key) {
+  auto* c = new link_command;
+  c->what = link_command::kind::watch;
+  c->shard = s;
+  c->key = key;
+  c->subject = live_subject(topic);
+  command(c);
+}
+
+void cluster_link::unwatch(unsigned s, std::uint64_t key) {
+  auto* c = new link_command;
+  c->what = link_command::kind::unwatch;
+  c->shard = s;
+  c->key = key;
+  command(c);
+}
+
+bool cluster_link::publish(natsMsg* m) {
+  if (!ready()) {
+    natsMsg_Destroy(m);
+    return false;
   }
-  if (natsSubscription_SetOnCompleteCB(sub, &free_live_closure, closure) != NATS_OK) {
-    // Cannot be told when it is safe to free: keep the closure (a few bytes, once).
-    log_line(log_level::warn, "cluster: natsSubscription_SetOnCompleteCB failed");
-  }
-  // Generous: a burst waits here rather than being dropped; past it the stream repairs it.
-  natsSubscription_SetPendingLimits(sub, 1 << 20, 256 << 20);
-  return sub;
+  auto* c = new link_command;
+  c->what = link_command::kind::publish;
+  c->msg = m;
+  command(c);
+  return true;
 }
 
-void cluster_link::unwatch(natsSubscription* sub) noexcept {
-  if (!sub) return;
-  natsSubscription_Unsubscribe(sub);
-  natsSubscription_Destroy(sub);
-}
-
-bool cluster_link::publish(natsMsg* m) noexcept {
-  if (!ready()) return false;
-  return natsConnection_PublishMsg(nc_, m) == NATS_OK;
-}
-
-bool cluster_link::direct_get(unsigned s, std::uint64_t req, std::string_view request_json) noexcept {
+bool cluster_link::direct_get(unsigned s, std::uint64_t req, std::string_view request_json) {
   if (!connected_.load(std::memory_order_acquire)) return false;
-  const std::string reply = reply_subject(s, req);
-  return natsConnection_PublishRequest(nc_, direct_get_subject_.c_str(), reply.c_str(), request_json.data(),
-                                       static_cast<int>(request_json.size())) == NATS_OK;
+  auto* c = new link_command;
+  c->what = link_command::kind::request;
+  c->shard = s;
+  c->subject = direct_get_subject_;
+  c->reply = reply_subject(s, req);
+  c->body = std::string(request_json);
+  command(c);
+  return true;
+}
+
+// ---- The writer thread --------------------------------------------------------------------
+
+void cluster_link::command(link_command* c) {
+  commands_.push(c);  // seq_cst, then the flag: see writer_loop
+  if (writer_sleeping_.load(std::memory_order_seq_cst)) {
+    wake_.fetch_add(1, std::memory_order_seq_cst);
+    wake_.notify_one();
+  }
+}
+
+void cluster_link::writer_loop() {
+  for (;;) {
+    while (link_command* c = commands_.pop()) {
+      execute(*c);
+      if (c->msg) natsMsg_Destroy(c->msg);
+      delete c;
+    }
+    if (stopping_.load(std::memory_order_acquire)) break;
+    // Sleep until a command comes: announce it, then look once more (a command pushed before
+    // the announcement is seen here; one pushed after it sees the announcement and wakes us).
+    const std::uint32_t seen = wake_.load(std::memory_order_seq_cst);
+    writer_sleeping_.store(true, std::memory_order_seq_cst);
+    if (commands_.empty() && !stopping_.load(std::memory_order_seq_cst)) wake_.wait(seen, std::memory_order_seq_cst);
+    writer_sleeping_.store(false, std::memory_order_relaxed);
+  }
+  for (auto& [key, sub] : watches_) {
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+  }
+  watches_.clear();
+}
+
+void cluster_link::execute(link_command& c) {
+  // The client is set to send at once (SendAsap): this thread may wait on the socket, a shard
+  // never does.
+  switch (c.what) {
+    case link_command::kind::publish:
+      if (natsConnection_PublishMsg(nc_, c.msg) != NATS_OK) {
+        // Not sent (the connection dropped meanwhile): the shard's request times out and its
+        // publishes are answered `unavailable`.
+      }
+      return;
+    case link_command::kind::request:
+      natsConnection_PublishRequest(nc_, c.subject.c_str(), c.reply.c_str(), c.body.data(),
+                                    static_cast<int>(c.body.size()));
+      return;
+    case link_command::kind::watch: {
+      const std::uint64_t id = (std::uint64_t{c.shard} << 48) | c.key;
+      if (watches_.count(id)) return;
+      natsSubscription* sub = nullptr;
+      auto* closure = new live_closure{this, c.shard, c.key};
+      if (natsConnection_Subscribe(&sub, nc_, c.subject.c_str(), &on_live, closure) != NATS_OK) {
+        delete closure;
+        log_line(log_level::warn, "cluster: cannot subscribe to %s: %s", c.subject.c_str(),
+                 nats_GetLastError(nullptr));
+        return;
+      }
+      if (natsSubscription_SetOnCompleteCB(sub, &free_live_closure, closure) != NATS_OK)
+        log_line(log_level::warn, "cluster: natsSubscription_SetOnCompleteCB failed (a few bytes kept)");
+      // Generous: a burst waits here rather than being dropped; past it the stream repairs it.
+      natsSubscription_SetPendingLimits(sub, 1 << 20, 256 << 20);
+      watches_.emplace(id, sub);
+      return;
+    }
+    case link_command::kind::unwatch: {
+      const auto it = watches_.find((std::uint64_t{c.shard} << 48) | c.key);
+      if (it == watches_.end()) return;
+      natsSubscription_Unsubscribe(it->second);
+      natsSubscription_Destroy(it->second);
+      watches_.erase(it);
+      return;
+    }
+  }
 }
 
 link_event_ptr cluster_link::pop(unsigned s) noexcept {

@@ -105,10 +105,9 @@ bool pubsub_hub::cluster_busy(const home_topic& t) const noexcept {
 
 void pubsub_hub::cluster_forget(home_topic& t) {
   if (!t.cl) return;
-  if (t.cl->live) {
-    link_->unwatch(t.cl->live);
+  if (t.cl->watched) {
+    link_->unwatch(index_of(self_), t.cl->key);
     watches_.erase(t.cl->key);
-    t.cl->live = nullptr;
   }
   t.cl.reset();
 }
@@ -137,6 +136,7 @@ void pubsub_hub::cluster_poll(shard_context& ctx) {
   if (ctx.now - timeout_tick_ >= timeout_check_ticks) {
     timeout_tick_ = ctx.now;
     cluster_timeouts(ctx);
+    shard_metrics::set(ctx.metrics.cluster_topics_watched, watches_.size());
   }
 }
 
@@ -315,8 +315,9 @@ void pubsub_hub::cluster_pump(shard_context& ctx, const std::string& name, home_
   if (st == NATS_OK) st = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", prev);
   if (st == NATS_OK) st = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
   if (st == NATS_OK) st = natsMsgHeader_Set(m, cluster::header_node, link_->node_name().c_str());
-  const bool sent = st == NATS_OK && link_->publish(m);
-  if (m) natsMsg_Destroy(m);
+  bool sent = false;
+  if (st == NATS_OK) sent = link_->publish(m);  // takes m
+  else if (m) natsMsg_Destroy(m);
   if (!sent) {
     requests_.erase(id);
     cluster_fail_sending(ctx, t, down_text);
@@ -331,13 +332,13 @@ void pubsub_hub::cluster_pump(shard_context& ctx, const std::string& name, home_
 void pubsub_hub::cluster_sync(shard_context& ctx, const std::string& name, home_topic& t) {
   cluster_topic& c = *t.cl;
   const unsigned me = index_of(self_);
-  if (!c.live) {
+  if (!c.watched) {
+    // Queued before the read below, so NATS has the subscription before it answers the read:
+    // every record stored after the answer arrives live.
     c.key = next_watch_key_++;
-    c.live = link_->watch(me, name, c.key);
-    if (c.live) {
-      watches_.emplace(c.key, name);
-      shard_metrics::add(ctx.metrics.cluster_topics_watched);
-    }
+    link_->watch(me, name, c.key);
+    c.watched = true;
+    watches_.emplace(c.key, name);
   }
   if (c.state != sync_state::repairing) c.state = sync_state::syncing;
   c.recheck = false;
@@ -346,7 +347,7 @@ void pubsub_hub::cluster_sync(shard_context& ctx, const std::string& name, home_
   r->topic = name;
   const std::uint64_t id = track(std::move(r));
   const std::string body = R"({"last_by_subj":")" + link_->stored_subject(name) + R"("})";
-  if (!c.live || !link_->direct_get(me, id, body)) {
+  if (!link_->direct_get(me, id, body)) {
     requests_.erase(id);
     resync_.push_back(name);  // cluster_timeouts tries again, or answers the parked
     return;

@@ -37,8 +37,8 @@ struct cluster_record {
 };
 
 struct pubsub_hub::cluster_topic {
-  std::uint64_t key = 0;  // watch key of `live`
-  natsSubscription* live = nullptr;
+  std::uint64_t key = 0;  // watch key: live copies come as events with it
+  bool watched = false;
   sync_state state = sync_state::none;
   bool ever_synced = false;
   bool recheck = false;          // a reconnection happened while a read was in flight
