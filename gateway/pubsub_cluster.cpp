@@ -148,15 +148,8 @@ void pubsub_hub::cluster_timeouts(shard_context& ctx) {
     const auto it = requests_.find(id);
     std::unique_ptr<cluster_request> r = std::move(it->second);
     requests_.erase(it);
-    if (r->kind == request_kind::walk && r->w->resume) {
-      // The subscribe is answered `unavailable`; its client may retry.
-      const auto t = home_.find(r->topic);
-      if (t != home_.end() && t->second.cl) --t->second.cl->walks;
-      std::unique_ptr<subscribe_job> job = std::move(r->w->job);
-      job->refused = true;
-      job->refused_code = protocol_error_code::unavailable;
-      job->refused_reason = "JetStream did not answer a read of the topic's history in time; retry later";
-      send(ctx, job->origin, subscribe_answer{std::move(job)});
+    if (r->kind == request_kind::walk) {
+      cluster_walk_failed(ctx, std::move(r->w));
       continue;
     }
     const auto found = home_.find(r->topic);
@@ -165,19 +158,23 @@ void pubsub_hub::cluster_timeouts(shard_context& ctx) {
     cluster_topic& c = *t.cl;
     switch (r->kind) {
       case request_kind::publish:
+        if (c.pub_req != id) break;
         c.pub_req = 0;
         c.fence_known = false;
         cluster_fail_sending(ctx, t, unconfirmed_text);
         cluster_pump(ctx, found->first, t);
         break;
       case request_kind::fence:
+        if (c.pub_req != id) break;
         c.pub_req = 0;
         cluster_fail_waiting(ctx, t, down_text);
         break;
       case request_kind::sync:
-      case request_kind::walk:
+        if (c.sync_req != id) break;
         c.sync_req = 0;
         resync_.push_back(found->first);  // tried again below, or once the link is back
+        break;
+      case request_kind::walk:
         break;
     }
   }
@@ -462,11 +459,8 @@ void pubsub_hub::cluster_on_reply(shard_context& ctx, link_event_ptr e) {
       return cluster_walk_done(ctx, std::move(r->w), true);
     }
     if (!status.empty() || !read_record(e->msg, rec)) {
-      // JetStream could not answer (or the chain holds something foreign): as a timeout.
-      r->deadline = now_;
-      const std::uint64_t id = next_request_++;
-      requests_.emplace(id, std::move(r));
-      return;  // cluster_timeouts answers it on its next check
+      // JetStream could not answer (or the chain holds something foreign).
+      return cluster_walk_failed(ctx, std::move(r->w));
     }
     shard_metrics::add(ctx.metrics.cluster_fetches);
     const bool done = w.resume ? (rec.first <= w.want_from || rec.prev == 0) : rec.prev <= w.stop_sseq;
@@ -532,7 +526,7 @@ void pubsub_hub::cluster_on_reply(shard_context& ctx, link_event_ptr e) {
         // No record: the topic starts (or its whole history expired; numbering goes on from
         // what this node knows, README "Cluster").
         c.fence_sseq = 0;
-        c.fence_seq = c.ever_synced ? t.last_seq : std::max(c.fence_seq, std::uint64_t{0});
+        if (c.ever_synced) c.fence_seq = std::max(c.fence_seq, t.last_seq);
         c.fence_known = true;
       } else if (status.empty() && read_record(e->msg, rec)) {
         c.fence_sseq = rec.sseq;
@@ -676,8 +670,30 @@ void pubsub_hub::cluster_walk_step(shard_context& ctx, std::unique_ptr<walk> w) 
     }
     return;
   }
-  requests_.find(id)->second->deadline = now_;  // answered by cluster_timeouts (as a timeout)
-  (void)ctx;
+  const auto it = requests_.find(id);
+  std::unique_ptr<walk> back = std::move(it->second->w);
+  requests_.erase(it);
+  cluster_walk_failed(ctx, std::move(back));
+}
+
+void pubsub_hub::cluster_walk_failed(shard_context& ctx, std::unique_ptr<walk> w) {
+  const auto it = home_.find(w->topic);
+  cluster_topic* c = it != home_.end() ? it->second.cl.get() : nullptr;
+  if (w->resume) {
+    // The subscribe is answered `unavailable`; its client may retry.
+    if (c) --c->walks;
+    std::unique_ptr<subscribe_job> job = std::move(w->job);
+    job->refused = true;
+    job->refused_code = protocol_error_code::unavailable;
+    job->refused_reason = "JetStream did not answer a read of the topic's history; retry later";
+    const shard_id origin = job->origin;
+    send(ctx, origin, subscribe_answer{std::move(job)});
+    return;
+  }
+  // A repair: the topic is checked against the stream again shortly (or once the link is back).
+  if (!c) return;
+  c->sync_req = 0;
+  resync_.push_back(it->first);
 }
 
 void pubsub_hub::cluster_walk_done(shard_context& ctx, std::unique_ptr<walk> w, bool evicted) {

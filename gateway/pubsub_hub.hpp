@@ -206,6 +206,7 @@ class pubsub_hub {
   void cluster_release_parked(shard_context& ctx, const std::string& name, home_topic& t);
   void cluster_walk_step(shard_context& ctx, std::unique_ptr<walk> w);
   void cluster_walk_done(shard_context& ctx, std::unique_ptr<walk> w, bool evicted);
+  void cluster_walk_failed(shard_context& ctx, std::unique_ptr<walk> w);
   std::uint64_t track(std::unique_ptr<cluster_request> r);  // a request id, its deadline set
   void on_publish_done(shard_context& ctx, std::unique_ptr<publish_job> job);
   void on_subscribe_done(shard_context& ctx, std::unique_ptr<subscribe_job> job);
