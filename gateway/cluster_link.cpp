@@ -139,6 +139,14 @@ bool cluster_link::start(std::string& error) {
       return false;
     }
   }
+  if (!cl.tls_cert.empty()) {
+    st = natsOptions_LoadCertificatesChain(opts_, cl.tls_cert.c_str(), cl.tls_key.c_str());
+    if (st == NATS_OK) st = natsOptions_SetSecure(opts_, true);
+    if (st != NATS_OK) {
+      error = "cluster.tls_cert/tls_key: " + cl.tls_cert + ", " + cl.tls_key + ": " + nats_error(st);
+      return false;
+    }
+  }
   st = natsConnection_Connect(&nc_, opts_);
   if (st == NATS_OK) {
     connected_.store(true, std::memory_order_release);

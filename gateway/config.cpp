@@ -453,6 +453,9 @@ std::vector<config_issue> validate(const config& cfg) {
                                         "(A-Z a-z 0-9 _ - separated by single dots)");
   if (cl.node_name.size() > 64 || !is_visible_ascii(cl.node_name))
     issue("cluster.node_name", quoted(cl.node_name) + ": must be at most 64 visible ASCII characters");
+  if (cl.tls_cert.empty() != cl.tls_key.empty())
+    issue(cl.tls_cert.empty() ? "cluster.tls_cert" : "cluster.tls_key",
+          "cluster.tls_cert and cluster.tls_key go together");
   in_range("cluster.replicas", cl.replicas, 1, 5);
   in_range("cluster.max_records_per_topic", cl.max_records_per_topic, 0, std::uint64_t{1} << 62);
   in_range("cluster.max_bytes", cl.max_bytes, 0, std::uint64_t{1} << 62);

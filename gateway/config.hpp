@@ -150,6 +150,8 @@ struct cluster_config {
   std::uint64_t max_bytes = 1ull << 30;
   std::string credentials;  // NATS .creds file (JWT + NKey), optional
   std::string tls_ca;       // CA certificates (PEM) for tls:// NATS URLs, optional
+  std::string tls_cert;     // client certificate (PEM) for NATS servers that verify clients
+  std::string tls_key;      // its private key
   // A publish or a history read JetStream has not answered within this fails with `unavailable`.
   std::chrono::milliseconds request_timeout{5'000};
   bool operator==(const cluster_config&) const = default;

@@ -220,6 +220,11 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"cluster", "tls_ca", "--nats-tls-ca", "FILE",
                    "CA certificates (PEM) to verify tls:// NATS servers"},
         cl.tls_ca);
+  visit(field_info{"cluster", "tls_cert", "--nats-tls-cert", "FILE",
+                   "Client certificate (PEM, chain may follow) for NATS servers that verify clients"},
+        cl.tls_cert);
+  visit(field_info{"cluster", "tls_key", "--nats-tls-key", "FILE", "Private key of cluster.tls_cert"},
+        cl.tls_key);
   visit(field_info{"cluster", "request_timeout", "--nats-request-timeout", "DURATION",
                    "A publish or history read JetStream has not answered in this long fails "
                    "(publish: error `unavailable`); > 0"},
