@@ -9,20 +9,28 @@
 #               subscribers split over nodes B and C): publish-to-delivery latency p50/p99/p99.9,
 #               deliveries per server CPU-second (all Shoal nodes; NATS shown apart), and the
 #               subscriber nodes' CPU per delivery against the single node's
+#   hop:        the same at a light load (1,000 publishes/s, 20 subscribers): the NATS hop alone
+#   instructions: user-space instructions per delivery (callgrind, 4 s window) of a single node
+#               and of a cluster's subscriber node, 100 subscribers, 2,000 publishes/s
 #   throughput: pipelined publishes with acks (8 publishers, bursts of 256), no subscriber, on
 #               1 topic and on 64 topics: acknowledged publishes/s, single node against cluster
-# usage: [ROUNDS=2] [SUBS=200] [SHARDS=1] [IO=epoll] [SECTIONS="saturate fanout throughput"] bench/cluster.sh
+# usage: [ROUNDS=2] [SUBS=200] [SHARDS=1] [IO=epoll] [RATE=N] [SECTIONS="saturate fanout hop instructions throughput"] bench/cluster.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-2}
 subs=${SUBS:-200}
 shards=${SHARDS:-1}
 io=${IO:-epoll}
-sections=${SECTIONS:-saturate fanout throughput}
+sections=${SECTIONS:-saturate fanout hop instructions throughput}
 out=${OUT:-/tmp/shoal-cluster-bench}
 rm -rf "$out"
 mkdir -p "$out"
 deploy/setup.sh >/dev/null
+command -v valgrind >/dev/null && command -v curl >/dev/null || {
+  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends valgrind curl
+}
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
 loadgen=build/release/loadgen/shoal-loadgen
@@ -52,6 +60,15 @@ start_nats() {
   exit 1
 }
 
+wait_ready() {  # wait_ready PORT
+  for _ in $(seq 1200); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/readyz") == 200 ]] && return
+    sleep 0.05
+  done
+  echo "the server on $1 did not become ready" >&2
+  exit 1
+}
+
 start_node() {  # start_node NAME PORT [FLAGS...]: sets node_pid
   local name=$1 port=$2
   shift 2
@@ -59,12 +76,7 @@ start_node() {  # start_node NAME PORT [FLAGS...]: sets node_pid
     --high-watermark 33554432 --max-connections 20000 --node-name "$name" "$@" 2>"$out/$name.log" &
   node_pid=$!
   pids+=("$node_pid")
-  for _ in $(seq 600); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]] && return
-    sleep 0.05
-  done
-  echo "node $name did not become ready" >&2
-  exit 1
+  wait_ready "$port"
 }
 
 stop_all() {
@@ -91,14 +103,16 @@ saturate() {
   echo "saturate  RATE = 50 % of the single node's best = $rate publishes/s"
 }
 
-report_fanout() {  # report_fanout LABEL JSON SHOAL_TICKS SUB_NODE_TICKS NATS_TICKS
+report_fanout() {  # report_fanout SECTION SETUP JSON SHOAL_TICKS SUB_NODE_TICKS NATS_TICKS
+  local section=$1
+  shift
   local f=$2 cpu sub_cpu nats_cpu delivered
   delivered=$(field "$f" "['delivered']")
   cpu=$(seconds "$3")
   sub_cpu=$(seconds "$4")
   nats_cpu=$(seconds "$5")
   printf '%-8s %-8s p50 %7.0f  p99 %7.0f  p99.9 %7.0f us  %9s of %9s delivered, gaps %s  %9.0f deliveries/server CPU-s  subscriber nodes %.3f us/delivery  nats %.2f s\n' \
-    fanout "$1" "$(field "$f" "['latency_us']['p50']")" "$(field "$f" "['latency_us']['p99']")" \
+    "$section" "$1" "$(field "$f" "['latency_us']['p50']")" "$(field "$f" "['latency_us']['p99']")" \
     "$(field "$f" "['latency_us']['p99.9']")" "$delivered" "$(field "$f" "['expected']")" \
     "$(field "$f" "['gaps']")" "$(/usr/bin/python3 -c "print($delivered / max($cpu, 1e-9))")" \
     "$(/usr/bin/python3 -c "print($sub_cpu * 1e6 / max($delivered, 1))")" "$nats_cpu"
@@ -106,6 +120,13 @@ report_fanout() {  # report_fanout LABEL JSON SHOAL_TICKS SUB_NODE_TICKS NATS_TI
 
 fanout() {
   [[ -n $rate ]] || { echo "fanout needs RATE or the saturate section" >&2; exit 1; }
+  fanout_at "$rate" "$subs" fanout
+}
+
+hop() { fanout_at 1000 20 hop; }
+
+fanout_at() {  # fanout_at RATE SUBSCRIBERS LABEL
+  local rate=$1 subs=$2 label=$3
   for round in $(seq "$rounds"); do
     start_node single 19301
     local s=$node_pid before f="$out/fanout-single-$round.json"
@@ -114,7 +135,7 @@ fanout() {
       --rate "$rate" --size 64 --duration 6 --json "$f" >/dev/null 2>&1 || true
     local used=$(($(ticks "$s") - before))
     stop_all
-    report_fanout single "$f" "$used" "$used" 0
+    report_fanout "$label" single "$f" "$used" "$used" 0
 
     start_nats
     start_node a 19311 --nats "nats://127.0.0.1:$nats_port"
@@ -134,7 +155,7 @@ fanout() {
     local all=$(($(ticks "$a" "$b" "$c") - all_before)) sub=$(($(ticks "$b" "$c") - sub_before))
     local nats=$(($(ticks "$nats_pid") - nats_before))
     stop_all
-    report_fanout cluster "$f" "$all" "$sub" "$nats"
+    report_fanout "$label" cluster "$f" "$all" "$sub" "$nats"
   done
 }
 
@@ -161,6 +182,40 @@ throughput() {
         "$topics" "$(field "$f" "['acked'] / r['duration_s']")" "$published" "$records"
     done
   done
+}
+
+source bench/lib.sh
+instructions() {
+  local port total messages
+  port=19301
+  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind-single.out" "$shoal" \
+    --listen "127.0.0.1:$port" --shards 1 --io "$io" 2>"$out/cg-single.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_ready "$port"
+  "$loadgen" pubsub --url "ws://127.0.0.1:$port/ws" --subscribers 100 --topics 1 --publishers 1 \
+    --rate 2000 --size 64 --duration 40 >/dev/null 2>&1 &
+  local lg=$!
+  sleep 10
+  read -r total messages < <(callgrind_window "$out/callgrind-single.out")
+  kill -INT "$lg" 2>/dev/null; wait "$lg" || true
+  stop_all
+  printf 'instructions single node:             %s per delivery\n' "$(per "$total" "$messages")"
+  start_nats
+  start_node a 19311 --nats "nats://127.0.0.1:$nats_port"
+  valgrind --tool=callgrind --callgrind-out-file="$out/callgrind-cluster.out" "$shoal" \
+    --listen "127.0.0.1:$port" --shards 1 --io "$io" --nats "nats://127.0.0.1:$nats_port" 2>"$out/cg-b.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_ready "$port"
+  "$loadgen" pubsub --publish-url ws://127.0.0.1:19311/ws --subscribe-url "ws://127.0.0.1:$port/ws" \
+    --subscribers 100 --topics 1 --publishers 1 --rate 2000 --size 64 --duration 40 >/dev/null 2>&1 &
+  lg=$!
+  sleep 10
+  read -r total messages < <(callgrind_window "$out/callgrind-cluster.out")
+  kill -INT "$lg" 2>/dev/null; wait "$lg" || true
+  stop_all
+  printf 'instructions cluster subscriber node: %s per delivery\n' "$(per "$total" "$messages")"
 }
 
 echo "# bench/cluster.sh $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, shards=$shards io=$io subs=$subs"
