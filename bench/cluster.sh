@@ -25,12 +25,9 @@ sections=${SECTIONS:-saturate fanout hop instructions throughput}
 out=${OUT:-/tmp/shoal-cluster-bench}
 rm -rf "$out"
 mkdir -p "$out"
+source bench/lib.sh
 deploy/setup.sh >/dev/null
-command -v valgrind >/dev/null && command -v curl >/dev/null || {
-  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends valgrind curl
-}
+install_bench_tools
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
 loadgen=build/release/loadgen/shoal-loadgen
@@ -39,7 +36,6 @@ nats_port=14322
 pids=()
 trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done' EXIT
 
-field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
 ticks() {  # CPU clock ticks (user + system) used so far by the given processes
   local n=0 p
   for p in "$@"; do n=$((n + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
@@ -184,7 +180,6 @@ throughput() {
   done
 }
 
-source bench/lib.sh
 instructions() {
   local port total messages
   port=19301

@@ -17,12 +17,9 @@ rounds=${ROUNDS:-2}
 sections=${SECTIONS:-burst quiet fanout instructions}
 out=${OUT:-/tmp/shoal-delivery-bench}
 mkdir -p "$out"
+source bench/lib.sh
 deploy/setup.sh >/dev/null
-command -v valgrind >/dev/null && command -v curl >/dev/null || {
-  sudo_cmd=(); [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends valgrind curl
-}
+install_bench_tools
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
 loadgen=build/release/loadgen/shoal-loadgen
@@ -47,7 +44,6 @@ start() {  # start BUILD_DIR SHARDS IO [WRAPPER...]
   echo "server did not start" >&2
   exit 1
 }
-source bench/lib.sh
 hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status"; }
 
 burst() {  # burst NAME EXTRA_ARGS...

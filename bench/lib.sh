@@ -2,6 +2,15 @@
 # $server_pid and listens on $port. Reading a load generator's JSON report, the server's count
 # of queued messages, stopping it, and counting its instructions over a window with callgrind.
 
+# valgrind (callgrind) and curl, which the scripts use beside what deploy/setup.sh installs.
+install_bench_tools() {
+  command -v valgrind >/dev/null && command -v curl >/dev/null && return
+  local sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends valgrind curl
+}
+
 # field FILE EXPR: a value of the JSON report in FILE, EXPR a Python subscript like "['sent']".
 field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
 
