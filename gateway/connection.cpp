@@ -940,7 +940,7 @@ void connection::abort(shard_context& ctx) {
     SSL_free(tls_);
     tls_ = nullptr;
   }
-  if (ctx.uring) ctx.uring->close_socket(fd_);  // cancels its receive and polls first
+  if (ctx.uring) ctx.uring->close_connection(fd_, token_, receiving_, write_blocked_);
   else ::close(fd_);
   fd_ = -1;
   state_ = conn_state::closed;

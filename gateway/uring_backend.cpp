@@ -288,6 +288,35 @@ void uring_backend::close_socket(int fd) noexcept {
   io_uring_sqe_set_data64(close, tag(op::internal, 0));
 }
 
+void uring_backend::close_connection(int fd, std::uint64_t token, bool receiving,
+                                     bool waiting_writable) noexcept {
+  bool polled = false;
+  if (const auto it = poll_fds_.find(fd); it != poll_fds_.end()) {
+    polled = true;
+    polls_.erase(it->second);
+    poll_fds_.erase(it);
+  }
+  const unsigned chain = 1u + (receiving ? 1u : 0u) + (polled ? 1u : 0u) + (waiting_writable ? 1u : 0u);
+  if (io_uring_sq_space_left(&ring_) < chain) {  // a link must not be split across submissions
+    io_uring_submit(&ring_);
+    msgs_used_ = iovs_used_ = 0;
+  }
+  // Each cancel is hard-linked to what follows, so the close comes after them whether they found
+  // their request or not (-ENOENT: it had just ended). CANCEL_ALL: every request with that tag.
+  const auto cancel = [&](op kind) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, tag(kind, token), IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, tag(op::internal, 0));
+    s->flags |= IOSQE_IO_HARDLINK;
+  };
+  if (receiving) cancel(op::recv);
+  if (polled) cancel(op::poll);
+  if (waiting_writable) cancel(op::pollout);
+  io_uring_sqe* close = sqe();
+  io_uring_prep_close(close, fd);
+  io_uring_sqe_set_data64(close, tag(op::internal, 0));
+}
+
 void uring_backend::finish_sends(sent_handler on_sent, void* self) noexcept {
   if (sends_in_flight_ == 0) return;
   io_uring_submit(&ring_);
