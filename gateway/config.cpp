@@ -453,6 +453,10 @@ std::vector<config_issue> validate(const config& cfg) {
                                         "(A-Z a-z 0-9 _ - separated by single dots)");
   if (cl.node_name.size() > 64 || !is_visible_ascii(cl.node_name))
     issue("cluster.node_name", quoted(cl.node_name) + ": must be at most 64 visible ASCII characters");
+  if (!cl.nats.empty() && cfg.pubsub.max_topic_length > 2048)
+    issue("pubsub.max_topic_length",
+          "must be at most 2048 with cluster.nats: a topic travels as a NATS subject, whose protocol "
+          "line NATS servers bound at 4096 bytes by default (max_control_line)");
   if (cl.tls_cert.empty() != cl.tls_key.empty())
     issue(cl.tls_cert.empty() ? "cluster.tls_cert" : "cluster.tls_key",
           "cluster.tls_cert and cluster.tls_key go together");

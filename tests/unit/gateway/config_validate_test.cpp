@@ -180,6 +180,12 @@ const rule_case rule_cases[] = {
     {"ReplicasZero", [](config& c) { c.cluster.replicas = 0; }, "cluster.replicas", "between 1 and 5"},
     {"ReplicasSix", [](config& c) { c.cluster.replicas = 6; }, "cluster.replicas", "between 1 and 5"},
     {"MaxAgeBelowSecond", [](config& c) { c.cluster.max_age = 500ms; }, "cluster.max_age", "at least 1s"},
+    {"ClusterTopicTooLong",
+     [](config& c) {
+       c.cluster.nats = {"nats://127.0.0.1:4222"};
+       c.pubsub.max_topic_length = 2049;
+     },
+     "pubsub.max_topic_length", "max_control_line"},
     {"NatsCertWithoutKey", [](config& c) { c.cluster.tls_cert = "client.pem"; }, "cluster.tls_key",
      "go together"},
     {"RequestTimeoutTiny", [](config& c) { c.cluster.request_timeout = 10ms; }, "cluster.request_timeout",
