@@ -411,7 +411,7 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(processes),
                  static_cast<unsigned long long>(per_process));
     const auto rss_before = o.server_pid > 0 ? read_rss_bytes(o.server_pid) : std::nullopt;
-    const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, run_report& r) {
+    const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, const start_gate&, run_report& r) {
       options child = o;  // the same URL lists; child k goes on from where child k-1 stopped
       child.connections = share_of(o.connections, static_cast<unsigned>(processes), k);
       for (unsigned j = 0; j < k; ++j)
