@@ -185,6 +185,11 @@ std::string format_summary(const run_report& r) {
                   static_cast<unsigned long long>(r.closed_while_held));
     out += buf;
     append_latency_line(out, "  handshake latency", r.latency);
+    if (r.dropped > 0) {
+      std::snprintf(buf, sizeof buf, "  dropped %llu connections (the last closed %.1f ms after the deadline)\n",
+                    static_cast<unsigned long long>(r.dropped), static_cast<double>(r.drop_spread_ns) / 1e6);
+      out += buf;
+    }
     if (r.server && r.server_rss_before) {
       std::snprintf(buf, sizeof buf, "  server rss %.1f -> %.1f MiB: %.0f B per connection\n",
                     static_cast<double>(*r.server_rss_before) / (1024.0 * 1024.0),
@@ -306,6 +311,8 @@ std::string format_json(const run_report& r) {
     out += r.server_rss_before ? std::to_string(*r.server_rss_before) : std::string("null");
     out += ",\"server_rss_per_connection_bytes\":";
     if (r.server && r.server_rss_before) append_number(out, r.server_rss_per_connection()); else out += "null";
+    field("dropped", r.dropped);
+    field("drop_spread_ns", r.drop_spread_ns);
   }
   out += "}\n";
   return out;

@@ -73,6 +73,9 @@ struct run_report {
   double connect_s = 0;                      // first connect() to the last connection settled
   std::uint64_t closed_while_held = 0;       // opened, then closed before the end of the window
   std::optional<std::uint64_t> server_rss_before;  // VmRSS before the first connection
+  // connect --drop-all-at
+  std::uint64_t dropped = 0;                 // connections closed at once at the drop
+  std::uint64_t drop_spread_ns = 0;          // the drop's deadline to the last of them closed
 
   double connect_rate_per_s() const noexcept {
     return connect_s > 0 ? static_cast<double>(connections) / connect_s : 0.0;
