@@ -1,6 +1,8 @@
 // Connect scenario worker; one thread. Connections are started in the loop as earlier ones
 // settle, never more than opt.concurrency at once; a message from the server on an idle
-// connection counts as an error (the endpoint should send nothing unasked).
+// connection counts as an error (the endpoint should send nothing unasked). With --drop-all-at
+// the loop wakes at the deadline (start of the window + the offset, the same instant in every
+// thread and process) and closes every open connection in one go.
 #include "loadgen/connect_worker.hpp"
 
 #include <algorithm>
@@ -42,9 +44,29 @@ void connect_worker::run() {
       ready_sent = true;
       ctl_.ready.fetch_add(1, std::memory_order_release);
     }
-    loop_.poll(in_flight_ > 0 ? 1'000'000 : idle_poll_ns, *this);
+    std::int64_t timeout = in_flight_ > 0 ? 1'000'000 : idle_poll_ns;
+    if (ph == run_phase::running && opt_.drop_all_at_s > 0 && !drop_done_) {
+      const std::int64_t at = ctl_.start_ns.load(std::memory_order_relaxed) +
+                              static_cast<std::int64_t>(opt_.drop_all_at_s * 1e9);
+      const std::int64_t now = now_ns();
+      if (now >= at) drop_all(at);
+      else timeout = std::min(timeout, at - now);
+    }
+    loop_.poll(timeout, *this);
   }
   loop_.shutdown_all();
+}
+
+void connect_worker::drop_all(std::int64_t deadline) {
+  drop_done_ = true;
+  for (std::uint32_t id = 0; id < loop_.size(); ++id) {
+    ws_client& c = loop_.client(id);
+    if (!c.is_open()) continue;
+    c.drop();
+    ++dropped_;
+  }
+  drop_spread_ns_ = static_cast<std::uint64_t>(std::max<std::int64_t>(now_ns() - deadline, 0));
+  live_.open.store(live_.open.load(std::memory_order_relaxed) - dropped_, std::memory_order_relaxed);
 }
 
 void connect_worker::on_open(ws_client& c) {
@@ -82,6 +104,8 @@ void connect_worker::collect(run_report& r) const {
   r.connections += static_cast<std::uint64_t>(std::count(opened_.begin(), opened_.end(), true));
   r.connect_errors += failed_;
   r.closed_while_held += closed_after_open_;
+  r.dropped += dropped_;
+  r.drop_spread_ns = std::max(r.drop_spread_ns, drop_spread_ns_);
   r.errors += errors_;
   r.latency.merge(handshake_);
   if (settled_ns_ > first_start_ns_)

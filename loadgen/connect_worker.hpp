@@ -3,7 +3,8 @@
 // each handshake's latency (connect() start to a verified 101), and then holds the connections
 // idle through the window (idle scale). Ready once every connection has opened or failed. Its
 // connection i is the run's connection first_connection + index + i * threads, which picks the
-// connection's URL (url_plan::connection).
+// connection's URL (url_plan::connection). With --drop-all-at, every connection still open at
+// start of the window + the offset is closed at once, without a Close frame (ws_client::drop).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,8 @@ class connect_worker final : public worker, private ws_handler {
   void on_message(ws_client& c, core::opcode op, std::span<const std::uint8_t> payload) override;
   void on_closed(ws_client& c, std::string_view why) override;
   void top_up();
+  // Drops every open connection; `deadline` is when the drop was due.
+  void drop_all(std::int64_t deadline);
 
   const options& opt_;
   run_control& ctl_;
@@ -44,6 +47,9 @@ class connect_worker final : public worker, private ws_handler {
   std::int64_t first_start_ns_ = 0;
   std::int64_t settled_ns_ = 0;    // when the last connection settled
   std::uint64_t errors_ = 0;
+  bool drop_done_ = false;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t drop_spread_ns_ = 0;  // the deadline to the last close
 };
 
 }  // namespace shoal::loadgen

@@ -5,6 +5,7 @@
 //                        [--json FILE] [--server-pid PID]
 //   shoal-loadgen connect --url ws://127.0.0.1:8080/echo --connections N [--concurrency C]
 //                        --duration SECONDS (hold) [--server-pid PID] [--source A-B]
+//                        [--drop-all-at SECONDS [--probe N]]
 //   shoal-loadgen pubsub --url ws://127.0.0.1:8080/ws --subscribers S --topics T
 //                        --publishers P (--rate R | --burst B) --size BYTES --duration SECONDS
 //                        --threads T [--json FILE] [--server-pid PID]
@@ -57,6 +58,17 @@
 // connect: opens N connections (C handshakes in flight per thread), reports connections/s and
 //   handshake latency, holds them for --duration, and with --server-pid the server's VmRSS
 //   growth per connection (end of the window minus before the first connect).
+//   --drop-all-at S      (0 < S < --duration) a mass disconnect (issue 19): S seconds into the
+//                        hold every held connection is closed at once, without a Close frame, in
+//                        every thread and process. The connections always run in child processes
+//                        (at least one), which start their holds at one instant the parent chose
+//                        once all were connected; the parent keeps the probe
+//   --probe N            (default 1, needs --drop-all-at) N more connections to the first --url,
+//                        which must be an echo endpoint (/echo): through the hold each sends 16 B
+//                        when its last echo is back (at most every 1 ms) and times the round
+//                        trip; reported over the hold and over the 2 s from the drop. A reply that
+//                        is not the echo, a probe closed, or an echo missing after the drain fails
+//                        the run
 // pubsub:
 //   --subscribers S      subscriber connections; subscriber i listens to topic i % T
 //   --topics T           topics lg.0 .. lg.<T-1>
@@ -94,6 +106,7 @@
 
 #include "loadgen/burst_worker.hpp"
 #include "loadgen/connect_worker.hpp"
+#include "loadgen/echo_probe.hpp"
 #include "loadgen/echo_worker.hpp"
 #include "loadgen/html_report.hpp"
 #include "loadgen/process_split.hpp"
@@ -253,6 +266,15 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{256}));
   connect->add_option("--concurrency", o.concurrency, "Handshakes in flight per thread")->capture_default_str()
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 16));
+  connect->add_option(
+      "--drop-all-at", o.drop_all_at_s,
+      "Seconds into the hold (0 < S < --duration) at which every held connection is closed at once, "
+      "without a Close frame (a mass disconnect); runs the connections in child processes and "
+      "measures an echo probe from the parent");
+  connect->add_option("--probe", o.probe,
+                      "Needs --drop-all-at. Echo probe connections (default 1) to the first --url, which "
+                      "must be an echo endpoint (/echo): round trips through the hold and the drop")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{256}));
   CLI11_PARSE(app, argc, argv);
 
   o.scenario = echo->parsed()      ? "echo"
@@ -265,7 +287,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoal-loadgen %s: give --rate R or --burst B\n", o.scenario.c_str());
     return 2;
   }
-  std::uint64_t planned = o.scenario == "echo" || o.scenario == "connect" ? o.connections
+  if (o.scenario == "connect" && connect->count("--probe") > 0 && connect->count("--drop-all-at") == 0) {
+    std::fprintf(stderr, "shoal-loadgen connect: --probe needs --drop-all-at (the probe measures the drop)\n");
+    return 2;
+  }
+  if (o.scenario == "connect" && connect->count("--drop-all-at") > 0) {
+    if (!(o.drop_all_at_s > 0) || !(o.drop_all_at_s < o.duration_s)) {
+      std::fprintf(stderr, "shoal-loadgen connect: --drop-all-at must be more than 0 and less than --duration (%g s)\n",
+                   o.duration_s);
+      return 2;
+    }
+    if (o.probe == 0) o.probe = 1;
+  }
+  std::uint64_t planned = o.scenario == "echo" || o.scenario == "connect" ? o.connections + o.probe
                                                                           : o.subscribers + o.publishers;
   if (o.scenario == "burst")
     planned += o.quiet_topics * o.quiet_subscribers + (o.quiet_topics > 0 ? 1 : 0);
@@ -337,8 +371,8 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  // One process's run of the scenario with options `po`.
-  auto run_one = [&](const options& po, run_report& report) {
+  // One process's run of the scenario with options `po`; the window starts as `gate` says.
+  auto run_one = [&](const options& po, run_report& report, const start_gate& gate = nullptr) {
     report.scenario = po.scenario;
     report.url = report_urls.front();
     report.urls = report_urls;
@@ -357,7 +391,7 @@ int main(int argc, char** argv) {
       report.mode = "hold";
       return run_scenario(
           po, [&po](run_control& ctl, unsigned i) { return std::make_unique<connect_worker>(po, ctl, i); },
-          [](const run_control&) { return true; }, g_interrupted, report);
+          [](const run_control&) { return true; }, g_interrupted, report, nullptr, gate);
     }
     if (po.scenario == "echo") {
       report.mode = po.rate > 0 ? "open" : "closed";
@@ -390,13 +424,16 @@ int main(int argc, char** argv) {
   };
 
   // Past the open-file limit (or with --processes), connections are split over child processes.
+  // A drop always splits (one child at least): the parent keeps the probe, which the drop must
+  // not touch, and opens the children's gate when the probe and every child are connected.
+  const bool drop = o.drop_all_at_s > 0;
   const std::uint64_t per_process = connections_per_process();
   std::uint64_t processes = 1;
   if (o.scenario == "echo" || o.scenario == "connect")
     processes = o.processes > 0 ? o.processes : processes_for(o.connections, per_process);
   run_report report;
   bool ok = false;
-  if (processes <= 1) {
+  if (processes <= 1 && !drop) {
     ok = run_one(o, report);
   } else {
     if (o.connections / processes > per_process) {
@@ -411,15 +448,35 @@ int main(int argc, char** argv) {
                  static_cast<unsigned long long>(processes),
                  static_cast<unsigned long long>(per_process));
     const auto rss_before = o.server_pid > 0 ? read_rss_bytes(o.server_pid) : std::nullopt;
-    const auto parts = run_in_children(static_cast<unsigned>(processes), [&](unsigned k, run_report& r) {
+    const auto child_run = [&](unsigned k, const start_gate& gate, run_report& r) {
       options child = o;  // the same URL lists; child k goes on from where child k-1 stopped
       child.connections = share_of(o.connections, static_cast<unsigned>(processes), k);
       for (unsigned j = 0; j < k; ++j)
         child.first_connection += share_of(o.connections, static_cast<unsigned>(processes), j);
       // Each child sends its connections' share of the rate, so the processes add up to --rate.
       child.rate = o.rate * static_cast<double>(child.connections) / static_cast<double>(o.connections);
-      return run_one(child, r);
-    });
+      return run_one(child, r, gate);
+    };
+    // The probe's own run in the parent, started after the forks (threads are allowed there):
+    // once its connections are open it waits at the gate for every child, then starts the hold
+    // for all of them 50 ms later, so each child has the instant before it comes.
+    run_report probe_run;
+    bool probe_ok = true;
+    const auto probe_during = [&](const open_gate_fn& open_gate) {
+      options po = o;
+      po.threads = 1;
+      po.server_pid = 0;
+      probe_ok = run_scenario(
+          po, [&po](run_control& ctl, unsigned) { return std::make_unique<echo_probe>(po, ctl); },
+          echo_drained, g_interrupted, probe_run, nullptr, [&open_gate]() -> std::int64_t {
+            std::int64_t start = 0;
+            const unsigned ready = open_gate([&start] { return start = now_ns() + 50'000'000; });
+            if (ready == 0) std::fprintf(stderr, "shoal-loadgen: no child process got its connections open\n");
+            return ready == 0 ? 0 : start;
+          });
+    };
+    const auto parts = drop ? run_in_children(static_cast<unsigned>(processes), child_run, probe_during)
+                            : run_in_children(static_cast<unsigned>(processes), child_run);
     ok = true;
     for (const auto& part : parts) {
       if (!part) {
@@ -432,6 +489,12 @@ int main(int argc, char** argv) {
     report.server_rss_before = rss_before;
     report.processes = processes;
     if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
+    if (drop) {
+      report.probe = probe_run.probe.value_or(probe_report{});
+      if (!probe_ok && report.probe->error.empty()) report.probe->error = "the probe's run failed (see above)";
+      report.interrupted = report.interrupted || probe_run.interrupted;
+      if (!report.probe->error.empty()) ok = false;
+    }
   }
   std::fputs(format_summary(report).c_str(), stdout);
   if (const std::string warning = missed_rate_warning(report); !warning.empty())

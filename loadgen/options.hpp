@@ -37,6 +37,8 @@ struct options {
   // connect
   std::uint64_t concurrency = 256;  // handshakes in flight per thread
   std::uint64_t processes = 0;      // echo, connect: 0 = as the open-file limit needs
+  double drop_all_at_s = 0;         // connect: drop every held connection this far into the hold; 0 = never
+  std::uint64_t probe = 0;          // connect --drop-all-at: echo probe connections (in the parent)
   // echo, connect: this process's first connection among the run's (a child of a split run), so
   // the processes together go round robin over the URLs as one process would
   std::uint64_t first_connection = 0;

@@ -185,6 +185,26 @@ std::string format_summary(const run_report& r) {
                   static_cast<unsigned long long>(r.closed_while_held));
     out += buf;
     append_latency_line(out, "  handshake latency", r.latency);
+    if (r.probe) {
+      std::snprintf(buf, sizeof buf, "  dropped %llu connections at %.2f s into the hold (the last closed %.1f ms after the deadline)\n",
+                    static_cast<unsigned long long>(r.dropped), r.probe->drop_at_s,
+                    static_cast<double>(r.drop_spread_ns) / 1e6);
+      out += buf;
+      std::snprintf(buf, sizeof buf, "  probe (%llu connection%s): %llu round trips",
+                    static_cast<unsigned long long>(r.probe->connections),
+                    r.probe->connections == 1 ? "" : "s",
+                    static_cast<unsigned long long>(r.probe->round_trips.count()));
+      out += buf;
+      append_latency_line(out, ";", r.probe->round_trips);
+      std::snprintf(buf, sizeof buf, "  probe during the drop (%.0f s from it): %llu round trips  p99 ",
+                    probe_drop_window_s, static_cast<unsigned long long>(r.probe->during_drop.count()));
+      out += buf;
+      append_fixed(out, us(r.probe->during_drop.percentile(99)), 1);
+      out += "  max ";
+      append_fixed(out, us(r.probe->during_drop.max()), 1);
+      out += " us\n";
+      if (!r.probe->error.empty()) out += "  PROBE FAILED: " + r.probe->error + "\n";
+    }
     if (r.server && r.server_rss_before) {
       std::snprintf(buf, sizeof buf, "  server rss %.1f -> %.1f MiB: %.0f B per connection\n",
                     static_cast<double>(*r.server_rss_before) / (1024.0 * 1024.0),
@@ -306,6 +326,23 @@ std::string format_json(const run_report& r) {
     out += r.server_rss_before ? std::to_string(*r.server_rss_before) : std::string("null");
     out += ",\"server_rss_per_connection_bytes\":";
     if (r.server && r.server_rss_before) append_number(out, r.server_rss_per_connection()); else out += "null";
+    field("dropped", r.dropped);
+    field("drop_spread_ns", r.drop_spread_ns);
+    if (r.probe) {
+      out += ",\"probe\":{\"connections\":" + std::to_string(r.probe->connections);
+      out += ",\"drop_at_s\":";
+      append_number(out, r.probe->drop_at_s);
+      out += ",\"round_trips\":" + std::to_string(r.probe->round_trips.count());
+      out += ",\"latency_us\":";
+      append_latency_json(out, r.probe->round_trips);
+      out += ",\"during_drop_window_s\":";
+      append_number(out, probe_drop_window_s);
+      out += ",\"during_drop\":";
+      append_latency_json(out, r.probe->during_drop);
+      out += ",\"error\":";
+      if (r.probe->error.empty()) out += "null"; else append_string(out, r.probe->error);
+      out += '}';
+    }
   }
   out += "}\n";
   return out;

@@ -28,6 +28,18 @@ struct timeline_point {
   friend bool operator==(const timeline_point&, const timeline_point&) = default;
 };
 
+// connect --drop-all-at: the echo probe's round trips (ns), measured by separate connections
+// that are not dropped. `during_drop` holds the round trips in flight at any moment from the drop
+// to 2 s after it (answered at or after the drop, sent before its end).
+struct probe_report {
+  std::uint64_t connections = 0;
+  double drop_at_s = 0;         // into the hold
+  histogram round_trips;        // every round trip of the hold
+  histogram during_drop;
+  std::string error;            // empty when every probe message came back as sent
+};
+inline constexpr double probe_drop_window_s = 2.0;
+
 struct run_report {
   std::string scenario;          // "echo", "pubsub", "slow", "burst" or "connect"
   std::string url;               // the first of `urls` (what older readers of the JSON know)
@@ -73,6 +85,10 @@ struct run_report {
   double connect_s = 0;                      // first connect() to the last connection settled
   std::uint64_t closed_while_held = 0;       // opened, then closed before the end of the window
   std::optional<std::uint64_t> server_rss_before;  // VmRSS before the first connection
+  // connect --drop-all-at
+  std::uint64_t dropped = 0;                 // connections closed at once at the drop
+  std::uint64_t drop_spread_ns = 0;          // the drop's deadline to the last of them closed
+  std::optional<probe_report> probe;         // the parent's probe (never from a child)
 
   double connect_rate_per_s() const noexcept {
     return connect_s > 0 ? static_cast<double>(connections) / connect_s : 0.0;

@@ -166,6 +166,8 @@ std::optional<run_report> parse_report_json(std::string_view json) {
   r.intended = json_uint_member(json, "intended").value_or(0);
   r.connect_s = json_double_member(json, "connect_s").value_or(0);
   r.closed_while_held = json_uint_member(json, "closed_while_held").value_or(0);
+  r.dropped = json_uint_member(json, "dropped").value_or(0);
+  r.drop_spread_ns = json_uint_member(json, "drop_spread_ns").value_or(0);
   if (const auto before = json_uint_member(json, "server_rss_before_bytes")) r.server_rss_before = before;
   const auto cpu = json_double_member(json, "server_cpu_s");
   const auto rss = json_uint_member(json, "server_rss_bytes");
@@ -216,6 +218,8 @@ void merge_report(run_report& total, const run_report& part) {
   }
   total.connect_s = std::max(total.connect_s, part.connect_s);
   total.closed_while_held += part.closed_while_held;
+  total.dropped += part.dropped;
+  total.drop_spread_ns = std::max(total.drop_spread_ns, part.drop_spread_ns);
   if (part.server) {
     if (!total.server) total.server = part.server;
     total.server->cpu_s = std::max(total.server->cpu_s, part.server->cpu_s);

@@ -2,9 +2,11 @@
 // run_control::phase. The progress line shows per-second deltas of the workers' live counters.
 #include "loadgen/runner.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -43,7 +45,7 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 
 bool run_scenario(const options& opt, const worker_factory& make, const drained_fn& drained,
                   const std::atomic<bool>& interrupted, run_report& report,
-                  const drained_fn& window_done) {
+                  const drained_fn& window_done, const start_gate& gate) {
   const bool progress = opt.progress || ::isatty(STDERR_FILENO) == 1;
   if (opt.server_pid > 0) report.server_rss_before = read_rss_bytes(opt.server_pid);
   run_control ctl(opt.threads);
@@ -96,10 +98,24 @@ bool run_scenario(const options& opt, const worker_factory& make, const drained_
     }
   }
 
+  // The shared instant itself, not when this process woke up: every process's deadlines
+  // (connect --drop-all-at) count from it.
+  std::int64_t gated_at = 0;
+  if (gate) {
+    const std::int64_t at = gate();
+    if (at == 0) {
+      std::fprintf(stderr, "shoal-loadgen: the run was called off before its window began\n");
+      return finish(false);
+    }
+    const timespec until{static_cast<time_t>(at / 1'000'000'000), static_cast<long>(at % 1'000'000'000)};
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr) == EINTR) {
+    }
+    gated_at = at;
+  }
   const auto cpu_start = opt.server_pid > 0 ? read_cpu_seconds(opt.server_pid) : std::nullopt;
   if (opt.server_pid > 0 && !cpu_start)
     std::fprintf(stderr, "shoal-loadgen: cannot read /proc/%d/stat; no server CPU figures\n", opt.server_pid);
-  const std::int64_t start = now_ns();
+  const std::int64_t start = gated_at > 0 ? gated_at : now_ns();
   ctl.start_ns.store(start, std::memory_order_relaxed);
   ctl.phase.store(run_phase::running, std::memory_order_release);
 

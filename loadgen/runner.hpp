@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loadgen/options.hpp"
+#include "loadgen/process_split.hpp"
 #include "loadgen/report.hpp"
 #include "loadgen/run_control.hpp"
 #include "loadgen/worker.hpp"
@@ -21,9 +22,11 @@ using drained_fn = std::function<bool(const run_control&)>;
 
 // Runs one scenario. Returns false (with the report filled as far as it got) if warm-up failed.
 // With `window_done`, the measured window ends as soon as it returns true (at the latest after
-// --duration): the burst scenario's window is the burst.
+// --duration): the burst scenario's window is the burst. With `gate`, the window starts when
+// the gate says (after warm-up; a run whose gate returns 0 fails): processes that measure one
+// event together (connect --drop-all-at) start their windows at the same instant.
 bool run_scenario(const options& opt, const worker_factory& make, const drained_fn& drained,
                   const std::atomic<bool>& interrupted, run_report& report,
-                  const drained_fn& window_done = nullptr);
+                  const drained_fn& window_done = nullptr, const start_gate& gate = nullptr);
 
 }  // namespace shoal::loadgen

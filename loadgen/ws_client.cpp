@@ -395,6 +395,13 @@ void ws_client::shutdown(core::frame_encoder& enc) {
   state_ = client_state::closed;
 }
 
+void ws_client::drop() noexcept {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  state_ = client_state::closed;
+}
+
 void ws_client::fail(ws_handler& h, std::string_view why) {
   if (state_ == client_state::closed) return;
   if (ssl_) {

@@ -66,6 +66,10 @@ class ws_client {
   void flush(ws_handler& h);
   // Sends a Close (1000) if open, best effort, and closes the socket without telling a handler.
   void shutdown(core::frame_encoder& enc);
+  // Closes the socket at once, without a Close frame and without telling a handler: the peer
+  // sees what it would see of a client that died (connect --drop-all-at). Nothing else is freed
+  // here, so that many drops in a row cost a close() each.
+  void drop() noexcept;
 
   // A paused client reads nothing (the kernel's receive buffer fills and the server must buffer:
   // a slow consumer); resume() reads what has arrived, since no new edge may come.

@@ -112,6 +112,79 @@ class Loadgen(ServerTest):
         self.assertRegex(stderr, r"p99 \d+ us")
 
 
+class MassDisconnect(ServerTest):
+    """Issue 19's scenario, connect --drop-all-at with an echo probe, on a server of its own (a
+    server that has already held and freed hundreds of connections would hide the RSS growth
+    another test measures)."""
+
+    def assert_drop_measured(self, r, dropped):
+        """A connect --drop-all-at 1 --duration 3 report: every held connection dropped, the
+        probe's echoes timed before the drop and through it, and the server saw them all go."""
+        self.assertEqual(r["connections"], dropped)
+        self.assertEqual(r["connect_errors"], 0)
+        self.assertEqual(r["closed_while_held"], 0)
+        self.assertEqual(r["dropped"], dropped)
+        probe = r["probe"]
+        self.assertIsNone(probe["error"])
+        self.assertEqual(probe["connections"], 1)
+        self.assertGreater(probe["during_drop"]["count"], 0)
+        # The drop window (2 s) reaches the end of the hold, so whatever is not in it came back
+        # before the drop.
+        self.assertGreater(probe["round_trips"] - probe["during_drop"]["count"], 0)
+        self.assertEqual(probe["latency_us"]["count"], probe["round_trips"])
+        self.assertLessEqual(probe["during_drop"]["max"], probe["latency_us"]["max"])
+        # The server closes all of them (on a busy machine that may take a while); what stays
+        # open is this scrape and, at most, the probe's last moments.
+        deadline = time.monotonic() + 60
+        while open_connections(self.server) > 2:
+            self.assertLess(time.monotonic(), deadline, "the dropped connections stayed open")
+            time.sleep(0.2)
+
+    def test_connect_drop_all_at_drops_every_connection_while_the_probe_echoes(self):
+        r = loadgen("connect", "--url", self.server.url + "/echo", "--connections", "300",
+                    "--drop-all-at", "1", "--duration", "3", "--probe", "1")
+        self.assertEqual(r["processes"], 1)  # one child holds them; the probe is the parent's
+        self.assert_drop_measured(r, 300)
+
+    def test_connect_drop_all_at_drops_in_every_child_process(self):
+        r = loadgen("connect", "--url", self.server.url + "/echo", "--connections", "300",
+                    "--processes", "2", "--threads", "2", "--drop-all-at", "1", "--duration", "3")
+        self.assertEqual(r["processes"], 2)
+        self.assert_drop_measured(r, 300)
+
+    def test_connect_drop_all_at_flags_are_checked(self):
+        url = self.server.url + "/echo"
+        for args, message in ((["--drop-all-at", "2", "--duration", "2"], "less than --duration"),
+                              (["--drop-all-at", "0", "--duration", "2"], "more than 0"),
+                              (["--drop-all-at", "-1", "--duration", "2"], "more than 0"),
+                              (["--probe", "1", "--duration", "2"], "--probe needs --drop-all-at")):
+            proc = subprocess.run([LOADGEN, "connect", "--url", url, "--connections", "2", *args],
+                                  capture_output=True, text=True, timeout=30)
+            self.assertEqual(proc.returncode, 2, (args, proc.stderr))
+            self.assertIn(message, proc.stderr)
+
+    def test_connect_probe_fails_clearly_without_an_echo_endpoint(self):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            proc = subprocess.run([LOADGEN, "connect", "--url", self.server.url + "/ws",
+                                   "--connections", "2", "--drop-all-at", "0.5", "--duration", "1",
+                                   "--drain-timeout", "1", "--json", out.name],
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertIn("echo endpoint", proc.stderr)
+            with open(out.name) as f:
+                r = json.load(f)
+        self.assertIn("echo endpoint", r["probe"]["error"])
+        self.assertIn("PROBE FAILED", proc.stdout)
+
+
+def open_connections(server):
+    """The server's shoal_connections gauge summed over its shards (this scrape's own connection
+    included)."""
+    _, _, body = http_get(server.port, "/metrics")
+    return sum(int(line.split()[-1]) for line in body.decode().splitlines()
+               if line.startswith("shoal_connections{"))
+
+
 def accepted(server):
     """The server's shoal_connections_accepted_total, summed over its shards (this scrape's own
     connection included)."""

@@ -101,6 +101,23 @@ TEST(ReportMerge, OpenLoopIntendedSendsAddUpOverProcesses) {
   EXPECT_TRUE(total.rate_missed());
 }
 
+TEST(ReportMerge, DroppedConnectionsAddUpAndTheSpreadIsTheLongest) {
+  std::mt19937_64 rng(11);
+  histogram all;
+  run_report total;
+  for (const std::uint64_t spread : {3'000'000u, 9'000'000u, 5'000'000u}) {
+    run_report part = sample_report(rng, 100, all);
+    part.dropped = 100;
+    part.drop_spread_ns = spread;
+    const auto back = parse_report_json(format_json(part));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->dropped, 100u);
+    merge_report(total, *back);
+  }
+  EXPECT_EQ(total.dropped, 300u);
+  EXPECT_EQ(total.drop_spread_ns, 9'000'000u);
+}
+
 TEST(ReportMerge, RejectsTextThatIsNotAReport) {
   EXPECT_FALSE(parse_report_json("{}"));
   EXPECT_FALSE(parse_report_json(R"({"scenario":"echo","mode":"closed","url":"x"})"));

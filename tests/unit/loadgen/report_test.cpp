@@ -169,6 +169,49 @@ TEST(Report, SummaryNamesTheKeyFigures) {
     EXPECT_NE(text.find(word), std::string::npos) << word << " in\n" << text;
 }
 
+run_report drop_report() {
+  run_report r;
+  r.scenario = "connect";
+  r.mode = "hold";
+  r.url = "ws://127.0.0.1:1/echo";
+  r.connections = 300;
+  r.dropped = 300;
+  r.drop_spread_ns = 4'000'000;
+  probe_report p;
+  p.connections = 1;
+  p.drop_at_s = 1;
+  for (std::uint64_t v = 1; v <= 1000; ++v) p.round_trips.record(v * 1000);
+  for (std::uint64_t v = 1; v <= 100; ++v) p.during_drop.record(v * 100'000);
+  r.probe = p;
+  return r;
+}
+
+TEST(Report, DropRunHasTheProbeObject) {
+  const std::string json = format_json(drop_report());
+  json_checker check(json);
+  ASSERT_TRUE(check.parse_document()) << json;
+  EXPECT_EQ(check.top["dropped"], "300");
+  const std::string& probe = check.top["probe"];
+  EXPECT_EQ(json_uint_member(probe, "round_trips"), 1000u);
+  EXPECT_NE(probe.find("\"error\":null"), std::string::npos) << probe;
+  const std::size_t during = probe.find("\"during_drop\":");
+  ASSERT_NE(during, std::string::npos) << probe;
+  EXPECT_EQ(json_uint_member(probe, "count", during), 100u);
+  EXPECT_NEAR(static_cast<double>(*json_uint_member(probe, "max", during)), 10000.0, 1.0);
+}
+
+TEST(Report, DropRunSummaryNamesTheProbeAndItsFailure) {
+  run_report r = drop_report();
+  std::string text = format_summary(r);
+  for (const char* word : {"dropped 300 connections at 1.00 s", "1000 round trips",
+                           "probe during the drop (2 s from it): 100 round trips", "max 10000.0 us"})
+    EXPECT_NE(text.find(word), std::string::npos) << word << " in\n" << text;
+  EXPECT_EQ(text.find("PROBE FAILED"), std::string::npos);
+  r.probe->error = "a probe connection was closed: x";
+  text = format_summary(r);
+  EXPECT_NE(text.find("PROBE FAILED: a probe connection was closed: x"), std::string::npos) << text;
+}
+
 TEST(Report, OpenLoopReportsIntendedAndMissedSends) {
   run_report r = sample_report("pubsub");
   r.target_rate = 20000;
