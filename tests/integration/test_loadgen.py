@@ -16,6 +16,11 @@ def loadgen(*args):
 
 
 class Loadgen(ServerTest):
+    # A slow-consumer limit no test here reaches: on a busy machine the one loadgen thread reading
+    # 20 subscribers may fall behind by more than the default 4 MiB, and the drop policy would
+    # then turn "deliver everything" into gaps.
+    flags = ("--slow-consumer-limit", str(64 << 20))
+
     def test_html_report_and_timeline(self):
         with tempfile.NamedTemporaryFile(suffix=".html") as html:
             r = loadgen("echo", "--url", self.server.url + "/echo", "--connections", "5",
@@ -64,7 +69,7 @@ class Loadgen(ServerTest):
     def test_pubsub_bursts_deliver_everything(self):
         r = loadgen("pubsub", "--url", self.server.url + "/ws", "--subscribers", "20",
                     "--topics", "1", "--publishers", "1", "--burst", "64", "--size", "50",
-                    "--duration", "2", "--threads", "1")
+                    "--duration", "2", "--threads", "1", "--drain-timeout", "30")
         self.assertEqual(r["delivered"], r["expected"])
         self.assertEqual(r["order_violations"], 0)
 
