@@ -6,7 +6,8 @@
 # websockets, Node ws), and the real nats-server (JetStream) and haproxy that the cluster tests and
 # deploy/cluster/run.sh start on loopback (Debian puts both in /usr/sbin), and what the deploy
 # files' tests need: libsystemd (sd_notify readiness), systemd (`systemd-analyze verify` of
-# deploy/shoal.service) and python3-yaml (the Kubernetes manifests). Idempotent.
+# deploy/shoal.service), strace (the system calls shoal makes, against the unit's
+# SystemCallFilter) and python3-yaml (the Kubernetes manifests). Idempotent.
 set -euo pipefail
 
 packages=(
@@ -16,7 +17,7 @@ packages=(
   libsimdjson-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libnats-dev nats-server haproxy
-  libsystemd-dev systemd
+  libsystemd-dev systemd strace
   python3-websockets python3-yaml nodejs npm
 )
 

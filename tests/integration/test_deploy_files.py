@@ -1,0 +1,267 @@
+"""The deploy files, checked as far as this machine allows (no systemd as PID 1, no container
+runtime, no Kubernetes): deploy/shoal.service with `systemd-analyze verify` and `security
+--offline`, and its SystemCallFilter against the system calls shoal really makes (strace);
+deploy/container/Containerfile's fields, package names and healthcheck command; the Kubernetes
+manifests in deploy/k8s; the sysctl keys of deploy/TUNING.md. Every config file in them is
+validated by the shoal binary itself (--print-config), and the timeouts they must outlast are
+read from it, so a changed default cannot leave a file behind."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import tomllib
+import unittest
+from pathlib import Path
+
+import yaml
+
+from harness import Server, free_port, http_get, io_flags
+from rawws import RawClient, frame
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+UNIT = DEPLOY / "shoal.service"
+CONTAINERFILE = DEPLOY / "container" / "Containerfile"
+CONTAINER_CONFIG = DEPLOY / "container" / "shoal.toml"
+K8S = DEPLOY / "k8s" / "shoal.yaml"
+TUNING = DEPLOY / "TUNING.md"
+DEADLINE = 60
+
+
+def binary(var="SHOAL_BIN", default="build/asan/gateway/shoal"):
+    path = Path(os.environ.get(var, REPO / default))
+    return str(path if path.is_absolute() else Path.cwd() / path)
+
+
+def seconds(duration):
+    """A Shoal duration ("250ms", "5s", "2m", or integer milliseconds) or a systemd time span
+    ("30s", "1min", "1min 30s", bare seconds) in seconds."""
+    if isinstance(duration, int):
+        return duration / 1000
+    units = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", duration):
+        total += float(number) * units[unit or "s"]
+    return total
+
+
+def effective_config(toml_path=None):
+    """The configuration shoal runs with for this file (None: the embedded defaults), as shoal
+    prints it; fails if shoal refuses the file."""
+    args = [binary()] + (["--config", str(toml_path)] if toml_path else []) + ["--print-config"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=DEADLINE)
+    assert proc.returncode == 0, f"{' '.join(args)}: exit {proc.returncode}: {proc.stderr}"
+    return tomllib.loads(proc.stdout)
+
+
+def port_of(address):
+    return int(address.rsplit(":", 1)[1])
+
+
+# --- systemd -------------------------------------------------------------------------------
+
+def parse_unit(text):
+    """{section: [(key, value), ...]}: repeated keys kept in order, as systemd reads them."""
+    sections, current = {}, None
+    for raw in re.sub(r"\\\n", " ", text).splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), [])
+            continue
+        key, _, value = line.partition("=")
+        current.append((key.strip(), value.strip()))
+    return sections
+
+
+def unit_value(section, key):
+    values = [v for k, v in section if k == key]
+    assert values, f"{key} missing"
+    return values[-1]
+
+
+def syscall_group(name, cache={}):
+    """Every system call in a systemd syscall group or name, groups expanded recursively."""
+    if not name.startswith("@"):
+        return {name}
+    if name not in cache:
+        out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                             text=True, check=True).stdout
+        calls = set()
+        for line in out.splitlines()[1:]:
+            entry = line.strip()
+            if entry and not entry.startswith("#"):
+                calls |= syscall_group(entry)
+        cache[name] = calls
+    return cache[name]
+
+
+def allowed_syscalls(service):
+    """What SystemCallFilter= lines leave allowed: the first (an allow list) minus every '~'
+    line, as systemd combines them."""
+    allowed = None
+    for key, value in service:
+        if key != "SystemCallFilter":
+            continue
+        deny = value.startswith("~")
+        names = set()
+        for entry in value.lstrip("~").split():
+            names |= syscall_group(entry)
+        if deny:
+            assert allowed is not None, "a deny list before the allow list"
+            allowed -= names
+        elif allowed is None:
+            allowed = names
+        else:
+            allowed |= names
+    return allowed
+
+
+class SystemdUnit(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.text = UNIT.read_text()
+        cls.unit = parse_unit(cls.text)
+        cls.service = cls.unit["Service"]
+
+    def test_the_fields_that_matter(self):
+        s = lambda key: unit_value(self.service, key)
+        self.assertEqual(s("Type"), "notify")
+        self.assertEqual(s("ExecStart"), "/usr/local/bin/shoal --config /etc/shoal/shoal.toml")
+        self.assertEqual(s("ExecReload"), "/bin/kill -HUP $MAINPID")
+        self.assertEqual(s("LimitNOFILE"), "1048576")
+        self.assertEqual(s("Restart"), "on-failure")
+        self.assertGreater(seconds(s("RestartSec")), 0)
+        self.assertGreater(seconds(s("WatchdogSec")), 1)
+        # Not root: a dynamic user, or a named one.
+        self.assertTrue(s("DynamicUser") == "yes" if ("DynamicUser", "yes") in self.service
+                        else s("User") not in ("root", "0"))
+        self.assertIn(("WantedBy", "multi-user.target"), self.unit["Install"])
+
+    def test_stop_timeout_outlasts_the_drain(self):
+        # SIGKILL must not cut a drain short: the stop timeout exceeds drain + deadline (the
+        # drain lies within the deadline, so this is generous) of shoal's own defaults.
+        t = effective_config()["timeouts"]
+        needed = seconds(t["drain"]) + seconds(t["shutdown_deadline"])
+        self.assertGreater(seconds(unit_value(self.service, "TimeoutStopSec")), needed)
+
+    def test_hardening(self):
+        expected = {
+            "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+            "PrivateTmp": "yes", "PrivateDevices": "yes", "CapabilityBoundingSet": "",
+            "AmbientCapabilities": "", "SystemCallArchitectures": "native",
+            "MemoryDenyWriteExecute": "yes", "LockPersonality": "yes", "RestrictRealtime": "yes",
+            "RestrictNamespaces": "yes", "ProtectKernelTunables": "yes",
+            "ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
+            "SystemCallErrorNumber": "EPERM",
+        }
+        for key, value in expected.items():
+            with self.subTest(key=key):
+                self.assertEqual(unit_value(self.service, key), value)
+        self.assertEqual(set(unit_value(self.service, "RestrictAddressFamilies").split()),
+                         {"AF_INET", "AF_INET6", "AF_UNIX"})
+
+    def test_syscall_filter_keeps_io_uring_and_the_limits(self):
+        allowed = allowed_syscalls(self.service)
+        for call in ("io_uring_setup", "io_uring_enter", "io_uring_register", "setrlimit",
+                     "prlimit64", "sched_setaffinity", "epoll_pwait", "accept4", "eventfd2"):
+            self.assertIn(call, allowed)
+
+    def installable_copy(self, tmp):
+        """The unit with ExecStart on the built binary (verify checks that it is executable)."""
+        path = Path(tmp) / "shoal.service"
+        path.write_text(self.text.replace("ExecStart=/usr/local/bin/shoal",
+                                          f"ExecStart={binary()}"))
+        return path
+
+    def test_systemd_analyze_verify(self):
+        # Runs offline (no systemd as PID 1 needed). Unknown keys and bad values are warnings
+        # with exit 0, so any output at all fails the test.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.installable_copy(tmp)
+            proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)],
+                                  capture_output=True, text=True, timeout=DEADLINE)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stdout + proc.stderr, "")
+            # And it does catch a typo.
+            path.write_text(path.read_text().replace("Type=notify", "Type=notify\nProtectHom=yes"))
+            proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)],
+                                  capture_output=True, text=True, timeout=DEADLINE)
+            self.assertIn("Unknown key", proc.stdout + proc.stderr)
+
+    def test_systemd_analyze_security_exposure(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.installable_copy(tmp)
+            proc = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager",
+                                   str(path)], capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        level = re.search(r"Overall exposure level for shoal.service: (\d+\.\d+)", proc.stdout)
+        self.assertIsNotNone(level, proc.stdout)
+        self.assertLessEqual(float(level.group(1)), 2.0, proc.stdout)  # 1.7 when written
+
+    def test_shoal_makes_no_system_call_the_filter_refuses(self):
+        # Everything a session does, under strace: start (with sd_notify and a watchdog),
+        # the public and admin listeners, a WebSocket publish and delivery, SIGHUP, a drain.
+        allowed = allowed_syscalls(self.service)
+        with tempfile.TemporaryDirectory() as tmp:
+            notify_path = os.path.join(tmp, "notify.sock")
+            notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # to learn shoal's pid
+            notify.bind(notify_path)
+            notify.settimeout(DEADLINE)
+            summary = os.path.join(tmp, "strace.txt")
+            port, admin = free_port(), free_port()
+            env = dict(os.environ, NOTIFY_SOCKET=notify_path, WATCHDOG_USEC="200000",
+                       ASAN_OPTIONS="detect_leaks=0")  # LeakSanitizer cannot run under ptrace
+            proc = subprocess.Popen(
+                ["strace", "-f", "-c", "-o", summary, binary(), "--listen", f"127.0.0.1:{port}",
+                 "--admin-listen", f"127.0.0.1:{admin}", "--shards", "2", *io_flags()],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                start_new_session=True)  # strace and shoal in one group, killed together
+            try:
+                end = time.monotonic() + DEADLINE
+                while True:
+                    self.assertLess(time.monotonic(), end, "no READY=1")
+                    data, ancillary, _, _ = notify.recvmsg(4096, socket.CMSG_SPACE(12))
+                    if b"READY=1" in data:
+                        break
+                # Signals go to shoal, the sender of READY=1, not to strace (its parent).
+                shoal_pid = struct.unpack("i", ancillary[0][2][:4])[0]
+                self.assertNotEqual(shoal_pid, proc.pid)
+                self.assertEqual(http_get(admin, "/metrics")[0], 200)
+                client = RawClient(port, "/ws", headers={"Sec-WebSocket-Protocol": "shoal.v1"},
+                                   timeout=DEADLINE)
+                client.send(frame(0x1, b'{"op":"sub","topic":"t"}'))
+                client.send(frame(0x1, b'{"op":"pub","topic":"t","data":1}'))
+                seen = b""
+                while b'"op":"msg"' not in seen:
+                    seen += client.recv_frame()[2]
+                os.kill(shoal_pid, signal.SIGHUP)
+                os.kill(shoal_pid, signal.SIGTERM)
+                self.assertEqual(client.expect_close()[0], 1001)
+                client.close()
+                _, err = proc.communicate(timeout=DEADLINE)
+                self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
+            finally:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.communicate()
+                notify.close()
+            made = set()
+            for line in Path(summary).read_text().splitlines():
+                fields = line.split()
+                if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+                    made.add(fields[-1])
+        self.assertIn("sched_setaffinity", made)  # the summary was read
+        self.assertEqual(made - allowed, set(), f"refused by SystemCallFilter; made: {sorted(made)}")
+
+
+if __name__ == "__main__":
+    unittest.main()
