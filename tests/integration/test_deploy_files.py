@@ -263,5 +263,163 @@ class SystemdUnit(unittest.TestCase):
         self.assertEqual(made - allowed, set(), f"refused by SystemCallFilter; made: {sorted(made)}")
 
 
+# --- container -----------------------------------------------------------------------------
+
+def parse_containerfile(text):
+    """[(stage name or None, [(INSTRUCTION, arguments), ...]), ...], continuation lines joined
+    and comments dropped."""
+    lines = [l for l in text.splitlines() if not l.lstrip().startswith("#")]
+    joined = re.sub(r"\\\n", " ", "\n".join(lines))
+    stages = []
+    for line in joined.splitlines():
+        if not line.strip():
+            continue
+        instruction, _, args = line.strip().partition(" ")
+        instruction = instruction.upper()
+        args = " ".join(args.split())
+        if instruction == "FROM":
+            m = re.fullmatch(r"(\S+)(?: AS (\S+))?", args, re.IGNORECASE)
+            stages.append((m.group(2), [(instruction, m.group(1))]))
+        else:
+            stages[-1][1].append((instruction, args))
+    return stages
+
+
+def apt_packages(run_args):
+    """The packages an `apt-get install` in a RUN names."""
+    m = re.search(r"apt-get install (.*?)(?:&&|$)", run_args)
+    return [w for w in m.group(1).split() if not w.startswith("-")] if m else []
+
+
+def setup_sh_packages():
+    text = (DEPLOY / "setup.sh").read_text()
+    body = re.search(r"packages=\((.*?)\)", text, re.S).group(1)
+    return set(body.split())
+
+
+class Containerfile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stages = parse_containerfile(CONTAINERFILE.read_text())
+        cls.runtime = cls.stages[-1][1]
+        cls.config = effective_config(CONTAINER_CONFIG)
+
+    def instructions(self, name, stage=None):
+        return [args for ins, args in (stage or self.runtime) if ins == name]
+
+    def test_two_stages_on_debian_12(self):
+        self.assertEqual(len(self.stages), 2)
+        self.assertEqual(self.stages[0][0], "build")
+        for _, stage in self.stages:
+            self.assertRegex(stage[0][1], r"^debian:(12|bookworm)(-slim)?$")
+
+    def test_the_build_stage_builds_the_release_preset(self):
+        runs = " ".join(self.instructions("RUN", self.stages[0][1]))
+        self.assertIn("cmake --preset release", runs)
+        self.assertRegex(runs, r"cmake --build --preset release .*--target shoal shoal-loadgen")
+        # setup.sh-equivalent: nothing the project's own set-up does not install.
+        packages = {p for r in self.instructions("RUN", self.stages[0][1]) for p in apt_packages(r)}
+        self.assertTrue(packages)
+        self.assertLessEqual(packages, setup_sh_packages())
+
+    def test_runtime_runs_the_binaries_as_a_non_root_user(self):
+        user = self.instructions("USER")[-1]
+        self.assertNotIn(user.split(":")[0], ("root", "0"))
+        self.assertRegex(user, r"^\d+(:\d+)?$")  # numeric: runAsNonRoot can check it
+        copies = self.instructions("COPY")
+        for name in ("shoal", "shoal-loadgen"):
+            self.assertTrue(any(c.startswith("--from=build ") and c.endswith(f"/usr/local/bin/{name}")
+                                and f"/{name} " in c for c in copies), copies)
+        self.assertIn("deploy/container/shoal.toml /etc/shoal/shoal.toml", copies)
+        self.assertEqual(json.loads(self.instructions("ENTRYPOINT")[-1]), ["/usr/local/bin/shoal"])
+        self.assertEqual(json.loads(self.instructions("CMD")[-1]),
+                         ["--config", "/etc/shoal/shoal.toml"])
+
+    def test_the_default_config_listens_everywhere_and_exposes_its_ports(self):
+        server = self.config["server"]
+        self.assertEqual(server["listen"], ["0.0.0.0:8080"])
+        self.assertEqual(len(server["admin_listen"]), 1)
+        self.assertTrue(server["admin_listen"][0].startswith("0.0.0.0:"))
+        exposed = {int(p.split("/")[0]) for e in self.instructions("EXPOSE") for p in e.split()}
+        self.assertEqual(exposed, {port_of(a) for a in server["listen"] + server["admin_listen"]})
+
+    def healthcheck(self):
+        args = self.instructions("HEALTHCHECK")[-1]
+        options, _, command = args.partition("CMD ")
+        self.assertRegex(options, r"--timeout=\d+s")
+        return json.loads(command)
+
+    def test_healthcheck_asks_readyz_on_the_admin_port(self):
+        command = " ".join(self.healthcheck())
+        admin = port_of(self.config["server"]["admin_listen"][0])
+        self.assertIn(f"/dev/tcp/127.0.0.1/{admin}", command)
+        self.assertIn("GET /readyz ", command)
+
+    def test_healthcheck_command_passes_against_shoal_and_fails_without_it(self):
+        # The very command, run here with this test's admin port.
+        admin_default = port_of(self.config["server"]["admin_listen"][0])
+        admin = free_port()
+        command = [a.replace(f"/{admin_default}", f"/{admin}") for a in self.healthcheck()]
+        server = Server("--admin-listen", f"127.0.0.1:{admin}")
+        try:
+            check = subprocess.run(command, capture_output=True, text=True, timeout=DEADLINE)
+            self.assertEqual(check.returncode, 0, check.stderr)
+        finally:
+            self.assertEqual(server.stop(), 0)
+        check = subprocess.run(command, capture_output=True, text=True, timeout=DEADLINE)
+        self.assertNotEqual(check.returncode, 0)
+
+    def test_apt_leaves_no_cache_and_installs_no_recommends(self):
+        for _, stage in self.stages:
+            for run in self.instructions("RUN", stage):
+                if "apt-get install" in run:
+                    self.assertIn("--no-install-recommends", run)
+                    self.assertIn("apt-get update", run)  # same layer: never a stale index
+                    self.assertRegex(run, r"rm -rf /var/lib/apt/lists/\*")
+
+    def test_runtime_has_no_build_tools(self):
+        packages = [p for r in self.instructions("RUN") for p in apt_packages(r)]
+        self.assertTrue(packages)
+        for p in packages:
+            self.assertFalse(p.endswith("-dev") or p in ("g++", "gcc", "cmake", "make"), p)
+
+    def test_every_package_exists_in_debian(self):
+        for _, stage in self.stages:
+            for run in self.instructions("RUN", stage):
+                for package in apt_packages(run):
+                    with self.subTest(package=package):
+                        proc = subprocess.run(["apt-cache", "show", package], capture_output=True)
+                        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+
+    def test_runtime_packages_cover_the_libraries_the_binaries_load(self):
+        # Each shared library the built binaries load belongs to a Debian package the runtime
+        # stage installs; libc and libgcc are in every Debian image, and the sanitizers'
+        # runtimes only in the test build.
+        installed = {p for r in self.instructions("RUN") for p in apt_packages(r)}
+        binaries = [binary(), binary("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen")]
+        release = REPO / "build" / "release" / "gateway" / "shoal"
+        if release.exists():
+            binaries.append(str(release))  # links mimalloc, which sanitizer builds do not
+        for path in binaries:
+            ldd = subprocess.run(["ldd", path], capture_output=True, text=True, check=True).stdout
+            for lib in re.findall(r"=> (/\S+)", ldd):
+                name = os.path.basename(lib)
+                if re.match(r"lib(asan|ubsan|tsan|lsan)\.", name):
+                    continue
+                needed = subprocess.run(["readelf", "-d", path], capture_output=True,
+                                        text=True).stdout
+                if f"[{name}]" not in needed:
+                    continue  # loaded by another library, not by ours
+                owner = subprocess.run(["dpkg", "-S", os.path.realpath(lib)], capture_output=True,
+                                       text=True)
+                if owner.returncode != 0:
+                    owner = subprocess.run(["dpkg", "-S", lib], capture_output=True, text=True)
+                package = owner.stdout.split(":")[0]
+                if package in ("libc6", "libgcc-s1"):
+                    continue
+                with self.subTest(binary=path, library=name):
+                    self.assertIn(package, installed)
+
+
 if __name__ == "__main__":
     unittest.main()
