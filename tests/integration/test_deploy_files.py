@@ -421,5 +421,98 @@ class Containerfile(unittest.TestCase):
                     self.assertIn(package, installed)
 
 
+# --- Kubernetes ----------------------------------------------------------------------------
+
+class Kubernetes(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        docs = [d for d in yaml.safe_load_all(K8S.read_text()) if d is not None]
+        cls.by_kind = {}
+        for d in docs:
+            cls.by_kind.setdefault(d["kind"], []).append(d)
+        cls.deployment = cls.by_kind["Deployment"][0]
+        cls.pod = cls.deployment["spec"]["template"]
+        cls.container = cls.pod["spec"]["containers"][0]
+        config_map = cls.by_kind["ConfigMap"][0]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "shoal.toml"
+            path.write_text(config_map["data"]["shoal.toml"])
+            cls.config = effective_config(path)  # also: shoal accepts it
+
+    def container_port(self, port):
+        """A probe's or Service's port (a name or a number) as the container port number."""
+        if isinstance(port, int):
+            return port
+        for p in self.container["ports"]:
+            if p["name"] == port:
+                return p["containerPort"]
+        self.fail(f"no container port named {port}")
+
+    def test_every_kind_once(self):
+        self.assertEqual({k: len(v) for k, v in self.by_kind.items()},
+                         {"ConfigMap": 1, "Deployment": 1, "Service": 1, "PodDisruptionBudget": 1})
+
+    def test_probes_use_the_admin_port_of_the_config(self):
+        admin = [port_of(a) for a in self.config["server"]["admin_listen"]]
+        self.assertEqual(len(admin), 1)
+        ready = self.container["readinessProbe"]["httpGet"]
+        live = self.container["livenessProbe"]["httpGet"]
+        self.assertEqual(ready["path"], "/readyz")
+        self.assertEqual(live["path"], "/healthz")
+        self.assertEqual(self.container_port(ready["port"]), admin[0])
+        self.assertEqual(self.container_port(live["port"]), admin[0])
+        for address in self.config["server"]["listen"] + self.config["server"]["admin_listen"]:
+            self.assertTrue(address.startswith("0.0.0.0:"), address)  # reachable from the kubelet
+
+    def test_grace_period_outlasts_prestop_and_the_drain(self):
+        command = self.container["lifecycle"]["preStop"]["exec"]["command"]
+        self.assertEqual(command[0], "/bin/sleep")
+        pre_stop = float(command[1])
+        t = self.config["timeouts"]
+        grace = self.pod["spec"]["terminationGracePeriodSeconds"]
+        self.assertGreater(grace, pre_stop + seconds(t["drain"]) + seconds(t["shutdown_deadline"]))
+        self.assertGreater(pre_stop, self.container["readinessProbe"]["periodSeconds"])
+
+    def test_the_container_runs_the_config_map(self):
+        self.assertEqual(self.container["args"], ["--config", "/etc/shoal/shoal.toml"])
+        mount = next(m for m in self.container["volumeMounts"] if m["mountPath"] == "/etc/shoal")
+        volume = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mount["name"])
+        self.assertEqual(volume["configMap"]["name"], self.by_kind["ConfigMap"][0]["metadata"]["name"])
+
+    def test_security_context_and_resources(self):
+        pod_sc = self.pod["spec"]["securityContext"]
+        sc = self.container["securityContext"]
+        self.assertTrue(pod_sc.get("runAsNonRoot") or sc.get("runAsNonRoot"))
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        # The image's user (Containerfile USER) and the pod's agree.
+        user = parse_containerfile(CONTAINERFILE.read_text())[-1][1]
+        uid = [a for i, a in user if i == "USER"][-1].split(":")[0]
+        self.assertEqual(str(pod_sc["runAsUser"]), uid)
+        resources = self.container["resources"]
+        self.assertIn("memory", resources["requests"])
+        self.assertIn("cpu", resources["requests"])
+        self.assertIn("memory", resources["limits"])
+        # One shard per requested CPU (the pod's affinity mask is the node's, not the request).
+        self.assertEqual(self.config["server"]["shards"], int(resources["requests"]["cpu"]))
+
+    def test_service_targets_the_public_container_port(self):
+        service = self.by_kind["Service"][0]
+        labels = self.pod["metadata"]["labels"]
+        self.assertLessEqual(service["spec"]["selector"].items(), labels.items())
+        public = {port_of(a) for a in self.config["server"]["listen"]}
+        for p in service["spec"]["ports"]:
+            self.assertEqual(p.get("protocol", "TCP"), "TCP")
+            self.assertIn(self.container_port(p["targetPort"]), public)
+
+    def test_pdb_selects_the_deployment_pods(self):
+        pdb = self.by_kind["PodDisruptionBudget"][0]
+        selector = pdb["spec"]["selector"]["matchLabels"]
+        self.assertEqual(selector, self.deployment["spec"]["selector"]["matchLabels"])
+        self.assertLessEqual(selector.items(), self.pod["metadata"]["labels"].items())
+        self.assertTrue("maxUnavailable" in pdb["spec"] or "minAvailable" in pdb["spec"])
+
+
 if __name__ == "__main__":
     unittest.main()
