@@ -514,5 +514,38 @@ class Kubernetes(unittest.TestCase):
         self.assertTrue("maxUnavailable" in pdb["spec"] or "minAvailable" in pdb["spec"])
 
 
+# --- TUNING.md -----------------------------------------------------------------------------
+
+class Tuning(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.text = TUNING.read_text()
+
+    def keys(self, text):
+        return set(re.findall(r"`((?:net|fs|vm|kernel)\.[a-z0-9_.-]*[a-z0-9_])", text))
+
+    def test_every_sysctl_exists_here_or_is_marked(self):
+        marked_section = re.search(r"### Keys a container may not show\n(.*?)(?=\n#|\Z)",
+                                   self.text, re.S).group(1)
+        may_be_absent = self.keys(marked_section)
+        self.assertTrue(may_be_absent)
+        keys = self.keys(self.text)
+        self.assertGreaterEqual(len(keys), 10)
+        for key in sorted(keys):
+            with self.subTest(key=key):
+                exists = Path("/proc/sys", *key.split(".")).exists()
+                self.assertTrue(exists or key in may_be_absent, f"{key}: not in /proc/sys")
+
+    def test_the_unit_limit_and_the_memory_figures_agree(self):
+        self.assertIn(f"| {unit_value(parse_unit(UNIT.read_text())['Service'], 'LimitNOFILE')} |",
+                      self.text)
+        results = (REPO / "bench" / "RESULTS.md").read_text()
+        sizing = self.text.split("## Sizing a box", 1)[1]
+        figures = re.findall(r"\| ([\d,]+ B)", sizing)
+        self.assertGreaterEqual(len(figures), 4)
+        for figure in figures:
+            self.assertIn(figure, results)
+
+
 if __name__ == "__main__":
     unittest.main()
