@@ -233,8 +233,9 @@ int server::run() {
       draining = true;
       log_line(log_level::info, "signal %d: draining (up to %lld ms)", sig,
                static_cast<long long>(cfg_.timeouts.shutdown_deadline.count()));
-      notifier.stopping("draining " + std::to_string(state_.connections.load(std::memory_order_relaxed)) +
-                        " connections (signal " + std::to_string(sig) + ")");
+      const std::uint64_t held = state_.connections.load(std::memory_order_relaxed);
+      notifier.stopping("draining " + std::to_string(held) + " connections (signal " +
+                        std::to_string(sig) + ")");
       state_.draining.store(true, std::memory_order_release);
       for (auto& s : shards_) s->wake();
     } else if (sig == SIGHUP) {

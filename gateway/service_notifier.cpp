@@ -49,7 +49,8 @@ void service_notifier::tick(clock::time_point now) {
 std::chrono::milliseconds service_notifier::max_wait(clock::time_point now,
                                                      std::chrono::milliseconds longest) const {
   if (!watchdog_enabled()) return longest;
-  const auto due = std::chrono::ceil<std::chrono::milliseconds>(last_ping_ + watchdog_interval_ - now);
+  const auto due =
+      std::chrono::ceil<std::chrono::milliseconds>(last_ping_ + watchdog_interval_ - now);
   return std::clamp(due, std::chrono::milliseconds(1), longest);
 }
 

@@ -26,7 +26,8 @@ class service_notifier {
   void tick(clock::time_point now);
   // How long the main loop may sleep from `now` and still ping in time: until the next ping is
   // due (at least 1 ms), or `longest` when there is no watchdog or the ping is further away.
-  std::chrono::milliseconds max_wait(clock::time_point now, std::chrono::milliseconds longest) const;
+  std::chrono::milliseconds max_wait(clock::time_point now,
+                                     std::chrono::milliseconds longest) const;
 
   bool watchdog_enabled() const noexcept { return watchdog_interval_.count() > 0; }
 
