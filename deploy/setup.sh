@@ -4,7 +4,10 @@
 # GoogleTest, Google Benchmark, the NATS C client libnats for the cluster link), clang's libFuzzer
 # and sanitizer runtimes, the real WebSocket clients the integration tests drive (Python
 # websockets, Node ws), and the real nats-server (JetStream) and haproxy that the cluster tests and
-# deploy/cluster/run.sh start on loopback (Debian puts both in /usr/sbin). Idempotent.
+# deploy/cluster/run.sh start on loopback (Debian puts both in /usr/sbin), and what the deploy
+# files' tests need: libsystemd (sd_notify readiness), systemd (`systemd-analyze verify` of
+# deploy/shoal.service), strace (the system calls shoal makes, against the unit's
+# SystemCallFilter) and python3-yaml (the Kubernetes manifests). Idempotent.
 set -euo pipefail
 
 packages=(
@@ -14,7 +17,8 @@ packages=(
   libsimdjson-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libnats-dev nats-server haproxy
-  python3-websockets nodejs npm
+  libsystemd-dev systemd strace
+  python3-websockets python3-yaml nodejs npm
 )
 
 missing=()

@@ -1,6 +1,8 @@
 // Server start-up and shutdown (see server.hpp). Signals are blocked in every thread and taken
 // synchronously by the main thread with sigtimedwait: the first SIGTERM/SIGINT starts the drain
 // (stop accepting, /readyz 503, 1001 spread over the drain period), a second one exits at once.
+// The same loop tells a service manager what happens (service_notifier.hpp): READY=1 once every
+// listener is open and every shard runs, STOPPING=1 when the drain begins, watchdog pings.
 #include "gateway/server.hpp"
 
 #if SHOAL_HAVE_MIMALLOC
@@ -19,6 +21,7 @@
 #include "core/unmask.hpp"
 #include "core/utf8.hpp"
 #include "gateway/log.hpp"
+#include "gateway/service_notifier.hpp"
 
 namespace shoal::gateway {
 
@@ -203,11 +206,25 @@ int server::run() {
   log_line(log_level::info, "listening on%s with %u shards (%s, unmask %s, utf8 %s, mimalloc %d)",
            where.c_str(), count, std::string(to_string(io)).c_str(), core::unmask_kernel_name(),
            core::utf8_kernel_name(), allocator);
+  // Every listener was opened by shard::open() above and every shard thread runs: a client that
+  // connects now is served. In a cluster the NATS link may still be connecting; /readyz says so
+  // to the balancer, and the service manager need not wait for it (NATS being down must not
+  // fail the unit's start, nor restart it in a loop).
+  service_notifier notifier;
+  const std::string serving = "listening on" + where + ", " + std::to_string(count) + " shards, " +
+                              std::string(to_string(io));
+  notifier.ready(serving);
 
+  using namespace std::chrono_literals;
   bool draining = false;
+  std::uint64_t last_reported = 0;
+  auto next_status = service_notifier::clock::now() + 1s;
   for (;;) {
-    timespec wait{0, 100 * 1000 * 1000};
+    const auto wait_ms = notifier.max_wait(service_notifier::clock::now(), 100ms);
+    timespec wait{0, static_cast<long>(wait_ms.count()) * 1000 * 1000};
     const int sig = ::sigtimedwait(&signals, nullptr, &wait);
+    const auto now = service_notifier::clock::now();
+    notifier.tick(now);
     if (sig == SIGINT || sig == SIGTERM) {
       if (draining) {
         log_line(log_level::warn, "second signal: exiting without finishing the drain");
@@ -216,6 +233,9 @@ int server::run() {
       draining = true;
       log_line(log_level::info, "signal %d: draining (up to %lld ms)", sig,
                static_cast<long long>(cfg_.timeouts.shutdown_deadline.count()));
+      const std::uint64_t held = state_.connections.load(std::memory_order_relaxed);
+      notifier.stopping("draining " + std::to_string(held) + " connections (signal " +
+                        std::to_string(sig) + ")");
       state_.draining.store(true, std::memory_order_release);
       for (auto& s : shards_) s->wake();
     } else if (sig == SIGHUP) {
@@ -224,7 +244,15 @@ int server::run() {
     if (!guard_.complete() && guard_.retry())
       log_line(log_level::info, "share_listeners: the other shoal has exited; this one alone "
                                 "holds its addresses now");
-    if (draining && state_.connections.load(std::memory_order_relaxed) == 0) break;
+    const std::uint64_t open = state_.connections.load(std::memory_order_relaxed);
+    if (draining && open == 0) break;
+    // `systemctl status` shows the connection count, refreshed at most once a second.
+    if (now >= next_status && open != last_reported) {
+      notifier.status(draining ? "draining, " + std::to_string(open) + " connections left"
+                               : serving + ", " + std::to_string(open) + " connections");
+      last_reported = open;
+      next_status = now + 1s;
+    }
   }
   for (auto& s : shards_) {
     s->wake();

@@ -1,7 +1,8 @@
 // The server: builds the shards from the configuration, opens every listener before any thread
 // starts (so a bad address fails start-up with a clear message), runs one pinned shard per
 // core, turns SIGTERM/SIGINT into a graceful drain and SIGHUP into a reload of the TLS
-// certificates. Lives on the main thread.
+// certificates, and tells systemd (Type=notify) when it is ready and when it stops. Lives on the
+// main thread.
 #pragma once
 
 #include <memory>

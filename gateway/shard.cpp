@@ -31,7 +31,10 @@ constexpr std::uint64_t mailbox_token = listener_tag | 0xfffffffeu;
 constexpr std::uint64_t sweep_ticks = 100;  // forget unused topics, trim pools: once a second
 constexpr std::size_t read_buffer_size = 256 * 1024;
 constexpr std::uint64_t accept_pause_ticks = 10;  // 100 ms at EMFILE
-constexpr int listen_backlog = 4096;
+// Asked large on purpose: the kernel caps it at net.core.somaxconn (4096 by default since Linux
+// 5.4), so the operator's sysctl decides (deploy/TUNING.md: a reconnect storm after a node
+// fails needs more than 4096 per shard socket).
+constexpr int listen_backlog = 65535;
 
 int open_listener(const listen_address& addr, std::string& error) {
   sockaddr_storage ss{};

@@ -28,9 +28,10 @@ def io_flags():
 
 class Server:
     """With `log` (a path), stdout and stderr are appended to that file instead of pipes, for
-    long-running servers whose output must survive them (cluster_harness.py)."""
+    long-running servers whose output must survive them (cluster_harness.py). `env` replaces the
+    environment the server starts with (None: this process's)."""
 
-    def __init__(self, *flags, shards=2, preexec_fn=None, port=None, log=None):
+    def __init__(self, *flags, shards=2, preexec_fn=None, port=None, log=None, env=None):
         self.port = port or free_port()
         self.log = log
         binary = os.environ.get("SHOAL_BIN", "build/asan/gateway/shoal")
@@ -39,10 +40,10 @@ class Server:
         if log:
             with open(log, "ab") as out:
                 self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT,
-                                             preexec_fn=preexec_fn)
+                                             preexec_fn=preexec_fn, env=env)
         else:
             self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         preexec_fn=preexec_fn)
+                                         preexec_fn=preexec_fn, env=env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
