@@ -302,7 +302,10 @@ void uring_backend::close_connection(int fd, std::uint64_t token, bool receiving
     msgs_used_ = iovs_used_ = 0;
   }
   // Each cancel is hard-linked to what follows, so the close comes after them whether they found
-  // their request or not (-ENOENT: it had just ended). CANCEL_ALL: every request with that tag.
+  // their request or not (-ENOENT: it had just ended). The generic cancel for the poll too: a
+  // hard-linked POLL_REMOVE left a TLS connection's multishot poll, and so its socket, alive
+  // (plain HTTP sent to the TLS port was never answered by a close under ASan). CANCEL_ALL: any
+  // request with that tag, should there ever be two.
   const auto cancel = [&](op kind) {
     io_uring_sqe* s = sqe();
     io_uring_prep_cancel64(s, tag(kind, token), IORING_ASYNC_CANCEL_ALL);
