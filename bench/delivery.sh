@@ -37,12 +37,7 @@ start() {  # start BUILD_DIR SHARDS IO [WRAPPER...]
     --slow-consumer-limit 67108864 --high-watermark 33554432 --max-connections 20000 \
     --log-level info 2>"$out/server.log" &
   server_pid=$!
-  for _ in $(seq 600); do
-    grep -q "shards (" "$out/server.log" && return
-    sleep 0.05
-  done
-  echo "server did not start" >&2
-  exit 1
+  await_start_line "$out/server.log"
 }
 hwm_kib() { awk '/^VmHWM/ { print $2 }' "/proc/$server_pid/status"; }
 

@@ -11,6 +11,17 @@ install_bench_tools() {
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends valgrind curl
 }
 
+# await_start_line LOG: until the server writing LOG prints its start-up line ("... shards (");
+# exits the script if it does not within 30 s.
+await_start_line() {
+  for _ in $(seq 600); do
+    grep -q "shards (" "$1" && return
+    sleep 0.05
+  done
+  echo "server did not start" >&2
+  exit 1
+}
+
 # field FILE EXPR: a value of the JSON report in FILE, EXPR a Python subscript like "['sent']".
 field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r$2)" "$1"; }
 

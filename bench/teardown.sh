@@ -32,12 +32,7 @@ start() {  # start IO
   build/release/gateway/shoal --listen "127.0.0.1:$port" --shards 2 --io "$1" \
     --max-connections 20000 --log-level info 2>"$out/server.log" &
   server_pid=$!
-  for _ in $(seq 600); do
-    grep -q "shards (" "$out/server.log" && return
-    sleep 0.05
-  done
-  echo "server did not start" >&2
-  exit 1
+  await_start_line "$out/server.log"
 }
 
 for round in $(seq "$rounds"); do

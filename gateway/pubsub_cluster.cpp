@@ -404,24 +404,14 @@ void pubsub_hub::cluster_deliver(shard_context& ctx, const std::string& name, ho
   cluster_topic& c = *t.cl;
   if (r.sseq > c.last_sseq) c.last_sseq = r.sseq;
   if (r.last() <= t.last_seq) return;
-  if (!cluster::split_record(body, r.count, parts_)) {  // parts_ is left empty
+  if (!cluster::split_record(body, r.count, parts_)) {
     log_line(log_level::error, "cluster: record %" PRIu64 " of %s is malformed; its %" PRIu64
              " messages are announced as a gap", r.sseq, name.c_str(), r.count);
+    cluster_gap(ctx, name, t, r.last() + 1);
+    return;
   }
   for (std::uint64_t seq = std::max(r.first, t.last_seq + 1); seq <= r.last(); ++seq) {
-    if (parts_.empty()) break;
-    if (seq > t.last_seq + 1) {
-      // Messages the stream no longer held: announced to every subscriber, and the history here
-      // starts again after them (it holds no holes).
-      const std::uint64_t from = t.last_seq + 1;
-      shard_metrics::add(ctx.metrics.cluster_lost, seq - from);
-      for (unsigned i = 0; i < shards_; ++i)
-        if (t.interest[i] != 0)
-          send(ctx, shard_at(i), gap_notice{std::make_unique<gap_job>(gap_job{name, from, seq - 1})});
-      forget_all(t);
-      t.first_seq = seq;
-      t.last_seq = seq - 1;
-    }
+    if (seq > t.last_seq + 1) cluster_gap(ctx, name, t, seq);  // the stream no longer held them
     broadcast(ctx, t, name, seq, parts_[seq - r.first]);
     if (history_budget_ > 0 && t.first_seq <= seq) {
       const std::size_t slot = (seq - 1) & (cfg_.pubsub.ring_size - 1);
@@ -429,17 +419,19 @@ void pubsub_hub::cluster_deliver(shard_context& ctx, const std::string& name, ho
       c.ring_sseq[slot] = r.sseq;
     }
   }
-  if (parts_.empty() && r.last() > t.last_seq) {
-    // A malformed record: its messages are lost, and said so.
-    const std::uint64_t from = t.last_seq + 1;
-    shard_metrics::add(ctx.metrics.cluster_lost, r.last() - from + 1);
-    for (unsigned i = 0; i < shards_; ++i)
-      if (t.interest[i] != 0)
-        send(ctx, shard_at(i), gap_notice{std::make_unique<gap_job>(gap_job{name, from, r.last()})});
-    forget_all(t);
-    t.last_seq = r.last();
-    t.first_seq = t.last_seq + 1;
-  }
+}
+
+void pubsub_hub::cluster_gap(shard_context& ctx, const std::string& name, home_topic& t, std::uint64_t next) {
+  // Messages t.last_seq+1 .. next-1 are lost: announced to every subscriber, and the history here
+  // starts again at `next` (it holds no holes).
+  const std::uint64_t from = t.last_seq + 1;
+  shard_metrics::add(ctx.metrics.cluster_lost, next - from);
+  for (unsigned i = 0; i < shards_; ++i)
+    if (t.interest[i] != 0)
+      send(ctx, shard_at(i), gap_notice{std::make_unique<gap_job>(gap_job{name, from, next - 1})});
+  forget_all(t);
+  t.first_seq = next;
+  t.last_seq = next - 1;
 }
 
 void pubsub_hub::cluster_on_reply(shard_context& ctx, link_event_ptr e) {

@@ -330,8 +330,7 @@ void pubsub_hub::forget_all(home_topic& t) {
 
 void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> job) {
   const shard_id origin = job->origin;
-  const auto found = home_.find(job->topic);
-  home_topic* topic = found != home_.end() ? &found->second : home_topic_for(job->topic);
+  home_topic* topic = home_topic_for(job->topic);
   if (!topic) {
     job->refused = "the server holds pubsub.max_topics topics";
     job->refused_code = protocol_error_code::too_many_topics;
@@ -344,7 +343,7 @@ void pubsub_hub::home_publish(shard_context& ctx, std::unique_ptr<publish_job> j
   if (link_) {
     // Numbered by the cluster: answered once JetStream has stored it, delivered when its
     // stored copy comes back (to every node alike).
-    const std::string& name = found != home_.end() ? found->first : home_.find(job->topic)->first;
+    const std::string& name = home_.find(job->topic)->first;  // before job is moved
     cluster_publish(ctx, name, t, std::move(job));
     return;
   }

@@ -202,6 +202,8 @@ class pubsub_hub {
                       std::unique_ptr<link_event, link_event_deleter> e, const cluster_record& r);
   void cluster_deliver(shard_context& ctx, const std::string& name, home_topic& t, const cluster_record& r,
                        std::string_view body);
+  // Announces t.last_seq+1 .. next-1 as lost and restarts the history at `next`.
+  void cluster_gap(shard_context& ctx, const std::string& name, home_topic& t, std::uint64_t next);
   void cluster_release_held(shard_context& ctx, const std::string& name, home_topic& t);
   void cluster_release_parked(shard_context& ctx, const std::string& name, home_topic& t);
   void cluster_walk_step(shard_context& ctx, std::unique_ptr<walk> w);
