@@ -7,7 +7,8 @@
 # deploy/cluster/run.sh start on loopback (Debian puts both in /usr/sbin), and what the deploy
 # files' tests need: libsystemd (sd_notify readiness), systemd (`systemd-analyze verify` of
 # deploy/shoal.service), strace (the system calls shoal makes, against the unit's
-# SystemCallFilter) and python3-yaml (the Kubernetes manifests). Idempotent.
+# SystemCallFilter) and python3-yaml (the Kubernetes manifests); python3-jwt and
+# python3-cryptography sign the client tokens of the authentication tests. Idempotent.
 set -euo pipefail
 
 packages=(
@@ -18,7 +19,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libnats-dev nats-server haproxy
   libsystemd-dev systemd strace
-  python3-websockets python3-yaml nodejs npm
+  python3-websockets python3-yaml python3-jwt python3-cryptography nodejs npm
 )
 
 missing=()

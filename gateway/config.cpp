@@ -11,8 +11,10 @@
 #include <array>
 #include <charconv>
 #include <thread>
+#include <tuple>
 #include <utility>
 
+#include "core/topic_pattern.hpp"
 #include "gateway/config_fields.hpp"
 
 namespace shoal::gateway {
@@ -343,6 +345,14 @@ std::vector<config_issue> validate(const config& cfg) {
   // Host, Upgrade, Connection, Sec-WebSocket-Key and -Version are required (RFC 6455 §4.1).
   in_range("limits.max_headers", l.max_headers, 5, 1024);
   in_range("server.io_uring_buffer_size", s.io_uring_buffer_size, 512, 1u << 20);
+  const std::tuple<const char*, std::uint64_t, const char*, std::uint64_t> bursts[] = {
+      {"limits.message_burst", l.message_burst, "limits.messages_per_second", l.messages_per_second},
+      {"limits.bytes_burst", l.bytes_burst, "limits.bytes_per_second", l.bytes_per_second},
+      {"limits.connect_burst_per_address", l.connect_burst_per_address,
+       "limits.connects_per_address_per_second", l.connects_per_address_per_second}};
+  for (const auto& [key, burst, rate_key, rate] : bursts)
+    if (burst != 0 && rate == 0) issue(key, std::string("has no effect without ") + rate_key + "; set both");
+  in_range("limits.rate_limit_strikes", l.rate_limit_strikes, 1, 1'000'000);
 
   const auto& b = cfg.backpressure;
   in_range("backpressure.high_watermark", b.high_watermark, 1, tib);
@@ -467,6 +477,37 @@ std::vector<config_issue> validate(const config& cfg) {
     issue("cluster.max_age", "must be 0 (no limit) or at least 1s (JetStream's resolution)");
   if (cl.request_timeout < std::chrono::milliseconds(100) || cl.request_timeout > std::chrono::minutes(10))
     issue("cluster.request_timeout", "must be between 100ms and 10m");
+
+  const auto& a = cfg.auth;
+  const auto files = [&](const char* key, const std::vector<std::string>& list) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (list[i].empty()) issue(key, "must not list an empty path");
+      else if (std::count(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(i), list[i]) != 0)
+        issue(key, quoted(list[i]) + " is listed twice");
+    }
+  };
+  files("auth.jwt_secret_file", a.jwt_secret_files);
+  files("auth.jwt_public_key_file", a.jwt_public_key_files);
+  const bool has_keys = !a.jwt_secret_files.empty() || !a.jwt_public_key_files.empty();
+  const auto patterns = [&](const char* key, const std::vector<std::string>& list) {
+    for (const std::string& pattern : list)
+      if (!core::is_valid_topic_pattern(pattern, cfg.pubsub.max_topic_length))
+        issue(key, quoted(pattern) + ": not a topic pattern (segments of A-Z a-z 0-9 _ : - separated "
+                                     "by . or /, a segment may be * or, last, >)");
+    if (!list.empty() && !has_keys)
+      issue(key, "has no effect without auth.jwt_secret_file or auth.jwt_public_key_file (without "
+                 "keys every client may do everything)");
+    if (!list.empty() && a.required)
+      issue(key, "has no effect while auth.required is true (set it to false to let clients in "
+                 "without a token)");
+  };
+  patterns("auth.anonymous_subscribe", a.anonymous_subscribe);
+  patterns("auth.anonymous_publish", a.anonymous_publish);
+  for (const std::string& aud : a.audience)
+    if (aud.empty()) issue("auth.audience", "must not list an empty audience");
+  if (a.clock_skew.count() < 0 || a.clock_skew > std::chrono::minutes(10))
+    issue("auth.clock_skew", "must be between 0 and 10m, got " + format_duration(a.clock_skew));
+  in_range("auth.max_token_bytes", a.max_token_bytes, 256, 65536);
   return issues;
 }
 

@@ -70,6 +70,19 @@ struct limits_config {
   std::uint32_t max_topics_per_connection = 256;
   std::uint32_t max_header_bytes = 8192;  // whole HTTP request head
   std::uint32_t max_headers = 64;
+  // Per /ws connection, inbound: token buckets over messages and bytes (rate per second, burst);
+  // 0 = no limit. A refused request is answered `rate_limited`; past rate_limit_strikes refusals
+  // in a row of bursts (one strike forgiven per second) the connection is closed with 1008.
+  std::uint32_t messages_per_second = 0;
+  std::uint32_t message_burst = 0;  // 0: the rate (one second's worth)
+  std::uint32_t bytes_per_second = 0;
+  std::uint32_t bytes_burst = 0;    // 0: the rate, and at least max_message_size
+  std::uint32_t rate_limit_strikes = 20;
+  // Per client address (the PROXY protocol's when behind a balancer): concurrent connections and
+  // new connections per second (rate, burst); 0 = no limit. Refused with HTTP 429.
+  std::uint32_t max_connections_per_address = 0;
+  std::uint32_t connects_per_address_per_second = 0;
+  std::uint32_t connect_burst_per_address = 0;  // 0: the rate
   bool operator==(const limits_config&) const = default;
 };
 
@@ -157,6 +170,23 @@ struct cluster_config {
   bool operator==(const cluster_config&) const = default;
 };
 
+// Client authentication with JWTs (authenticator.hpp, README "Security"). No key files: off, every
+// client may do everything (as before). With keys, clients present a token on the upgrade
+// (Authorization: Bearer, or ?token=) or in a first message {"op":"auth"}; its claim "shoal"
+// holds the topics it may subscribe to and publish on. Key files are re-read on SIGHUP.
+struct auth_config {
+  std::vector<std::string> jwt_secret_files;      // HMAC secrets (HS256/384/512), >= 32 bytes each
+  std::vector<std::string> jwt_public_key_files;  // PEM public keys (RS*, ES256, ES384, EdDSA)
+  std::string issuer;                  // non-empty: tokens must carry this "iss"
+  std::vector<std::string> audience;   // non-empty: a token's "aud" must name one of these
+  std::chrono::milliseconds clock_skew{30'000};  // allowed on "exp" and "nbf"
+  bool required = true;  // false: a client without a token is anonymous (the two lists below)
+  std::vector<std::string> anonymous_subscribe;  // topic patterns an anonymous client may read
+  std::vector<std::string> anonymous_publish;    // and publish on
+  std::uint32_t max_token_bytes = 8192;
+  bool operator==(const auth_config&) const = default;
+};
+
 struct log_config {
   log_level level = log_level::info;
   bool operator==(const log_config&) const = default;
@@ -172,6 +202,7 @@ struct config {
   tls_config tls;
   deflate_config deflate;
   cluster_config cluster;
+  auth_config auth;
   log_config log;
   bool operator==(const config&) const = default;
 };

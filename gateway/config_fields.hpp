@@ -98,6 +98,34 @@ void for_each_field(Config& c, Visit&& visit) {
   visit(field_info{"limits", "max_headers", "--max-headers", "N",
                    "Header fields in an HTTP request; 5..1024"},
         l.max_headers);
+  visit(field_info{"limits", "messages_per_second", "--messages-per-second", "N",
+                   "Messages a /ws connection may send per second; past it requests are answered "
+                   "rate_limited; 0 = no limit"},
+        l.messages_per_second);
+  visit(field_info{"limits", "message_burst", "--message-burst", "N",
+                   "Messages a /ws connection may send at once above the rate; 0 = the rate"},
+        l.message_burst);
+  visit(field_info{"limits", "bytes_per_second", "--bytes-per-second", "BYTES",
+                   "Message bytes a /ws connection may send per second; 0 = no limit"},
+        l.bytes_per_second);
+  visit(field_info{"limits", "bytes_burst", "--bytes-burst", "BYTES",
+                   "Message bytes a /ws connection may send at once; 0 = the rate (at least "
+                   "max_message_size)"},
+        l.bytes_burst);
+  visit(field_info{"limits", "rate_limit_strikes", "--rate-limit-strikes", "N",
+                   "Requests refused as rate_limited, one forgiven per second, after which the "
+                   "connection is closed with 1008; >= 1"},
+        l.rate_limit_strikes);
+  visit(field_info{"limits", "max_connections_per_address", "--max-connections-per-address", "N",
+                   "Connections one client address may hold (HTTP 429 past it); 0 = no limit"},
+        l.max_connections_per_address);
+  visit(field_info{"limits", "connects_per_address_per_second", "--connects-per-address-per-second",
+                   "N", "New connections one client address may open per second (HTTP 429 past "
+                   "it); 0 = no limit"},
+        l.connects_per_address_per_second);
+  visit(field_info{"limits", "connect_burst_per_address", "--connect-burst-per-address", "N",
+                   "New connections one address may open at once above the rate; 0 = the rate"},
+        l.connect_burst_per_address);
   auto& b = c.backpressure;
   visit(field_info{"backpressure", "high_watermark", "--high-watermark", "BYTES",
                    "Buffered bytes for a connection above which Shoal stops reading from it"},
@@ -229,6 +257,37 @@ void for_each_field(Config& c, Visit&& visit) {
                    "A publish or history read JetStream has not answered in this long fails "
                    "(publish: error `unavailable`); > 0"},
         cl.request_timeout);
+  auto& a = c.auth;
+  visit(field_info{"auth", "jwt_secret_file", "--jwt-secret-file", "FILE",
+                   "File holding an HMAC secret (HS256/384/512, >= 32 bytes) that signs client "
+                   "JWTs; its name without extension is its kid; repeatable; reloaded on SIGHUP"},
+        a.jwt_secret_files);
+  visit(field_info{"auth", "jwt_public_key_file", "--jwt-public-key-file", "FILE",
+                   "PEM public key (RSA >= 2048: RS256/384/512, P-256: ES256, P-384: ES384, "
+                   "Ed25519: EdDSA) that verifies client JWTs; kid as above; repeatable"},
+        a.jwt_public_key_files);
+  visit(field_info{"auth", "issuer", "--jwt-issuer", "ISS",
+                   "Tokens must carry this iss; empty = not checked"},
+        a.issuer);
+  visit(field_info{"auth", "audience", "--jwt-audience", "AUD",
+                   "Tokens' aud must name one of these; repeatable; none = not checked"},
+        a.audience);
+  visit(field_info{"auth", "clock_skew", "--jwt-clock-skew", "DURATION",
+                   "Clock difference allowed on exp and nbf; <= 10m"},
+        a.clock_skew);
+  visit(field_info{"auth", "required", "--auth-required", "true|false",
+                   "With keys: every client needs a token; false = clients without one are "
+                   "anonymous with the anonymous_* permissions"},
+        a.required);
+  visit(field_info{"auth", "anonymous_subscribe", "--anonymous-subscribe", "PATTERN",
+                   "Topic pattern (a.*, a.>) anonymous clients may subscribe to; repeatable"},
+        a.anonymous_subscribe);
+  visit(field_info{"auth", "anonymous_publish", "--anonymous-publish", "PATTERN",
+                   "Topic pattern anonymous clients may publish on; repeatable"},
+        a.anonymous_publish);
+  visit(field_info{"auth", "max_token_bytes", "--max-token-bytes", "BYTES",
+                   "Longest token accepted; 256..65536"},
+        a.max_token_bytes);
   visit(field_info{"log", "level", "--log-level", "error|warn|info|debug", "Log level"},
         c.log.level);
 }

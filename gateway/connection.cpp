@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 
 #include "core/frame_encoder.hpp"
 #include "core/handshake.hpp"
@@ -273,8 +274,12 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
       break;
   }
   const core::http_request& req = parser.request();
-  route_result route = route_request(req, ctx.server, ctx.settings, admin_);
+  const authenticator* auth = admin_ ? nullptr : current_auth(ctx);
+  route_result route = route_request(req, ctx.server, ctx.settings, admin_, auth,
+                                     auth && auth->enabled() ? std::time(nullptr) : 0);
   queue_bytes(ctx, route.response);
+  if (route.auth_accepted) shard_metrics::add(ctx.metrics.auth_accepted);
+  if (route.auth_refused >= 0) shard_metrics::add(ctx.metrics.auth_refused[route.auth_refused]);
   if (route.publish) {
     auto p = std::make_unique<http_publish>(*this);
     p->topic = std::string(route.publish_topic);
@@ -295,6 +300,12 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
     }
     shard_metrics::add(ctx.metrics.websocket_open);
     last_rx_ = ping_sent_ = ctx.now;
+    if (endpoint_ == endpoint::pubsub && auth && auth->enabled()) {
+      // Authentication on: the session exists from the upgrade, holding the token's grant or
+      // the deadline for a first `auth` message.
+      session_ = std::make_unique<pubsub_session>(*this, ctx);
+      session_->start_auth(ctx, std::move(route.grant));
+    }
     enter(ctx, conn_state::open);
     return r.consumed;  // frames may follow the request in the same read
   }
@@ -517,7 +528,7 @@ void connection::on_message(shard_context& ctx, core::opcode op,
     queue_text(ctx, error);
     return;
   }
-  if (!session_) session_ = std::make_unique<pubsub_session>(*this);  // from the first message
+  if (!session_) session_ = std::make_unique<pubsub_session>(*this, ctx);  // from the first message
   session_->on_text(ctx, {reinterpret_cast<const char*>(payload.data()), payload.size()});
 }
 
@@ -601,6 +612,10 @@ void connection::on_timer(shard_context& ctx) {
       }
       break;
     case conn_state::open:
+      if (session_ && session_->deadline() != 0 && ctx.now >= session_->deadline()) {
+        session_->on_deadline(ctx);  // closes: no token in time, or the token expired
+        break;
+      }
       if (held_ != 0) {
         // Shoal holds this peer's input back (its queues are full), so a pong or any frame it
         // sent waits unread: not the peer's silence. The clocks restart when reading resumes.
@@ -654,6 +669,7 @@ void connection::reschedule(shard_context& ctx) {
       if (ping_outstanding_) next = after(ping_sent_, s.pong_timeout_ticks);
       else if (s.ping_interval_ticks) next = after(ping_sent_, s.ping_interval_ticks);
       if (s.idle_ticks) next = std::min(next, after(last_rx_, s.idle_ticks));
+      if (session_ && session_->deadline() != 0) next = std::min(next, session_->deadline());
       if (next == ~std::uint64_t{0}) {
         timer_wheel::cancel(timer_);
         return;

@@ -76,6 +76,10 @@ class connection {
 
   // Pub/sub (/ws) and the HTTP publish API.
   pubsub_session* session() noexcept { return session_.get(); }
+  // The session's deadline (pubsub_session::deadline) changed: the timer follows it.
+  void deadline_changed(shard_context& ctx) {
+    if (state_ == conn_state::open) reschedule(ctx);
+  }
   void queue_text(shard_context& ctx, std::string_view json);
   void queue_broadcast(shard_context& ctx, local_frame* frame) {
     if (close_sent_) return;

@@ -39,21 +39,80 @@ route_result refuse(std::string response, bool upgrade_attempt) {
   return r;
 }
 
+// A refusal of the request's credentials: 401 with the RFC 6750 §3 challenge (error code and
+// the one-line reason), or 403 for a valid token whose claims do not cover the request.
+route_result refuse_credentials(unsigned status, std::string_view error, std::string_view reason,
+                                bool upgrade_attempt) {
+  std::string challenge = "Bearer realm=\"shoal\"";
+  if (!error.empty()) {
+    challenge += ", error=\"";
+    challenge += error;
+    challenge += "\", error_description=\"";
+    challenge += reason;  // static texts without quotes or backslashes
+    challenge += '"';
+  }
+  const core::http_header header[] = {{"WWW-Authenticate", challenge}};
+  return refuse(core::build_error_response(status, reason, header), upgrade_attempt);
+}
+
+// Verifies the request's token. Returns a refusal, or nothing with `grant` set (or left empty
+// when the request has no token and may go on without one).
+std::optional<route_result> authenticate(const core::http_request& req, const authenticator& auth,
+                                         std::int64_t now_unix, bool upgrade_attempt,
+                                         std::optional<auth_grant>& grant) {
+  const request_token t = find_request_token(req);
+  switch (t.state) {
+    case request_token::status::none:
+      if (!auth.required()) grant = auth.anonymous();
+      return std::nullopt;
+    case request_token::status::ambiguous:
+      return refuse_credentials(400, "invalid_request",
+                                "send the token once: in the Authorization header or the token "
+                                "query parameter (RFC 6750 §2)",
+                                upgrade_attempt);
+    case request_token::status::bad_scheme:
+      return refuse_credentials(401, "invalid_request",
+                                "Authorization must be 'Bearer <token>' (RFC 6750 §2.1)",
+                                upgrade_attempt);
+    case request_token::status::found:
+      break;
+  }
+  auth_grant g;
+  const core::jwt_error err = auth.verify(t.token, now_unix, g);
+  if (err != core::jwt_error::none) {
+    route_result r = refuse_credentials(401, "invalid_token", core::describe(err), upgrade_attempt);
+    r.auth_refused = static_cast<int>(err);
+    return r;
+  }
+  grant = std::move(g);
+  return std::nullopt;
+}
+
 // POST /publish/<topic>: checks everything that can be checked before the body is read.
 route_result publish(const core::http_request& req, std::string_view topic,
-                     const connection_settings& s) {
+                     const connection_settings& s, const authenticator* auth, std::int64_t now_unix) {
   static const core::http_header allow_post[] = {{"Allow", "POST"}};
-  static const core::http_header bearer[] = {{"WWW-Authenticate", "Bearer"}};
   if (req.method() != "POST")
     return refuse(core::build_error_response(405, "publish with POST (RFC 9110 §15.5.6)", allow_post), false);
-  if (!s.publish_token.empty()) {
-    const auto auth = req.header("Authorization");
-    if (!auth || auth->size() != 7 + s.publish_token.size() || auth->substr(0, 7) != "Bearer " ||
-        auth->substr(7) != s.publish_token)
-      return refuse(core::build_error_response(401, "a valid bearer token is required to publish (RFC 6750 §3)", bearer), false);
-  }
   if (!is_valid_topic(topic, s.max_topic_length))
     return refuse(core::build_error_response(400, "invalid topic name (see the README's topic rules)"), false);
+  // The static publish token, or (with auth on) a JWT whose claims allow publishing here.
+  const auto header = req.header("Authorization");
+  const bool static_token = !s.publish_token.empty() && header &&
+                            header->size() == 7 + s.publish_token.size() &&
+                            header->substr(0, 7) == "Bearer " && header->substr(7) == s.publish_token;
+  const bool jwt = auth && auth->enabled();
+  if (!static_token && jwt) {
+    std::optional<auth_grant> grant;
+    if (auto refused = authenticate(req, *auth, now_unix, false, grant)) return *refused;
+    if (!grant)
+      return refuse_credentials(401, {}, "a bearer token is required to publish (RFC 6750 §3)", false);
+    if (!grant->permissions->may_publish(topic))
+      return refuse_credentials(403, "insufficient_scope",
+                                "the token does not allow publishing on this topic", false);
+  } else if (!static_token && !s.publish_token.empty()) {
+    return refuse_credentials(401, {}, "a valid bearer token is required to publish (RFC 6750 §3)", false);
+  }
   if (req.has_transfer_encoding())
     return refuse(core::build_error_response(411, "send the body with Content-Length; Transfer-Encoding is not supported (RFC 9112 §6.1)"), false);
   const auto length = req.content_length();
@@ -77,9 +136,22 @@ std::string_view choose_subprotocol(const std::vector<std::string_view>& offered
   return {};
 }
 
-route_result websocket(const core::http_request& req, endpoint ep, const connection_settings& s) {
+route_result websocket(const core::http_request& req, endpoint ep, const connection_settings& s,
+                       const authenticator* auth, std::int64_t now_unix) {
   const core::upgrade_result u = core::validate_upgrade(req);
   if (!u.ok()) return refuse(core::build_error_response(u), u.error != core::upgrade_error::not_upgrade);
+  std::optional<auth_grant> grant;
+  if (auth && auth->enabled()) {
+    if (auto refused = authenticate(req, *auth, now_unix, true, grant)) return *refused;
+    // Without a token a /ws client may still authenticate in its first message; /echo has no
+    // messages of its own to do that with.
+    if (!grant && ep == endpoint::echo) {
+      route_result r = refuse_credentials(401, {}, "a bearer token is required (Authorization header "
+                                                   "or token query parameter, RFC 6750 §2)", true);
+      r.auth_refused = 0;
+      return r;
+    }
+  }
   if (!s.allowed_origins.empty()) {
     const bool allowed = u.upgrade.origin &&
         std::find(s.allowed_origins.begin(), s.allowed_origins.end(), *u.upgrade.origin) !=
@@ -105,23 +177,26 @@ route_result websocket(const core::http_request& req, endpoint ep, const connect
   }
   r.response = core::build_upgrade_response(u.upgrade.key, protocol, extensions);
   r.upgrade = ep;
+  r.auth_accepted = grant && grant->expires_at != 0;
+  r.grant = std::move(grant);
   return r;
 }
 
 }  // namespace
 
 route_result route_request(const core::http_request& req, const server_state& server,
-                           const connection_settings& settings, bool admin) {
+                           const connection_settings& settings, bool admin,
+                           const authenticator* auth, std::int64_t now_unix) {
   const std::string_view path = req.path();
   const bool operator_path = path == "/healthz" || path == "/readyz" || path == "/metrics";
   if (admin && !operator_path)
     return plain(404, "text/plain", "the admin listener serves /healthz, /readyz and /metrics only\n",
                  req, server.draining.load(std::memory_order_relaxed));
-  if (path == "/echo") return websocket(req, endpoint::echo, settings);
-  if (path == "/ws") return websocket(req, endpoint::pubsub, settings);
+  if (path == "/echo") return websocket(req, endpoint::echo, settings, auth, now_unix);
+  if (path == "/ws") return websocket(req, endpoint::pubsub, settings, auth, now_unix);
   constexpr std::string_view publish_prefix = "/publish/";
   if (path.starts_with(publish_prefix))
-    return publish(req, path.substr(publish_prefix.size()), settings);
+    return publish(req, path.substr(publish_prefix.size()), settings, auth, now_unix);
 
   const bool draining = server.draining.load(std::memory_order_relaxed);
   const bool get_or_head = req.method() == "GET" || req.method() == "HEAD";

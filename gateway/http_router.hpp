@@ -9,6 +9,7 @@
 
 #include "core/permessage_deflate.hpp"
 #include "core/http_request.hpp"
+#include "gateway/authenticator.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/shard_context.hpp"
 
@@ -20,6 +21,13 @@ struct route_result {
   bool close = false;                // close the connection after the response
   bool refused_upgrade = false;      // an upgrade attempt was refused (metrics)
   std::optional<core::deflate_params> deflate;  // upgrade: permessage-deflate was agreed
+  // Upgrade with authentication on: what the request's token (or anonymity) grants; none on
+  // /ws means the client must send {"op":"auth"} within the handshake timeout.
+  std::optional<auth_grant> grant;
+  // For metrics: a token was verified (accepted), or refused (the shard_metrics::auth_refused
+  // slot: 0 for a missing token, else the core::jwt_error).
+  bool auth_accepted = false;
+  int auth_refused = -1;
   // POST /publish/<topic> accepted so far: read `body_length` bytes, then publish.
   bool publish = false;
   std::string_view publish_topic;
@@ -27,8 +35,10 @@ struct route_result {
 };
 
 // admin: the request came through an admin listener, which serves /healthz, /readyz and
-// /metrics only.
+// /metrics only. auth: the shard's current authenticator (null or !enabled(): no auth);
+// now_unix: the wall clock, for token expiry.
 route_result route_request(const core::http_request& request, const server_state& server,
-                           const connection_settings& settings, bool admin = false);
+                           const connection_settings& settings, bool admin = false,
+                           const authenticator* auth = nullptr, std::int64_t now_unix = 0);
 
 }  // namespace shoal::gateway

@@ -3,6 +3,8 @@
 
 #include <string_view>
 
+#include "core/jwt.hpp"
+
 namespace shoal::gateway {
 namespace {
 
@@ -80,20 +82,34 @@ constexpr metric_def defs[] = {
     {"shoal_tls_handshakes_failed_total", "counter",
      "TLS connections that ended before their handshake completed (bad client, timeout, not TLS)",
      &shard_metrics::tls_handshakes_failed},
+    {"shoal_auth_accepted_total", "counter", "Client tokens accepted (on the upgrade or in an auth message)",
+     &shard_metrics::auth_accepted},
+    {"shoal_auth_expired_total", "counter", "Connections closed (4001) because their token expired unrefreshed",
+     &shard_metrics::auth_expired},
+    {"shoal_unauthorized_total", "counter",
+     "Subscribes and publishes refused because the connection's token does not allow the topic",
+     &shard_metrics::unauthorized},
+    {"shoal_rate_limited_total", "counter", "Requests refused as rate_limited (limits.messages_per_second, bytes_per_second)",
+     &shard_metrics::rate_limited},
+    {"shoal_rate_limit_closes_total", "counter",
+     "Connections closed (1008) for staying over their rate limit (limits.rate_limit_strikes)",
+     &shard_metrics::rate_limit_closes},
     {"shoal_pings_sent_total", "counter", "Heartbeat pings sent", &shard_metrics::pings_sent},
     {"shoal_heartbeat_timeouts_total", "counter", "Peers closed for not answering pings", &shard_metrics::heartbeat_timeouts},
     {"shoal_buffered_bytes", "gauge", "Bytes queued for sending, not yet written", &shard_metrics::buffered_bytes},
     {"shoal_paused_reads", "gauge", "Connections not read because their output is above the high watermark", &shard_metrics::paused_reads},
 };
 
-// Appends one sample line: name{shard="s"[,code="c"]} value.
+// Appends one sample line: name{shard="s"[,label="v"]} value.
 void sample(std::string& out, std::string_view name, std::size_t shard, std::string_view code,
-            std::uint64_t value) {
+            std::uint64_t value, std::string_view label = "code") {
   out += name;
   out += "{shard=\"";
   out += std::to_string(shard);
   if (!code.empty()) {
-    out += "\",code=\"";
+    out += "\",";
+    out += label;
+    out += "=\"";
     out += code;
   }
   out += "\"} ";
@@ -130,6 +146,16 @@ std::string render_prometheus(std::span<const shard_metrics* const> shards, bool
       if (v == 0) continue;
       const std::string code = i + 1 == shard_metrics::close_slots ? "other" : std::to_string(1000 + i);
       sample(out, "shoal_closes_total", s, code, v);
+    }
+  }
+  header(out, "shoal_auth_refused_total", "counter",
+         "Client tokens refused, by reason (missing_token: none on an /echo upgrade, or no auth message in time)");
+  for (std::size_t s = 0; s < shards.size(); ++s) {
+    for (std::size_t i = 0; i < shard_metrics::auth_reason_slots; ++i) {
+      const std::uint64_t v = shards[s]->auth_refused[i].load(std::memory_order_relaxed);
+      if (v == 0) continue;
+      const std::string_view reason = i == 0 ? "missing_token" : core::to_string(static_cast<core::jwt_error>(i));
+      sample(out, "shoal_auth_refused_total", s, reason, v, "reason");
     }
   }
   header(out, "shoal_draining", "gauge", "1 while the server drains for shutdown");

@@ -58,6 +58,16 @@ class shard_metrics {
   counter deflate_inflated{0};        // compressed messages inflated
   counter tls_handshakes{0};          // TLS handshakes completed
   counter tls_handshakes_failed{0};   // TLS connections that ended before the handshake completed
+  // Authentication (README "Security"): tokens accepted (upgrade or `auth` message), refused by
+  // reason (core::jwt_error's index; slot 0, jwt_error::none, counts clients that sent none in
+  // time), connections closed at their token's expiry, requests outside the token's topics.
+  static constexpr std::size_t auth_reason_slots = 18;
+  counter auth_accepted{0};
+  counter auth_refused[auth_reason_slots]{};
+  counter auth_expired{0};
+  counter unauthorized{0};
+  counter rate_limited{0};            // /ws requests refused as rate_limited
+  counter rate_limit_closes{0};       // connections closed (1008) for staying over their rate limit
   counter pings_sent{0};
   counter heartbeat_timeouts{0};
   counter buffered_bytes{0};          // gauge: bytes queued, not yet written

@@ -133,12 +133,13 @@ std::string_view member_value(std::string_view json, std::size_t member,
 }
 
 // Known keys of a client message, as bit positions.
-enum key_index : unsigned { key_op, key_topic, key_since, key_data, key_id, key_count };
+enum key_index : unsigned { key_op, key_topic, key_since, key_data, key_id, key_token, key_count };
 
 std::optional<client_op> find_op(std::string_view name) noexcept {
   if (name == "sub") return client_op::subscribe;
   if (name == "unsub") return client_op::unsubscribe;
   if (name == "pub") return client_op::publish;
+  if (name == "auth") return client_op::authenticate;
   return std::nullopt;
 }
 
@@ -148,6 +149,7 @@ int find_key(std::string_view key) noexcept {
   if (key == "since") return key_since;
   if (key == "data") return key_data;
   if (key == "id") return key_id;
+  if (key == "token") return key_token;
   return -1;
 }
 
@@ -157,7 +159,7 @@ std::string_view error_code_name(protocol_error_code code) noexcept {
   static constexpr std::string_view names[] = {
       "bad_json",       "bad_message",     "bad_topic",    "too_many_topics",
       "not_subscribed", "message_too_big", "unauthorized", "internal",
-      "overloaded", "unavailable"};
+      "overloaded", "unavailable",     "rate_limited"};
   auto i = static_cast<std::size_t>(code);
   return i < std::size(names) ? names[i] : "internal";
 }
@@ -260,6 +262,18 @@ void encode_too_old(std::string& out, std::string_view topic, std::uint64_t sinc
   open_message(out, "too_old", topic);
   append_field(out, "since", since);
   append_field(out, "oldest", oldest);
+  out += '}';
+}
+
+void encode_authed(std::string& out, std::int64_t expires_at, std::string_view subject,
+                   std::string_view id) {
+  out += R"({"op":"authed")";
+  append_field(out, "exp", static_cast<std::uint64_t>(std::max<std::int64_t>(expires_at, 0)));
+  if (!subject.empty()) {
+    out += R"(,"sub":)";
+    append_json_string(out, subject);
+  }
+  append_id(out, id);
   out += '}';
 }
 
@@ -405,6 +419,18 @@ parse_outcome command_parser::impl::parse(std::string_view text, std::size_t max
   if (!found_op) return fail(code::bad_message, "unknown op");
   client_op op = *found_op;
 
+  if (op == client_op::authenticate) {
+    std::string_view token;
+    if (!has(key_token)) return fail(code::bad_message, "auth needs token");
+    if (fields[key_token].get_string().get(token)) return fail(code::bad_message, "token must be a string");
+    if (seen & ((1u << key_topic) | (1u << key_since) | (1u << key_data)))
+      return fail(code::bad_message, "auth takes only token and id");
+    out.ok = true;
+    out.command = client_command{op, {}, std::nullopt, {}, out.id, token};
+    return out;
+  }
+  if (has(key_token)) return fail(code::bad_message, "token is only allowed on auth");
+
   std::string_view topic;
   if (!has(key_topic)) return fail(code::bad_message, "missing topic");
   if (fields[key_topic].get_string().get(topic)) {
@@ -438,7 +464,7 @@ parse_outcome command_parser::impl::parse(std::string_view text, std::size_t max
   }
 
   out.ok = true;
-  out.command = client_command{op, topic, since, data, out.id};
+  out.command = client_command{op, topic, since, data, out.id, {}};
   return out;
 }
 

@@ -14,9 +14,12 @@
 //   {"op":"unsub","topic":"prices.btc"}                unsubscribe
 //   {"op":"pub","topic":"prices.btc","data":<JSON>}    publish; `data` is any JSON value, kept
 //                                                      byte for byte (outer whitespace trimmed)
+//   {"op":"auth","token":"<JWT>"}                      authenticate, or refresh the token before
+//                                                      it expires (README "Security")
 //   Every op may carry "id": an integer 0..2^53 or a string of at most 64 printable ASCII
 //   characters other than `"` and `\`. It is echoed (re-encoded canonically) in the answer.
-//   "since" (a non-negative integer below 2^64) is only allowed on sub, "data" only on pub.
+//   "since" (a non-negative integer below 2^64) is only allowed on sub, "data" only on pub,
+//   "token" only on auth (which takes no topic).
 //   Unknown keys are ignored (for forward compatibility) but must be valid JSON; a known key
 //   given twice is rejected. The whole message must be one valid UTF-8 JSON object with nothing
 //   but whitespace after it. Integers must fit 64 bits and other numbers a finite double (a
@@ -31,12 +34,17 @@
 //                                                         delivered to you (slow consumer)
 //   {"op":"too_old","topic":"t","since":S,"oldest":O}     resume point no longer in history;
 //                                                         you are subscribed from now on
+//   {"op":"authed","exp":E[,"sub":"<subject>"][,"id":..]}  the token is accepted; E = its expiry
+//                                                         (Unix seconds), the connection closes
+//                                                         with 4001 then unless refreshed
 //   {"op":"error","code":"<code>","message":"<text>"[,"id":..][,"topic":"t"]}
 //     codes: bad_json (not valid JSON / UTF-8), bad_message (not an object, unknown op, missing
 //     or ill-typed field, duplicate key), bad_topic, too_many_topics, not_subscribed,
-//     message_too_big, unauthorized, internal, overloaded, unavailable (cluster: NATS JetStream
-//     is unreachable or did not confirm in time; a publish answered so may or may not have been
-//     stored, see README "Cluster").
+//     message_too_big, unauthorized (no token yet, a token refused, or a topic its claims do not
+//     allow), internal, overloaded, unavailable (cluster: NATS JetStream is unreachable or did
+//     not confirm in time; a publish answered so may or may not have been stored, see README
+//     "Cluster"), rate_limited (the connection sent more than limits.messages_per_second or
+//     bytes_per_second allow; the request was not carried out).
 //   Sequence numbers are unsigned 64-bit integers, per topic, starting at 1.
 //
 // Topic names
@@ -59,7 +67,7 @@ inline constexpr std::size_t default_max_topic_len = 200;
 inline constexpr std::size_t max_id_string_len = 64;
 inline constexpr std::uint64_t max_id_integer = std::uint64_t{1} << 53;
 
-enum class client_op : std::uint8_t { subscribe, unsubscribe, publish };
+enum class client_op : std::uint8_t { subscribe, unsubscribe, publish, authenticate };
 
 struct client_command {
   client_op op = client_op::subscribe;
@@ -67,6 +75,7 @@ struct client_command {
   std::optional<std::uint64_t> since;  // subscribe only
   std::string_view data;               // publish only: one valid JSON value, raw text
   std::string_view id;                 // canonical JSON of the id, empty if absent
+  std::string_view token;              // authenticate only: the JWT (unescaped)
 };
 
 enum class protocol_error_code : std::uint8_t {
@@ -80,6 +89,7 @@ enum class protocol_error_code : std::uint8_t {
   internal,
   overloaded,  // the topic's home shard is behind; retry later
   unavailable,  // cluster: NATS JetStream did not take or confirm the request; retry later
+  rate_limited,  // over the connection's limits.messages_per_second / bytes_per_second
 };
 
 // The wire name of `code` ("bad_json", ...).
@@ -146,6 +156,9 @@ void encode_ack(std::string& out, std::string_view topic, std::uint64_t seq, std
 void encode_gap(std::string& out, std::string_view topic, std::uint64_t from, std::uint64_t to);
 void encode_too_old(std::string& out, std::string_view topic, std::uint64_t since,
                     std::uint64_t oldest);
+// `subject` (any UTF-8) is escaped and left out when empty.
+void encode_authed(std::string& out, std::int64_t expires_at, std::string_view subject,
+                   std::string_view id);
 // `message` and `topic` are escaped (any UTF-8); empty `id`/`topic` are left out.
 void encode_error(std::string& out, protocol_error_code code, std::string_view message,
                   std::string_view id, std::string_view topic);

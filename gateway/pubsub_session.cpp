@@ -3,6 +3,9 @@
 // buffered bytes.
 #include "gateway/pubsub_session.hpp"
 
+#include <ctime>
+
+#include "core/close_code.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/pubsub_hub.hpp"
 
@@ -10,7 +13,29 @@ namespace shoal::gateway {
 
 namespace {
 bool holds_back(const subscription& sub) noexcept { return sub.gap_from != 0 || sub.conflated; }
+
+// The close code for a token that expired unrefreshed (README "Security"): in the 4000-4999
+// range RFC 6455 §7.4.2 leaves to applications.
+constexpr std::uint16_t close_token_expired = 4001;
+
+std::uint64_t now_ms(const shard_context& ctx) noexcept { return ctx.now * tick_ms; }
 }  // namespace
+
+pubsub_session::pubsub_session(connection& conn, shard_context& ctx) : conn_(conn) {
+  const connection_settings& s = ctx.settings;
+  if (s.messages_per_second == 0 && s.bytes_per_second == 0) return;
+  access& a = access_state(ctx);
+  a.limited = true;
+  a.messages = core::token_bucket(s.messages_per_second, s.message_burst);
+  a.bytes = core::token_bucket(s.bytes_per_second, s.bytes_burst);
+  // A client refused now and then is not closed; one refused at every message soon is.
+  a.strikes = core::token_bucket(std::max<std::uint32_t>(1, s.rate_limit_strikes / 10), s.rate_limit_strikes);
+}
+
+pubsub_session::access& pubsub_session::access_state(shard_context&) {
+  if (!access_) access_ = std::make_unique<access>();
+  return *access_;
+}
 
 pubsub_session::~pubsub_session() {
   for (auto& sub : subs_) release_held(*sub);
@@ -83,19 +108,46 @@ void pubsub_session::release_ready(shard_context& ctx) {
     ++first_ticket_;
   }
   if (answers_.size() < max_unanswered / 2) conn_.release_hold(ctx, conn_hold::answers);
+  if (access_ && access_->close_code != 0 && answers_.empty()) [[unlikely]]
+    conn_.start_close(ctx, access_->close_code, access_->close_reason);
 }
 
 // ---- Client commands ------------------------------------------------------------------------
 
 void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
   pubsub_hub& hub = *ctx.hub;
+  if (access_ && access_->close_code != 0) return;  // closing: what follows is not carried out
   const parse_outcome in = hub.parser().parse(text, ctx.settings.max_topic_length);
+  if (access_ && access_->limited && !within_limits(ctx, text.size(), in.id)) return;
   if (!in.ok) {
     send_error_now(ctx, in.error, in.message, in.id, in.topic);
     return;
   }
   const client_command& cmd = in.command;
+  if (access_ && access_->grants) [[unlikely]] {
+    if (cmd.op == client_op::authenticate) {
+      authenticate(ctx, cmd);
+      return;
+    }
+    const access& a = *access_;
+    const bool allowed = !a.awaiting_token &&
+        (cmd.op == client_op::publish ? a.grants->may_publish(cmd.topic)
+                                      : cmd.op == client_op::unsubscribe || a.grants->may_subscribe(cmd.topic));
+    if (!allowed) {
+      shard_metrics::add(ctx.metrics.unauthorized);
+      send_error_now(ctx, protocol_error_code::unauthorized,
+                     a.awaiting_token ? "authenticate first: {\"op\":\"auth\",\"token\":\"<JWT>\"}"
+                     : cmd.op == client_op::publish ? "the token does not allow publishing on this topic"
+                                                    : "the token does not allow subscribing to this topic",
+                     cmd.id, cmd.topic);
+      return;
+    }
+  }
   switch (cmd.op) {
+    case client_op::authenticate:
+      send_error_now(ctx, protocol_error_code::bad_message,
+                     "this server does not authenticate clients (no JWT keys configured)", cmd.id);
+      return;
     case client_op::subscribe:
       subscribe(ctx, cmd);
       return;
@@ -120,6 +172,106 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
       return;
     }
   }
+}
+
+// ---- Access: tokens and rate limits ----------------------------------------------------------
+
+void pubsub_session::start_auth(shard_context& ctx, std::optional<auth_grant> grant) {
+  if (grant) {
+    apply_grant(ctx, std::move(*grant));
+    return;
+  }
+  static const auto nothing = std::make_shared<const core::topic_permissions>();
+  access& a = access_state(ctx);
+  a.grants = nothing;
+  a.awaiting_token = true;
+  a.deadline = ctx.now + ctx.settings.handshake_ticks;
+}
+
+void pubsub_session::authenticate(shard_context& ctx, const client_command& cmd) {
+  const authenticator* auth = current_auth(ctx);
+  auth_grant grant;
+  const core::jwt_error err = auth ? auth->verify(cmd.token, std::time(nullptr), grant)
+                                   : core::jwt_error::no_key;
+  if (err != core::jwt_error::none) {
+    shard_metrics::add(ctx.metrics.auth_refused[static_cast<std::size_t>(err)]);
+    send_error_now(ctx, protocol_error_code::unauthorized, core::describe(err), cmd.id);
+    // A refused first token ends the connection; a refused refresh keeps the token it has.
+    if (access_->awaiting_token)
+      close_when_answered(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
+                          "unauthorized");
+    return;
+  }
+  shard_metrics::add(ctx.metrics.auth_accepted);
+  const std::int64_t expires_at = grant.expires_at;
+  std::string subject = grant.subject;
+  apply_grant(ctx, std::move(grant));
+  ctx.scratch.clear();
+  encode_authed(ctx.scratch, expires_at, subject, cmd.id);
+  answer_now(ctx, ctx.scratch);
+}
+
+void pubsub_session::apply_grant(shard_context& ctx, auth_grant&& grant) {
+  access& a = access_state(ctx);
+  a.grants = std::move(grant.permissions);
+  a.awaiting_token = false;
+  a.deadline = 0;
+  if (grant.expires_at != 0) {
+    // Closed when verification would refuse the token: at exp plus the allowed clock skew.
+    const authenticator* auth = current_auth(ctx);
+    const std::int64_t left = grant.expires_at + (auth ? auth->clock_skew_seconds() : 0) -
+                              static_cast<std::int64_t>(std::time(nullptr));
+    const std::uint64_t ticks = left > 0 ? static_cast<std::uint64_t>(left) * 1000 / tick_ms : 0;
+    a.deadline = ctx.now + std::max<std::uint64_t>(ticks, 1);
+  }
+  for (std::size_t i = subs_.size(); i-- > 0;) {
+    subscription* sub = subs_[i].get();
+    if (a.grants->may_subscribe(sub->topic)) continue;
+    std::string topic = sub->topic;
+    leave(ctx, sub);
+    ctx.scratch.clear();
+    encode_unsubscribed(ctx.scratch, topic, {});
+    answer_now(ctx, ctx.scratch);
+  }
+  conn_.deadline_changed(ctx);
+}
+
+void pubsub_session::on_deadline(shard_context& ctx) {
+  access_->deadline = 0;
+  if (access_->awaiting_token) {
+    shard_metrics::add(ctx.metrics.auth_refused[0]);
+    close_when_answered(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
+                        "no auth message within the handshake timeout");
+    return;
+  }
+  shard_metrics::add(ctx.metrics.auth_expired);
+  close_when_answered(ctx, close_token_expired, "token expired");
+}
+
+void pubsub_session::close_when_answered(shard_context& ctx, std::uint16_t code,
+                                         std::string_view reason) {
+  access_->close_code = code;
+  access_->close_reason = reason;
+  if (answers_.empty()) conn_.start_close(ctx, code, reason);
+}
+
+bool pubsub_session::within_limits(shard_context& ctx, std::size_t bytes, std::string_view id) {
+  const std::uint64_t now = now_ms(ctx);
+  const auto cost = static_cast<std::uint32_t>(std::min<std::size_t>(bytes, UINT32_MAX));
+  access& a = *access_;
+  if (a.messages.take(now) && a.bytes.take(now, cost)) return true;
+  if (!a.strikes.take(now)) {
+    shard_metrics::add(ctx.metrics.rate_limit_closes);
+    close_when_answered(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
+                        "rate limit exceeded");
+    return false;
+  }
+  shard_metrics::add(ctx.metrics.rate_limited);
+  send_error_now(ctx, protocol_error_code::rate_limited,
+                 "over this connection's rate limit (limits.messages_per_second, bytes_per_second); "
+                 "not carried out",
+                 id);
+  return false;
 }
 
 void pubsub_session::subscribe(shard_context& ctx, const client_command& cmd) {

@@ -8,14 +8,24 @@
 // waits in answers_ until those before it are out. A subscription answered early is `held`: its
 // messages wait with it (bounded by the slow-consumer limit), so "subscribed" always precedes
 // them. In the usual case (answers arriving in order) nothing waits and nothing is allocated.
+//
+// Access (README "Security"). With authentication on, the session holds what the client's token
+// grants (shared, immutable topic patterns) and a deadline: the first `auth` message's (when the
+// upgrade carried no token) or the token's expiry. With rate limits on, token buckets over its
+// messages and bytes. Both live in a session_access allocated only when one is on: with auth
+// off and no limits a session pays one null pointer, and a message one test of it.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/token_bucket.hpp"
+#include "core/topic_pattern.hpp"
+#include "gateway/authenticator.hpp"
 #include "gateway/config.hpp"
 #include "gateway/hub_client.hpp"
 #include "gateway/local_frame.hpp"
@@ -34,7 +44,8 @@ class pubsub_session final : public hub_client {
   // are answered (each waiting answer costs memory, so a pipelining client is bounded here).
   static constexpr std::size_t max_unanswered = 4096;
 
-  explicit pubsub_session(connection& conn) : conn_(conn) {}
+  // `settings` turns the rate limits on.
+  pubsub_session(connection& conn, shard_context& ctx);
   ~pubsub_session();
   pubsub_session(const pubsub_session&) = delete;
   pubsub_session& operator=(const pubsub_session&) = delete;
@@ -48,6 +59,14 @@ class pubsub_session final : public hub_client {
   // The connection is closing: leave every topic.
   void leave_all(shard_context& ctx);
   subscription* find(std::string_view topic) noexcept;
+
+  // Authentication is on for this connection: `grant` is what the upgrade's token granted, or
+  // none if the client must authenticate with its first message, before the handshake timeout.
+  void start_auth(shard_context& ctx, std::optional<auth_grant> grant);
+  // The tick at which on_deadline() is due, 0 for none.
+  std::uint64_t deadline() const noexcept { return access_ ? access_->deadline : 0; }
+  // Closes the connection: 1008 if no token came in time, 4001 if the token expired.
+  void on_deadline(shard_context& ctx);
 
   // hub_client
   void deliver(shard_context& ctx, subscription& sub, local_frame* frame) override;
@@ -79,6 +98,15 @@ class pubsub_session final : public hub_client {
   void release_ready(shard_context& ctx);
   void activate(shard_context& ctx, subscription& sub, subscribe_job& job);
   void subscribe(shard_context& ctx, const client_command& cmd);
+  void authenticate(shard_context& ctx, const client_command& cmd);
+  // Takes what `grant` allows: its topics, its expiry as the deadline; drops subscriptions it
+  // no longer allows (a refreshed token with fewer topics), answering `unsubscribed` for each.
+  void apply_grant(shard_context& ctx, auth_grant&& grant);
+  // Rate limits: false if this message is over them (answered here; may close the connection).
+  [[gnu::noinline]] bool within_limits(shard_context& ctx, std::size_t bytes, std::string_view id);
+  // Closes the connection with `code` once every request before is answered (an ack owed for
+  // an accepted publish is still sent); input after this is not carried out.
+  void close_when_answered(shard_context& ctx, std::uint16_t code, std::string_view reason);
   [[gnu::noinline]] void hold_delivery(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void over_limit(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void catch_up(shard_context& ctx, subscription& sub);
@@ -97,6 +125,20 @@ class pubsub_session final : public hub_client {
   std::uint64_t first_ticket_ = 0;
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
   std::size_t held_bytes_ = 0;     // bytes of the messages held with early answers (all subs)
+  // Authentication and rate limits, when either is on.
+  struct access {
+    std::shared_ptr<const core::topic_permissions> grants;  // null: authentication off
+    std::uint64_t deadline = 0;     // tick; 0 = none
+    bool awaiting_token = false;    // no token yet: only `auth` is answered
+    bool limited = false;           // a rate limit is on
+    core::token_bucket messages;
+    core::token_bucket bytes;
+    core::token_bucket strikes;     // refusals left before the connection is closed
+    std::uint16_t close_code = 0;   // non-zero: closing once the answers owed are out
+    std::string_view close_reason;  // static text
+  };
+  access& access_state(shard_context& ctx);
+  std::unique_ptr<access> access_;
 };
 
 }  // namespace shoal::gateway

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -76,6 +77,15 @@ connection_settings make_connection_settings(const config& cfg) {
   s.publish_token = cfg.pubsub.publish_token;
   s.allowed_origins = cfg.security.allowed_origins;
   s.subprotocols = cfg.security.subprotocols;
+  const limits_config& l = cfg.limits;
+  s.messages_per_second = l.messages_per_second;
+  s.message_burst = l.message_burst != 0 ? l.message_burst : l.messages_per_second;
+  s.bytes_per_second = l.bytes_per_second;
+  s.bytes_burst = l.bytes_burst != 0 ? l.bytes_burst
+                                    : static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                          std::max<std::uint64_t>(l.bytes_per_second, l.max_message_size),
+                                          UINT32_MAX));
+  s.rate_limit_strikes = l.rate_limit_strikes;
   const deflate_config& d = cfg.deflate;
   for (const std::string& e : d.endpoints) {
     s.deflate_echo = s.deflate_echo || e == "/echo";
@@ -129,6 +139,18 @@ int server::run() {
     }
     log_line(log_level::info, "TLS certificates: %s", tls->describe().c_str());
     state_.tls.publish(std::move(tls));
+  }
+
+  // So are the JWT keys.
+  {
+    std::string error;
+    auto auth = authenticator::load(cfg_.auth, error);
+    if (!auth) {
+      log_line(log_level::error, "config error: %s", error.c_str());
+      return 2;
+    }
+    log_line(log_level::info, "auth: %s", auth->summary().c_str());
+    state_.auth.publish(std::move(auth));
   }
 
   // One shoal per address: claimed before any shard listens (listen_guard.hpp).
@@ -240,6 +262,7 @@ int server::run() {
       for (auto& s : shards_) s->wake();
     } else if (sig == SIGHUP) {
       reload_tls();
+      reload_auth();
     }
     if (!guard_.complete() && guard_.retry())
       log_line(log_level::info, "share_listeners: the other shoal has exited; this one alone "
@@ -279,6 +302,19 @@ void server::reload_tls() {
   }
   log_line(log_level::info, "SIGHUP: reloaded TLS certificates: %s", tls->describe().c_str());
   state_.tls.publish(std::move(tls));
+}
+
+void server::reload_auth() {
+  // New connections and `auth` messages use the new keys; open connections keep what their
+  // token granted until it expires. Keys that do not load leave the old ones in place.
+  std::string error;
+  auto auth = authenticator::load(cfg_.auth, error);
+  if (!auth) {
+    log_line(log_level::error, "SIGHUP: keeping the previous JWT keys: %s", error.c_str());
+    return;
+  }
+  log_line(log_level::info, "SIGHUP: reloaded auth: %s", auth->summary().c_str());
+  state_.auth.publish(std::move(auth));
 }
 
 }  // namespace shoal::gateway

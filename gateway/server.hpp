@@ -31,6 +31,7 @@ class server {
 
  private:
   void reload_tls();  // SIGHUP
+  void reload_auth();  // SIGHUP: the JWT key files
   const config& cfg_;
   connection_settings settings_;
   server_state state_;

@@ -85,7 +85,7 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       io_(io),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
-           &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr} {
+           &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr, {}, 0} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
   shard_metrics::set(metrics_.queue_limit_bytes, hub_.queue_bytes());
 }

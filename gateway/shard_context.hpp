@@ -12,6 +12,7 @@
 
 #include "core/deflate_pool.hpp"
 #include "core/permessage_deflate.hpp"
+#include "gateway/authenticator.hpp"
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
 #include "gateway/tls_context.hpp"
@@ -33,6 +34,7 @@ struct server_state {
   std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
   std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
   tls_store tls;  // the current certificates, replaced on SIGHUP
+  auth_store auth;  // the current JWT keys and rules, replaced on SIGHUP
   cluster_link* cluster = nullptr;  // the link to NATS JetStream; null on a single node
 };
 
@@ -61,6 +63,12 @@ struct connection_settings {
   bool deflate_echo = false;
   bool deflate_pubsub = false;
   std::size_t deflate_min_size = 64;
+  // Inbound rate limits of a /ws connection (0 = none), and the refusals it may collect.
+  std::uint32_t messages_per_second = 0;
+  std::uint32_t message_burst = 0;
+  std::uint32_t bytes_per_second = 0;
+  std::uint32_t bytes_burst = 0;
+  std::uint32_t rate_limit_strikes = 20;
 };
 
 struct shard_context {
@@ -81,6 +89,20 @@ struct shard_context {
   std::vector<std::uint8_t> inflated;     // a message inflated by a shared decompressor
   std::vector<std::uint8_t> tls_record;   // small frames gathered into one TLS record
   uring_backend* uring = nullptr;         // set when the shard runs on io_uring
+  // This shard's copy of server.auth (see current_auth()).
+  std::shared_ptr<const authenticator> auth;
+  std::uint64_t auth_generation = 0;
 };
+
+// The authenticator in force: the shard's copy, refreshed when SIGHUP published a new one (one
+// atomic load per call; called per upgrade and per `auth` message, not per message).
+inline const authenticator* current_auth(shard_context& ctx) {
+  const std::uint64_t generation = ctx.server.auth.generation();
+  if (generation != ctx.auth_generation) {
+    ctx.auth = ctx.server.auth.get();
+    ctx.auth_generation = generation;
+  }
+  return ctx.auth.get();
+}
 
 }  // namespace shoal::gateway

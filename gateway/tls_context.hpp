@@ -7,14 +7,13 @@
 // (one relaxed atomic load per TLS accept) and take the lock only when it changed.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "gateway/config.hpp"
+#include "gateway/current_value.hpp"
 
 using SSL = struct ssl_st;
 using SSL_CTX = struct ssl_ctx_st;
@@ -49,23 +48,6 @@ class tls_context {
 };
 
 // The current tls_context, shared by the main thread (writer, on SIGHUP) and the shards.
-class tls_store {
- public:
-  void publish(std::shared_ptr<const tls_context> next) {
-    const std::lock_guard lock(mutex_);
-    current_ = std::move(next);
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
-  std::shared_ptr<const tls_context> get() const {
-    const std::lock_guard lock(mutex_);
-    return current_;
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::shared_ptr<const tls_context> current_;
-  std::atomic<std::uint64_t> generation_{0};
-};
+using tls_store = current_value<tls_context>;
 
 }  // namespace shoal::gateway

@@ -190,6 +190,36 @@ const rule_case rule_cases[] = {
      "go together"},
     {"RequestTimeoutTiny", [](config& c) { c.cluster.request_timeout = 10ms; }, "cluster.request_timeout",
      "between 100ms"},
+    {"BurstWithoutRate", [](config& c) { c.limits.message_burst = 10; }, "limits.message_burst",
+     "messages_per_second"},
+    {"ConnectBurstWithoutRate", [](config& c) { c.limits.connect_burst_per_address = 10; },
+     "limits.connect_burst_per_address", "connects_per_address_per_second"},
+    {"StrikesZero", [](config& c) { c.limits.rate_limit_strikes = 0; }, "limits.rate_limit_strikes",
+     "between 1"},
+    {"SecretFileTwice", [](config& c) { c.auth.jwt_secret_files = {"a.key", "a.key"}; },
+     "auth.jwt_secret_file", "listed twice"},
+    {"AnonymousWithoutKeys",
+     [](config& c) {
+       c.auth.required = false;
+       c.auth.anonymous_subscribe = {"public.>"};
+     },
+     "auth.anonymous_subscribe", "without auth.jwt_secret_file"},
+    {"AnonymousWhileRequired",
+     [](config& c) {
+       c.auth.jwt_secret_files = {"a.key"};
+       c.auth.anonymous_publish = {"chat.*"};
+     },
+     "auth.anonymous_publish", "auth.required"},
+    {"AnonymousBadPattern",
+     [](config& c) {
+       c.auth.jwt_secret_files = {"a.key"};
+       c.auth.required = false;
+       c.auth.anonymous_subscribe = {"a.>.b"};
+     },
+     "auth.anonymous_subscribe", "not a topic pattern"},
+    {"ClockSkewTooLarge", [](config& c) { c.auth.clock_skew = 11min; }, "auth.clock_skew", "10m"},
+    {"TokenBytesTiny", [](config& c) { c.auth.max_token_bytes = 100; }, "auth.max_token_bytes",
+     "between 256"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Config, ConfigRule, testing::ValuesIn(rule_cases),
@@ -228,6 +258,18 @@ TEST(Config, AcceptsBoundaryValues) {
   c.cluster.max_bytes = 0;
   c.cluster.max_age = 1s;
   c.cluster.request_timeout = 100ms;
+  c.limits.messages_per_second = 1;
+  c.limits.message_burst = 1;
+  c.limits.bytes_per_second = UINT32_MAX;
+  c.limits.rate_limit_strikes = 1;
+  c.limits.max_connections_per_address = 1;
+  c.limits.connects_per_address_per_second = 1;
+  c.auth.jwt_secret_files = {"a.key", "b.key"};
+  c.auth.jwt_public_key_files = {"c.pem"};
+  c.auth.required = false;
+  c.auth.anonymous_subscribe = {">", "*", "a.*.b", "x/y/>"};
+  c.auth.clock_skew = 0ms;
+  c.auth.max_token_bytes = 256;
   EXPECT_TRUE(validate(c).empty());
   c.deflate.server_max_window_bits = c.deflate.client_max_window_bits = 15;
   c.deflate.mem_level = c.deflate.level = 9;
