@@ -170,7 +170,9 @@ TEST(AddressLimits, TableFullThenEvictsForgettableAddresses) {
   for (std::size_t i = 0; i + 1 < admitted.size(); ++i) limits.release(admitted[i]);
   EXPECT_EQ(limits.tracked(), admitted.size());
   std::size_t late = 0;
-  for (std::uint32_t i = 1000; i < 2000; ++i) late += limits.admit(nth(i), 500) == verdict::admitted;
+  for (std::uint32_t i = 1000; i < 2000; ++i) {
+    late += limits.admit(nth(i), 500) == verdict::admitted;
+  }
   EXPECT_EQ(late, 0u);
 
   // A second later the buckets are full: the closed addresses can be forgotten, the open not.
