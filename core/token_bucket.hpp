@@ -41,11 +41,13 @@ class token_bucket {
     return false;
   }
 
+  // True if the bucket was full after the last take (always when unlimited).
+  bool full() const noexcept { return unlimited() || level_ == capacity(); }
+
   // True if the bucket is full at `now_ms` (always when unlimited); does not change it.
   bool full_at(std::uint64_t now_ms) const noexcept {
-    if (unlimited()) return true;
+    if (full()) return true;
     const std::uint64_t missing = capacity() - level_;
-    if (missing == 0) return true;
     if (now_ms <= last_ms_) return false;
     return now_ms - last_ms_ >= (missing + rate_ - 1) / rate_;
   }

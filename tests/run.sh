@@ -2,8 +2,9 @@
 # Builds and runs every Shoal test: the README's test command, and what .ci/run calls.
 #  1. g++, Debug + ASan/UBSan, -Werror: unit tests, corpus replays, layering check.
 #  2. clang++, ThreadSanitizer: the cross-shard mailboxes and the cluster link's queue under
-#     contention, the pub/sub hub with a thread per shard, and the pub/sub, delivery and cluster
-#     integration tests against a TSan-built server (the concurrent parts).
+#     contention, the pub/sub hub with a thread per shard, the per-address limits all shards
+#     share, and the pub/sub, delivery and cluster integration tests against a TSan-built
+#     server (the concurrent parts).
 #  3. clang++, libFuzzer + ASan/UBSan: corpus replay and a short fuzzing run per target.
 #  4. clang++, Release, -Werror: proves the second compiler builds everything warning-free.
 # Prints one closing line "N passed, N failed" over all suites; exits non-zero on any failure.

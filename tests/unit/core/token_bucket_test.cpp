@@ -123,13 +123,20 @@ TEST(TokenBucket, LargeClockValuesDoNotOverflow) {
 TEST(TokenBucket, FullAtDoesNotChangeTheBucket) {
   token_bucket b(2, 2);
   EXPECT_TRUE(b.full_at(0));
+  EXPECT_TRUE(b.full());
   EXPECT_TRUE(b.take(100));
+  EXPECT_FALSE(b.full());
   EXPECT_FALSE(b.full_at(100));
   EXPECT_FALSE(b.full_at(599));
   EXPECT_TRUE(b.full_at(600));
   EXPECT_FALSE(b.full_at(50));  // before the last take
   EXPECT_TRUE(b.take(100));     // still one token at 100
   EXPECT_FALSE(b.take(100));
+  EXPECT_TRUE(b.take(1100, 2));  // refilled by the take itself
+  EXPECT_FALSE(b.full());
+  EXPECT_FALSE(b.take(1100));
+  EXPECT_TRUE(b.take(2100, 0));  // a zero-cost take refills without taking
+  EXPECT_TRUE(b.full());
 }
 
 TEST(TokenBucket, ReconfigureKeepsTokensUpToTheNewBurst) {
