@@ -196,4 +196,21 @@ std::string format_address(const address_limits::key& k) {
   return text;
 }
 
+void append_address_metrics(std::string& out, const address_limits& limits) {
+  out += "# HELP shoal_address_refused_total Connections answered 429 for their client address, by reason\n"
+         "# TYPE shoal_address_refused_total counter\n";
+  for (const address_verdict v : {address_verdict::too_many_connections,
+                                  address_verdict::too_many_handshakes, address_verdict::table_full}) {
+    out += "shoal_address_refused_total{reason=\"";
+    out += to_string(v);
+    out += "\"} ";
+    out += std::to_string(limits.refused(v));
+    out += '\n';
+  }
+  out += "# HELP shoal_addresses_tracked Client addresses in the per-address limit table\n"
+         "# TYPE shoal_addresses_tracked gauge\nshoal_addresses_tracked ";
+  out += std::to_string(limits.tracked());
+  out += '\n';
+}
+
 }  // namespace shoal::gateway

@@ -111,4 +111,7 @@ class address_limits {
 // "203.0.113.7" for an IPv4 (v4-mapped) key, else the RFC 5952 text of the IPv6 address.
 std::string format_address(const address_limits::key& k);
 
+// Appends the table's figures in the Prometheus text format: refusals by reason, addresses tracked.
+void append_address_metrics(std::string& out, const address_limits& limits);
+
 }  // namespace shoal::gateway

@@ -273,6 +273,10 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
     case core::http_parse_status::complete:
       break;
   }
+  if (address_refusal_ != 0) [[unlikely]] {
+    refuse_for_address(ctx);
+    return bytes.size();
+  }
   const core::http_request& req = parser.request();
   const authenticator* auth = admin_ ? nullptr : current_auth(ctx);
   route_result route = route_request(req, ctx.server, ctx.settings, admin_, auth,
@@ -321,6 +325,22 @@ std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t>
   }
   finish_http_request(ctx, true);
   return r.consumed;
+}
+
+void connection::refuse_for_address(shard_context& ctx) {
+  // RFC 6585 §4: 429 with Retry-After; the client may come back after a second.
+  static const core::http_header retry[] = {{"Retry-After", "1"}};
+  const auto why = static_cast<address_verdict>(address_refusal_);
+  const char* reason =
+      why == address_verdict::too_many_connections
+          ? "too many connections from your address (limits.max_connections_per_address; RFC 6585 §4)"
+      : why == address_verdict::too_many_handshakes
+          ? "too many new connections from your address (limits.connects_per_address_per_second; RFC 6585 §4)"
+          : "too many client addresses are being tracked; try again later (RFC 6585 §4)";
+  shard_metrics::add(ctx.metrics.handshakes_failed);
+  queue_bytes(ctx, core::build_error_response(429, reason, retry));
+  input_done_ = true;
+  after_flush_ = then::linger;
 }
 
 void connection::finish_http_request(shard_context& ctx, bool keep_alive) {

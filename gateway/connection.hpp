@@ -65,6 +65,9 @@ class connection {
   // and not counted in server_state::connections (limits.max_connections).
   void make_admin() noexcept { admin_ = true; }
 
+  // Its address is over a per-address limit: its request gets 429 (Retry-After) and nothing else.
+  void refuse_address(address_verdict why) noexcept { address_refusal_ = static_cast<std::uint8_t>(why); }
+
   // Makes this a TLS connection (a TLS listener accepted it): every byte in and out goes
   // through `ssl`, which the connection owns from now on.
   void attach_tls(SSL* ssl) noexcept { tls_ = ssl; }
@@ -131,6 +134,7 @@ class connection {
   void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
   bool input_stopped() const noexcept { return read_paused_ || held_ != 0; }
   void finish_http_request(shard_context& ctx, bool keep_alive);
+  [[gnu::noinline]] void refuse_for_address(shard_context& ctx);
   void on_message_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_compressed_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_control(shard_context& ctx, const core::decode_event& ev);
@@ -205,6 +209,7 @@ class connection {
   bool send_in_flight_ : 1 = false;        // io_uring: flush() queued a send, on_sent() is due
   std::uint8_t held_ : 2 = 0;              // conn_hold bits
   bool admin_ : 1 = false;                 // accepted on an admin listener
+  std::uint8_t address_refusal_ : 2 = 0;   // an address_verdict other than admitted
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;

@@ -212,6 +212,7 @@ route_result route_request(const core::http_request& req, const server_state& se
     }
     std::string text = render_prometheus(server.shard_metrics_list, draining);
     if (server.cluster) server.cluster->append_metrics(text);
+    if (server.addresses) append_address_metrics(text, *server.addresses);
     return plain(200, "text/plain; version=0.0.4", text, req, draining);
   }
   return plain(404, "text/plain", "no such endpoint\n", req, draining);

@@ -153,6 +153,15 @@ int server::run() {
     state_.auth.publish(std::move(auth));
   }
 
+  const limits_config& l = cfg_.limits;
+  if (l.max_connections_per_address != 0 || l.connects_per_address_per_second != 0) {
+    address_limit_settings a;
+    a.max_connections_per_address = l.max_connections_per_address;
+    a.handshakes_per_second = l.connects_per_address_per_second;
+    a.handshake_burst = l.connect_burst_per_address;
+    state_.addresses = std::make_unique<address_limits>(a);
+  }
+
   // One shoal per address: claimed before any shard listens (listen_guard.hpp).
   std::vector<listen_address> addresses = cfg_.server.listen;
   addresses.insert(addresses.end(), cfg_.tls.listen.begin(), cfg_.tls.listen.end());

@@ -439,6 +439,17 @@ void shard::admit(int fd, listener_kind kind) {
       return;
     }
   }
+  // Per client address (when limited): admitted connections count until freed; a refused one
+  // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
+  address_verdict address = address_verdict::admitted;
+  address_limits::key address_key;
+  if (!admin && server_.addresses) [[unlikely]] {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+      address_key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
+    address = server_.addresses->admit(address_key, ctx_.now * tick_ms);
+  }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::uint32_t slot;
@@ -455,6 +466,10 @@ void shard::admit(int fd, listener_kind kind) {
   shard_metrics::add(metrics_.connections_open);
   slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
   if (admin) slots_[slot]->make_admin();
+  if (!admin && server_.addresses) [[unlikely]] {
+    if (address == address_verdict::admitted) address_of_.emplace(token, address_key);
+    else slots_[slot]->refuse_address(address);
+  }
   if (tls) {
     SSL* ssl = new_tls_session(fd);
     if (!ssl) {
@@ -478,6 +493,12 @@ void shard::free_closed() {
   for (connection* c : closed_) {
     if (c->in_read_again_list) std::erase(read_again_, c);
     const std::uint32_t slot = static_cast<std::uint32_t>(c->token());
+    if (!address_of_.empty()) [[unlikely]] {
+      if (auto it = address_of_.find(c->token()); it != address_of_.end()) {
+        server_.addresses->release(it->second);
+        address_of_.erase(it);
+      }
+    }
     slots_[slot].reset();
     generations_[slot] = (generations_[slot] + 1) & ((1u << 27) - 1);
     free_slots_.push_back(slot);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/config.hpp"
@@ -96,6 +97,8 @@ class shard {
   std::vector<std::unique_ptr<connection>> slots_;
   std::vector<std::uint32_t> generations_;
   std::vector<std::uint32_t> free_slots_;
+  // Per-address limits on: the address each admitted connection counts against, until freed.
+  std::unordered_map<std::uint64_t, address_limits::key> address_of_;
   std::shared_ptr<const tls_context> tls_;  // this shard's copy of server_.tls
   std::uint64_t tls_generation_ = 0;
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE

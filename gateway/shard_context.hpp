@@ -12,6 +12,7 @@
 
 #include "core/deflate_pool.hpp"
 #include "core/permessage_deflate.hpp"
+#include "gateway/address_limits.hpp"
 #include "gateway/authenticator.hpp"
 #include "gateway/config.hpp"
 #include "gateway/metrics.hpp"
@@ -35,6 +36,8 @@ struct server_state {
   std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
   tls_store tls;  // the current certificates, replaced on SIGHUP
   auth_store auth;  // the current JWT keys and rules, replaced on SIGHUP
+  // Per client address: connections held and connects per second; null when neither is limited.
+  std::unique_ptr<address_limits> addresses;
   cluster_link* cluster = nullptr;  // the link to NATS JetStream; null on a single node
 };
 

@@ -25,7 +25,7 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from harness import Server, http_request
+from harness import Server, free_port, http_request
 
 ISSUER = "https://id.example.test"
 AUDIENCE = "shoal"
@@ -497,3 +497,46 @@ class RateLimits(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class AddressLimits(unittest.TestCase):
+    """Per client address: a cap on connections held and on new connections per second. Every
+    test client comes from 127.0.0.1, so the address is the same for all of them."""
+
+    def test_connection_cap_per_address(self):
+        server = Server("--max-connections-per-address", "3")
+        try:
+            async def go():
+                held = [await connect(server) for _ in range(3)]
+                status, hdrs, body = upgrade_request(server.port)
+                self.assertEqual(status, 429, body)
+                self.assertEqual(hdrs["retry-after"], "1")
+                self.assertIn(b"max_connections_per_address", body)
+                # The held connections work; closing one makes room again.
+                self.assertEqual((await ask(held[0], op="sub", topic="t"))["op"], "subscribed")
+                await held[0].close()
+                deadline = time.monotonic() + 20
+                while upgrade_request(server.port)[0] != 101:
+                    self.assertLess(time.monotonic(), deadline, "the freed place was not given back")
+                    await asyncio.sleep(0.05)
+                for ws in held[1:]:
+                    await ws.close()
+            run(go())
+            self.assertIn('shoal_address_refused_total{reason="too_many_connections"}', metrics(server.port))
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_connect_rate_per_address(self):
+        admin = free_port()  # the operator port is not limited: /metrics answers there
+        server = Server("--connects-per-address-per-second", "1", "--connect-burst-per-address", "5",
+                        "--admin-listen", f"127.0.0.1:{admin}")
+        try:
+            statuses = [upgrade_request(server.port)[0] for _ in range(20)]
+            # The burst passes (less the harness's own readiness probe, a connection too); the
+            # rest, sent far faster than 1/s on any machine, mostly do not.
+            self.assertEqual(statuses[:4], [101] * 4)
+            self.assertIn(429, statuses[5:])
+            text = metrics(admin)
+            self.assertIn('shoal_address_refused_total{reason="too_many_handshakes"}', text)
+        finally:
+            self.assertEqual(server.stop(), 0)
