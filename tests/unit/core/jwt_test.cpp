@@ -231,7 +231,8 @@ TEST(Jwt, AcceptsTokensSignedByPyJwt) {
   for (const pyjwt_case& c : pyjwt_cases) {
     jwt_key_set set;
     std::string error;
-    ASSERT_TRUE(set.add_public_pem(c.alg, c.pem, error)) << c.alg << ": " << error;
+    // The EdDSA token carries kid "ed"; the ES tokens carry none, so any kid does for them.
+    ASSERT_TRUE(set.add_public_pem("ed", c.pem, error)) << c.alg << ": " << error;
     jwt_claims claims;
     EXPECT_EQ(verify(c.token, set, {}, &claims), jwt_error::none) << c.alg;
     EXPECT_EQ(claims.subject, "alice");
