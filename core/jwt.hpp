@@ -65,8 +65,9 @@ struct jwt_claims {
 };
 
 // The keys tokens may be signed with, each under a "kid" (may be empty). A token with a kid is
-// checked against that key only; one without is tried against every key allowing its alg. Built at start-up (the add_* calls are not thread-safe), then
-// immutable: verify_jwt from any number of threads at once is safe. Move-only.
+// checked against that key only; one without is tried against every key allowing its alg.
+// Built at start-up (the add_* calls are not thread-safe), then immutable: verify_jwt from any
+// number of threads at once is safe. Move-only.
 class jwt_key_set {
  public:
   jwt_key_set() = default;

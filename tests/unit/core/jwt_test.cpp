@@ -194,6 +194,59 @@ TEST(Jwt, AcceptsEs256AndEs384) {
 
 TEST(Jwt, AcceptsEdDsa) { expect_valid("EdDSA", "ed", keys().ed25519.get()); }
 
+// Interop with an independent signer: tokens made by PyJWT 2.6 with throwaway keys whose public
+// halves are below (the private halves were not kept). Catches a mistake the signer in this file
+// would share with the verifier, such as the order of r and s.
+struct pyjwt_case {
+  const char* alg;
+  const char* pem;
+  const char* token;
+};
+constexpr pyjwt_case pyjwt_cases[] = {
+    {"ES256",
+     "-----BEGIN PUBLIC KEY-----\n"
+     "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE6J/rnGGWWfeTZI3lP/EZcxHAbnzJ\n"
+     "gxIfFC1+QqQEfdG+pWdRBhKkvKsyOK0/672BTVIFGuWvcvgdPXyuuFGAtQ==\n"
+     "-----END PUBLIC KEY-----\n",
+     "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMCwic2hvYWwiOnsic3ViIjpbImNoYXQuKiJdfX0."
+     "RpCttLqHTnp5_EUoW4yjYAcGd8UNGrA_FAQdXqgEXF9V6SqRJnA7sHJQl4Wosl4DX6D34APcBRDlDw_Spzc9gQ"},
+    {"ES384",
+     "-----BEGIN PUBLIC KEY-----\n"
+     "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEFw48ClikadpFu6M4gkTUJb0QzEz99rMd\n"
+     "7JoSO1d7Ud264JHfn9NoMI08e8DKtRYA0z5kF5F6Iw3uqWfUGMnUTf5MvBTVIKMk\n"
+     "3BDDYWpHFAUCGfTMxOI8e22y+3euhuQQ\n"
+     "-----END PUBLIC KEY-----\n",
+     "eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMCwic2hvYWwiOnsic3ViIjpbImNoYXQuKiJdfX0."
+     "dC8Hq1RTR1k9gVxLKetIQ1115nMpYIt8GLC2V_wuPpu6NlORzMT_7X1euKHUGqU3NvN8kRvd1zONKxgh_dOGapCDdpsk9MixS1GuVHLY5aOOSTfCNRQXEIGQRPa9FGOu"},
+    {"EdDSA",
+     "-----BEGIN PUBLIC KEY-----\n"
+     "MCowBQYDK2VwAyEAZI47itxRC8z5CVq8ufLFgVw5o0BFENf6OevrXtm85g0=\n"
+     "-----END PUBLIC KEY-----\n",
+     "eyJhbGciOiJFZERTQSIsImtpZCI6ImVkIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImlzcyI6Imh0dHBzOi8vYXV0aC5leGFtcGxlIiwiYXVk"
+     "Ijoic2hvYWwiLCJleHAiOjQxMDI0NDQ4MDAsImlhdCI6MTY5OTk5OTk5MCwic2hvYWwiOnsic3ViIjpbImNoYXQuKiIsIm5ld3MvPiJdLCJwdWIiOlsi"
+     "Y2hhdC5hbGljZSJdfX0.xrLqgx6BT0oNyXByESiZafx-Tvv8kmoRmH9OS1-N44yemN5OvVM6vxxjcrPvfnjefb9ORecrna-nK9_ZzUFVCQ"},
+};
+
+TEST(Jwt, AcceptsTokensSignedByPyJwt) {
+  for (const pyjwt_case& c : pyjwt_cases) {
+    jwt_key_set set;
+    std::string error;
+    // The EdDSA token carries kid "ed"; the ES tokens carry none, so any kid does for them.
+    ASSERT_TRUE(set.add_public_pem("ed", c.pem, error)) << c.alg << ": " << error;
+    jwt_claims claims;
+    EXPECT_EQ(verify(c.token, set, {}, &claims), jwt_error::none) << c.alg;
+    EXPECT_EQ(claims.subject, "alice");
+    EXPECT_EQ(claims.expires_at, 4102444800);
+    ASSERT_FALSE(claims.sub_patterns.empty());
+    EXPECT_EQ(claims.sub_patterns[0], "chat.*");
+  }
+}
+
+TEST(Jwt, EmptyKidIsTreatedAsAbsent) {
+  const jwt_key_set set = full_key_set();
+  EXPECT_EQ(verify(make_token(R"({"alg":"HS256","kid":""})", good_claims, "HS256"), set), jwt_error::none);
+}
+
 TEST(Jwt, RejectsSignatureWithOneByteFlipped) {
   const jwt_key_set set = full_key_set();
   for (const auto& [alg, key] : std::vector<std::pair<std::string, EVP_PKEY*>>{
@@ -253,7 +306,8 @@ TEST(Jwt, RejectsEs256AgainstP384Key) {
   jwt_key_set set;
   std::string error;
   ASSERT_TRUE(set.add_public_pem("p384", pem_of(keys().p384.get()), error)) << error;
-  const std::string token = make_token(header_for("ES256", "p384"), good_claims, "ES256", "", keys().p256.get());
+  const std::string token =
+      make_token(header_for("ES256", "p384"), good_claims, "ES256", "", keys().p256.get());
   EXPECT_EQ(verify(token, set), jwt_error::alg_not_allowed);
   const std::string no_kid = make_token(header_for("ES256"), good_claims, "ES256", "", keys().p256.get());
   EXPECT_EQ(verify(no_kid, set), jwt_error::no_key);
@@ -518,7 +572,8 @@ TEST(JwtKeySet, RefusesWeakOrWrongPemKeys) {
   const pkey_ptr rsa1024 = generate_rsa(1024);
   EXPECT_FALSE(set.add_public_pem("r", pem_of(rsa1024.get()), error));
   EXPECT_NE(error.find("2048"), std::string::npos) << error;
-  EXPECT_FALSE(set.add_public_pem("g", "-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----\n", error));
+  EXPECT_FALSE(
+      set.add_public_pem("g", "-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----\n", error));
   EXPECT_FALSE(error.empty());
   EXPECT_FALSE(set.add_public_pem("g", "", error));
   EXPECT_FALSE(set.add_public_pem("p", pem_of(keys().p256.get(), true), error));
@@ -551,7 +606,9 @@ TEST(JwtError, EveryErrorHasANameAndAReason) {
     const auto err = static_cast<jwt_error>(i);
     EXPECT_FALSE(to_string(err).empty()) << i;
     EXPECT_FALSE(describe(err).empty()) << i;
-    for (const char c : to_string(err)) EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << to_string(err);
+    for (const char c : to_string(err)) {
+      EXPECT_TRUE((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_') << to_string(err);
+    }
     names.insert(to_string(err));
   }
   EXPECT_EQ(names.size(), static_cast<std::size_t>(jwt_error::bad_permissions) + 1);
