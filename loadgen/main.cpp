@@ -171,16 +171,18 @@ void add_common(CLI::App& app, shoal::loadgen::options& o, bool url_required) {
       ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
   app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  app.add_option("--token", o.token, "JWT every connection presents (see --token-in); not with --token-file");
+  app.add_option("--token", o.token, "JWT every connection presents (see --token-in); not with --token-file")
+      ->type_name("JWT");
   app.add_option("--token-file", o.token_file,
                  "File of JWTs, one per line (blank lines skipped): the run's connection i presents token "
-                 "i % count, over every thread and process");
+                 "i % count, over every thread and process")
+      ->type_name("FILE");
   app.add_option("--token-in", o.token_in,
                  "Where the token goes: header (Authorization: Bearer), query (token= on the URL) or message "
                  "(a first {\"op\":\"auth\"} message; open only once \"authed\" is back, so the connect "
                  "scenario's handshake latency includes the auth round trip; an error or a close fails the "
                  "connection, no answer waits up to --warmup-timeout)")
-      ->capture_default_str();
+      ->type_name("header|query|message")->capture_default_str();
 }
 
 // --token, --token-file and --token-in of the subcommand `sub` into o.tokens; false with `error`.
