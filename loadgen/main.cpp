@@ -550,17 +550,17 @@ int main(int argc, char** argv) {
     const auto parts = drop ? run_in_children(static_cast<unsigned>(processes), child_run, probe_during)
                             : run_in_children(static_cast<unsigned>(processes), child_run);
     ok = true;
+    // A child's run fails as a single process's would (no connection opened, the warm-up timed
+    // out): so does the whole run, whose report still holds that child's counts.
     for (const auto& part : parts) {
-      if (!part) {
-        ok = false;
-        continue;
-      }
-      merge_report(report, *part);
+      if (!part.ok) ok = false;
+      if (part.report) merge_report(report, *part.report);
     }
     if (parts.size() != processes) ok = false;
     report.server_rss_before = rss_before;
     report.processes = processes;
-    if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
+    if (!ok)
+      std::fprintf(stderr, "shoal-loadgen: a child process failed (see above); the report covers every child that wrote one\n");
     if (drop) {
       report.probe = probe_run.probe.value_or(probe_report{});
       if (!probe_ok && report.probe->error.empty()) report.probe->error = "the probe's run failed (see above)";

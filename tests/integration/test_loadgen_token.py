@@ -211,6 +211,15 @@ class LoadgenToken(unittest.TestCase):
                 self.assertEqual(r["open_failures"], {reason: 3})
                 self.assertIn(said, stderr)
 
+    def test_refusals_in_child_processes_fail_the_run_and_add_up(self):
+        s = self.server("refuse")
+        r, stderr = run_failing("connect", "--url", s.url(), "--connections", "5", "--processes",
+                                "2", "--duration", "0.3", "--token", "a.b.c", "--token-in",
+                                "message")
+        self.assertEqual((r["processes"], r["connections"], r["connect_errors"]), (2, 0, 5))
+        self.assertEqual(r["open_failures"], {"auth refused: unauthorized": 5})
+        self.assertIn("a child process failed", stderr)
+
     def test_no_answer_ends_at_the_warmup_timeout(self):
         s = self.server("silent")
         r, stderr = run_failing("echo", "--url", s.url(), "--connections", "2", "--duration",
