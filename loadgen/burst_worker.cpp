@@ -77,7 +77,7 @@ void burst_worker::run() {
         return publishes ? opt_.targets.publisher(s.publisher)
                          : opt_.targets.subscriber(index_ + std::uint64_t{id} * opt_.threads);
       },
-      count_);
+      count_, [this](std::uint32_t id) { return opt_.tokens.token_for(index_ + std::uint64_t{id} * opt_.threads); });
   bool ready_sent = false;
   std::int64_t p99_at = 0;
   // A hot publisher can take more now: open, publishes left, and its queue below the window.
@@ -272,7 +272,8 @@ void burst_worker::on_closed(ws_client& c, std::string_view why) {
 void burst_worker::collect(run_report& r) const {
   r.connections += static_cast<std::uint64_t>(
       std::count_if(conns_.begin(), conns_.end(), [](const conn& s) { return s.opened; }));
-  r.connect_errors += failed_;
+  r.connect_errors += failed_ + loop_.unanswered();
+  for (const auto& [reason, count] : loop_.not_opened()) r.open_failures[reason] += count;
   r.sent += hot_.sent + quiet_.sent;
   r.acked += hot_.acked + quiet_.acked;
   r.expected += expected_;

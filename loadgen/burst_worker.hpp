@@ -6,7 +6,7 @@
 // quiet publisher paces --quiet-rate over the quiet topics for the whole window. Every publish
 // carries an id (publisher << 32 | n), so acks and refusals are matched to it exactly once.
 // Subscriber g (hot and quiet) connects to url_plan::subscriber(g), publisher p (hot 0..P-1,
-// quiet P) to url_plan::publisher(p).
+// quiet P) to url_plan::publisher(p). Connection g presents token_plan::token_for(g).
 #pragma once
 
 #include <cstdint>

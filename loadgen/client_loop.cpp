@@ -26,16 +26,19 @@ client_loop::~client_loop() {
 }
 
 std::uint64_t client_loop::connect_all(const std::function<const ws_target&(std::uint32_t)>& target_of,
-                                       std::uint64_t count) {
+                                       std::uint64_t count,
+                                       const std::function<std::string_view(std::uint32_t)>& token_of) {
   std::uint64_t failed = 0;
-  for (std::uint64_t i = 0; i < count; ++i)
-    failed += connect_one(target_of(static_cast<std::uint32_t>(clients_.size()))) ? 0 : 1;
+  for (std::uint64_t i = 0; i < count; ++i) {
+    const auto id = static_cast<std::uint32_t>(clients_.size());
+    failed += connect_one(target_of(id), token_of ? token_of(id) : std::string_view{}) ? 0 : 1;
+  }
   return failed;
 }
 
-bool client_loop::connect_one(const ws_target& target) {
+bool client_loop::connect_one(const ws_target& target, std::string_view token) {
   std::string error;
-  auto c = std::make_unique<ws_client>(static_cast<std::uint32_t>(clients_.size()), target);
+  auto c = std::make_unique<ws_client>(static_cast<std::uint32_t>(clients_.size()), target, token);
   const bool ok = c->start(epoll_fd_, error);
   if (!ok) {
     if (failed_at_start_.empty()) std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
@@ -75,7 +78,23 @@ void client_loop::flush(ws_handler& h) {
 }
 
 void client_loop::shutdown_all() {
-  for (auto& c : clients_) c->shutdown(encoder_);
+  for (auto& c : clients_) {
+    const char* waiting = nullptr;
+    switch (c->state()) {
+      case client_state::connecting: waiting = "unanswered: TCP connect"; break;
+      case client_state::handshaking: waiting = "unanswered: upgrade"; break;
+      case client_state::authenticating: waiting = "unanswered: auth"; break;
+      case client_state::closed:
+        if (!c->ever_opened()) ++not_opened_[std::string(c->failure().empty() ? "could not connect" : c->failure())];
+        break;
+      default: break;
+    }
+    if (waiting) {
+      ++not_opened_[waiting];
+      ++unanswered_;
+    }
+    c->shutdown(encoder_);
+  }
 }
 
 }  // namespace shoal::loadgen

@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/frame_encoder.hpp"
@@ -20,14 +23,15 @@ class client_loop {
   client_loop(const client_loop&) = delete;
   client_loop& operator=(const client_loop&) = delete;
 
-  // Starts `count` connections, ids 0..count-1, connection id to target_of(id) (which must
-  // outlive the connection). Returns how many failed at once (they are reported to the handler
-  // through on_closed by the first poll()).
+  // Starts `count` connections, ids 0..count-1, connection id to target_of(id) presenting
+  // token_of(id) (both must outlive the connection; no token_of: no token). Returns how many
+  // failed at once (they are reported to the handler through on_closed by the first poll()).
   std::uint64_t connect_all(const std::function<const ws_target&(std::uint32_t)>& target_of,
-                            std::uint64_t count);
-  // Starts one more connection (the next id) to `target` (which must outlive it). False if it
-  // failed at once (reported to the handler through on_closed by the next poll()).
-  bool connect_one(const ws_target& target);
+                            std::uint64_t count,
+                            const std::function<std::string_view(std::uint32_t)>& token_of = nullptr);
+  // Starts one more connection (the next id) to `target` with `token` (both must outlive it).
+  // False if it failed at once (reported to the handler through on_closed by the next poll()).
+  bool connect_one(const ws_target& target, std::string_view token = {});
   // Waits up to `timeout_ns` for readiness, handles every event, then flushes.
   void poll(std::int64_t timeout_ns, ws_handler& h);
   // Queues a message on `c` and marks it for the end-of-pass flush.
@@ -40,8 +44,16 @@ class client_loop {
   }
   // Writes every marked connection.
   void flush(ws_handler& h);
-  // Sends Close to every open connection and closes every socket.
+  // Sends Close to every open connection and closes every socket, after counting in
+  // not_opened() the connections that never opened.
   void shutdown_all();
+  // After shutdown_all(): the connections that never opened, by reason: those that failed by
+  // ws_client::failure() ("HTTP 401", "auth refused: unauthorized", ...), those still waiting by
+  // what they waited for ("unanswered: TCP connect", "unanswered: upgrade", "unanswered: auth").
+  const std::map<std::string, std::uint64_t>& not_opened() const noexcept { return not_opened_; }
+  // Of not_opened(), the ones still waiting: the run ended first (a warm-up timeout, an
+  // interrupt). Their handler was never told (no on_closed), so they are in no failure count.
+  std::uint64_t unanswered() const noexcept { return unanswered_; }
 
   ws_client& client(std::uint32_t id) { return *clients_[id]; }
   std::size_t size() const noexcept { return clients_.size(); }
@@ -52,6 +64,8 @@ class client_loop {
   std::vector<std::unique_ptr<ws_client>> clients_;
   std::vector<std::uint32_t> pending_;     // ids with frames queued since the last flush
   std::vector<std::uint32_t> failed_at_start_;
+  std::map<std::string, std::uint64_t> not_opened_;
+  std::uint64_t unanswered_ = 0;
   std::vector<std::uint8_t> scratch_;      // read buffer
   core::frame_encoder encoder_{core::role::client};
 };

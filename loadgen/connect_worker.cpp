@@ -27,8 +27,8 @@ void connect_worker::top_up() {
   while (loop_.size() < count_ && in_flight_ < opt_.concurrency) {
     if (loop_.size() == 0) first_start_ns_ = now_ns();
     ++in_flight_;
-    loop_.connect_one(
-        opt_.targets.connection(opt_.first_connection + index_ + std::uint64_t{loop_.size()} * opt_.threads));
+    const std::uint64_t g = opt_.first_connection + index_ + std::uint64_t{loop_.size()} * opt_.threads;
+    loop_.connect_one(opt_.targets.connection(g), opt_.tokens.token_for(g));
   }
 }
 
@@ -102,7 +102,8 @@ void connect_worker::on_closed(ws_client& c, std::string_view why) {
 
 void connect_worker::collect(run_report& r) const {
   r.connections += static_cast<std::uint64_t>(std::count(opened_.begin(), opened_.end(), true));
-  r.connect_errors += failed_;
+  r.connect_errors += failed_ + loop_.unanswered();
+  for (const auto& [reason, count] : loop_.not_opened()) r.open_failures[reason] += count;
   r.closed_while_held += closed_after_open_;
   r.dropped += dropped_;
   r.drop_spread_ns = std::max(r.drop_spread_ns, drop_spread_ns_);

@@ -3,8 +3,10 @@
 // each handshake's latency (connect() start to a verified 101), and then holds the connections
 // idle through the window (idle scale). Ready once every connection has opened or failed. Its
 // connection i is the run's connection first_connection + index + i * threads, which picks the
-// connection's URL (url_plan::connection). With --drop-all-at, every connection still open at
-// start of the window + the offset is closed at once, without a Close frame (ws_client::drop).
+// connection's URL (url_plan::connection) and token (token_plan::token_for). With --token-in
+// message, "opened" means "authed": the handshake latency includes the auth round trip. With
+// --drop-all-at, every connection still open at start of the window + the offset is closed at
+// once, without a Close frame (ws_client::drop).
 #pragma once
 
 #include <cstdint>

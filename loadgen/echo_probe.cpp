@@ -18,8 +18,10 @@ echo_probe::echo_probe(const options& opt, run_control& ctl)
     : opt_(opt), ctl_(ctl), live_(ctl.counters[0]), count_(opt.probe), slots_(count_) {}
 
 void echo_probe::run() {
-  // The run's connection 0's URL: with several --url, the probe measures the first node.
-  loop_.connect_all([this](std::uint32_t) -> const ws_target& { return opt_.targets.connection(0); }, count_);
+  // The run's connection 0's URL: with several --url, the probe measures the first node. Its
+  // tokens are those of the connections after the run's --connections.
+  loop_.connect_all([this](std::uint32_t) -> const ws_target& { return opt_.targets.connection(0); }, count_,
+                    [this](std::uint32_t id) { return opt_.tokens.token_for(opt_.connections + id); });
   bool ready_sent = false;
   for (;;) {
     const run_phase ph = ctl_.phase.load(std::memory_order_acquire);

@@ -27,7 +27,10 @@ void echo_worker::run() {
       [this](std::uint32_t id) -> const ws_target& {
         return opt_.targets.connection(opt_.first_connection + index_ + std::uint64_t{id} * opt_.threads);
       },
-      count_);
+      count_,
+      [this](std::uint32_t id) {
+        return opt_.tokens.token_for(opt_.first_connection + index_ + std::uint64_t{id} * opt_.threads);
+      });
   bool ready_sent = false;
   std::int64_t p99_at = 0;
   for (;;) {
@@ -140,7 +143,8 @@ void echo_worker::on_closed(ws_client& c, std::string_view why) {
 
 void echo_worker::collect(run_report& r) const {
   r.connections += static_cast<std::uint64_t>(std::count(opened_.begin(), opened_.end(), true));
-  r.connect_errors += failed_;
+  r.connect_errors += failed_ + loop_.unanswered();
+  for (const auto& [reason, count] : loop_.not_opened()) r.open_failures[reason] += count;
   r.sent += sent_;
   r.received += received_;
   r.errors += errors_;

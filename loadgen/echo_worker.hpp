@@ -3,7 +3,7 @@
 // total rate on a pacer, stamping each message with its intended send time (bytes 0..8) and its
 // actual send time (bytes 8..16, when the payload has room), both CLOCK_MONOTONIC ns. Its
 // connection i is the run's connection first_connection + index + i * threads, which picks the
-// connection's URL (url_plan::connection).
+// connection's URL (url_plan::connection) and token (token_plan::token_for).
 #pragma once
 
 #include <cstdint>

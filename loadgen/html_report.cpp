@@ -148,6 +148,7 @@ std::string format_html(const run_report& r) {
     row("order violations", std::to_string(r.order_violations));
   }
   row("connect errors", std::to_string(r.connect_errors));
+  if (!r.open_failures.empty()) row("failed to open, by reason", format_open_failures(r.open_failures));
   row("rate (received per second)", num(r.rate_per_s(), 0));
   for (const auto& [label, p] : {std::pair{"p50", 50.0}, {"p90", 90.0}, {"p99", 99.0}, {"p99.9", 99.9},
                                  {"p99.99", 99.99}}) {

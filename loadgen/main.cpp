@@ -52,6 +52,17 @@
 //   --deflate            permessage-deflate: compress what is sent, inflate what arrives
 //   --ca FILE            wss://: trust this CA (PEM) instead of the system's
 //   --insecure           wss://: skip certificate verification
+//   --token JWT          (issue 16) every connection presents this JWT, where --token-in says
+//   --token-file FILE    JWTs, one per line (blank lines skipped); the run's connection i presents
+//                        token i % count, counted over every thread and --processes child (as
+//                        for --url). Not with --token. Tokens hold only A-Z a-z 0-9 - _ and '.'
+//   --token-in WHERE     header (default): "Authorization: Bearer JWT" on the upgrade request;
+//                        query: token=JWT added to the request target's query; message: a first
+//                        message {"op":"auth","token":"JWT"} once upgraded, and the connection
+//                        counts as open only when {"op":"authed"} comes back (connect: the
+//                        handshake latency then includes the auth round trip). An error answer,
+//                        any other answer or a close fails the connection; no answer is waited
+//                        for as long as --warmup-timeout
 // echo:
 //   --connections N      connections (default 1)
 //   --inflight K         closed loop: messages outstanding per connection (default 1)
@@ -91,6 +102,10 @@
 //   --quiet-subscribers K  subscribers per quiet topic (default 1)
 //   --quiet-rate R       publishes/s over all quiet topics (round robin, one more connection),
 //                        for the whole burst (default 100)
+// Connections that never opened are counted by reason ("failed to open, by reason" in the summary,
+// "open_failures" in the JSON): the HTTP status of a refused upgrade ("HTTP 401"), "auth refused:
+// CODE" (the error code answering the auth message), "closed during auth", a socket error, or
+// "unanswered: STEP" for those still waiting when the warm-up timed out.
 // A progress line (connections, rates, the worst thread's p99 so far) goes to stderr once a
 // second when stderr is a terminal or with --progress; the summary to stdout. SIGINT ends the window
 // early and prints a partial report. Exit code: 0 ok, 1 run failed, 2 bad flags.
@@ -156,6 +171,58 @@ void add_common(CLI::App& app, shoal::loadgen::options& o, bool url_required) {
       ->capture_default_str()->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
   app.add_option("--drain-timeout", o.drain_timeout_s, "Seconds to wait for messages in flight after the window")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--token", o.token, "JWT every connection presents (see --token-in); not with --token-file")
+      ->type_name("JWT");
+  app.add_option("--token-file", o.token_file,
+                 "File of JWTs, one per line (blank lines skipped): the run's connection i presents token "
+                 "i % count, over every thread and process")
+      ->type_name("FILE");
+  app.add_option("--token-in", o.token_in,
+                 "Where the token goes: header (Authorization: Bearer), query (token= on the URL) or message "
+                 "(a first {\"op\":\"auth\"} message; open only once \"authed\" is back, so the connect "
+                 "scenario's handshake latency includes the auth round trip; an error or a close fails the "
+                 "connection, no answer waits up to --warmup-timeout)")
+      ->type_name("header|query|message")->capture_default_str();
+}
+
+// --token, --token-file and --token-in of the subcommand `sub` into o.tokens; false with `error`.
+bool load_tokens(const CLI::App& sub, shoal::loadgen::options& o, std::string& error) {
+  using namespace shoal::loadgen;
+  const bool has_token = sub.count("--token") > 0, has_file = sub.count("--token-file") > 0;
+  if (has_token && has_file) {
+    error = "give --token or --token-file, not both";
+    return false;
+  }
+  const auto placement = parse_token_placement(o.token_in);
+  if (!placement) {
+    error = "--token-in must be header, query or message, not '" + o.token_in + "'";
+    return false;
+  }
+  if (sub.count("--token-in") > 0 && !has_token && !has_file) {
+    error = "--token-in needs --token or --token-file";
+    return false;
+  }
+  o.tokens.placement = *placement;
+  if (has_token) {
+    if (o.token.empty()) {
+      error = "--token is empty";
+      return false;
+    }
+    if (const std::size_t bad = bad_token_char(o.token); bad != std::string::npos) {
+      error = "--token: character " + std::to_string(bad + 1) +
+              " is not base64url (A-Z a-z 0-9 - _) or '.': a JWT has only those";
+      return false;
+    }
+    o.tokens.tokens = {o.token};
+  } else if (has_file) {
+    auto tokens = read_token_file(o.token_file, error);
+    if (!tokens) {
+      error = "--token-file " + o.token_file + ": " + error;
+      return false;
+    }
+    o.tokens.tokens = std::move(*tokens);
+  }
+  return true;
 }
 
 // Open loop: how many sends the schedule called for over the window that ran (R x window).
@@ -283,6 +350,11 @@ int main(int argc, char** argv) {
                : burst->parsed()   ? "burst"
                                    : "pubsub";
   if (o.scenario != "slow") o.slow_share = 0;
+  std::string error;
+  if (!load_tokens(*app.get_subcommands().front(), o, error)) {
+    std::fprintf(stderr, "shoal-loadgen %s: %s\n", o.scenario.c_str(), error.c_str());
+    return 2;
+  }
   if ((o.scenario == "pubsub" || o.scenario == "slow") && o.rate <= 0 && o.burst == 0) {
     std::fprintf(stderr, "shoal-loadgen %s: give --rate R or --burst B\n", o.scenario.c_str());
     return 2;
@@ -319,7 +391,6 @@ int main(int argc, char** argv) {
                  o.scenario.c_str());
     return 2;
   }
-  std::string error;
   auto plan = resolve_url_plan(o.urls, o.publish_urls, o.subscribe_urls, error);
   if (!plan) {
     std::fprintf(stderr, "shoal-loadgen: %s\n", error.c_str());
@@ -354,6 +425,7 @@ int main(int argc, char** argv) {
   const bool pubsub_protocol = o.scenario != "echo" && o.scenario != "connect";
   o.targets.for_each([&](ws_target& t) {
     t.deflate = o.deflate;
+    t.token_in = o.tokens.placement;
     if (t.tls) t.tls_ctx = tls_client.get();
     t.sources = sources;
     if (pubsub_protocol) t.protocol = "shoal.v1";
@@ -478,17 +550,17 @@ int main(int argc, char** argv) {
     const auto parts = drop ? run_in_children(static_cast<unsigned>(processes), child_run, probe_during)
                             : run_in_children(static_cast<unsigned>(processes), child_run);
     ok = true;
+    // A child's run fails as a single process's would (no connection opened, the warm-up timed
+    // out): so does the whole run, whose report still holds that child's counts.
     for (const auto& part : parts) {
-      if (!part) {
-        ok = false;
-        continue;
-      }
-      merge_report(report, *part);
+      if (!part.ok) ok = false;
+      if (part.report) merge_report(report, *part.report);
     }
     if (parts.size() != processes) ok = false;
     report.server_rss_before = rss_before;
     report.processes = processes;
-    if (!ok) std::fprintf(stderr, "shoal-loadgen: a child process failed; the report covers the others\n");
+    if (!ok)
+      std::fprintf(stderr, "shoal-loadgen: a child process failed (see above); the report covers every child that wrote one\n");
     if (drop) {
       report.probe = probe_run.probe.value_or(probe_report{});
       if (!probe_ok && report.probe->error.empty()) report.probe->error = "the probe's run failed (see above)";

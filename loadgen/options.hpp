@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "loadgen/token_plan.hpp"
 #include "loadgen/url_plan.hpp"
 
 namespace shoal::loadgen {
@@ -31,6 +32,13 @@ struct options {
   std::string ca_file;              // wss://: CA to trust; empty: the system's
   bool insecure = false;            // wss://: no certificate verification
   std::uint64_t max_connections = 1'000'000;  // refuse plans that open more
+  // JWTs (issue 16): --token or --token-file, --token-in; read and checked into `tokens`, which
+  // every connection takes its token from by its index in the run (as `targets` for URLs). A
+  // --processes child gets a copy of all of it with the options at fork.
+  std::string token;
+  std::string token_file;
+  std::string token_in = "header";
+  token_plan tokens;
   // echo
   std::uint64_t connections = 1;
   std::uint64_t inflight = 1;

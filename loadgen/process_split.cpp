@@ -69,7 +69,7 @@ struct gate_pipes {
 
 }  // namespace
 
-std::vector<std::optional<run_report>> run_in_children(
+std::vector<child_result> run_in_children(
     unsigned count, const std::function<bool(unsigned, const start_gate&, run_report&)>& child,
     const std::function<void(const open_gate_fn&)>& during) {
   std::vector<int> fds;
@@ -166,7 +166,7 @@ std::vector<std::optional<run_report>> run_in_children(
       close_fd(g.go_w);
     }
   }
-  std::vector<std::optional<run_report>> out;
+  std::vector<child_result> out;
   for (std::size_t k = 0; k < fds.size(); ++k) {
     std::string text;
     char buf[65536];
@@ -177,12 +177,14 @@ std::vector<std::optional<run_report>> run_in_children(
       text.append(buf, static_cast<std::size_t>(n));
     }
     ::close(fds[k]);
-    out.push_back(parse_report_json(text));
+    out.push_back({parse_report_json(text), false});
   }
-  for (const pid_t pid : pids) {
+  for (std::size_t k = 0; k < pids.size(); ++k) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    pid_t got = 0;
+    while ((got = ::waitpid(pids[k], &status, 0)) < 0 && errno == EINTR) {
     }
+    out[k].ok = got == pids[k] && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
   return out;
 }

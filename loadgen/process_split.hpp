@@ -36,13 +36,20 @@ using start_gate = std::function<std::int64_t()>;
 // Returns how many children were ready (`choose` is not called when none was).
 using open_gate_fn = std::function<unsigned(const std::function<std::int64_t()>& choose)>;
 
+// One child's outcome: its report (nullopt if it died or wrote none) and whether it exited with
+// status 0 (its run succeeded: a child whose connections all failed has a report and failed).
+struct child_result {
+  std::optional<run_report> report;
+  bool ok = false;
+};
+
 // Forks `count` children; child k runs `child(k, gate, report)` (which returns success), writes
-// the report's JSON to the parent and exits. Without `during`, `gate` is empty (each child starts
-// its window when it is ready). With `during`, the parent runs during(open_gate) after every fork
-// (threads are allowed there), and each child's gate tells the parent it is ready and waits for
-// the start it chose. Returns the children's reports (nullopt entries for a child that died or
-// wrote no report) once all have exited.
-std::vector<std::optional<run_report>> run_in_children(
+// the report's JSON to the parent and exits (status 0 on success). Without `during`, `gate` is
+// empty (each child starts its window when it is ready). With `during`, the parent runs
+// during(open_gate) after every fork (threads are allowed there), and each child's gate tells the
+// parent it is ready and waits for the start it chose. Returns the children's results once all
+// have exited.
+std::vector<child_result> run_in_children(
     unsigned count, const std::function<bool(unsigned, const start_gate&, run_report&)>& child,
     const std::function<void(const open_gate_fn&)>& during = nullptr);
 

@@ -59,7 +59,7 @@ void pubsub_worker::run() {
         return s.publisher ? opt_.targets.publisher(s.publisher_index)
                            : opt_.targets.subscriber(index_ + std::uint64_t{id} * opt_.threads);
       },
-      count_);
+      count_, [this](std::uint32_t id) { return opt_.tokens.token_for(index_ + std::uint64_t{id} * opt_.threads); });
   bool ready_sent = false;
   std::int64_t p99_at = 0;
   for (;;) {
@@ -236,7 +236,8 @@ void pubsub_worker::on_closed(ws_client& c, std::string_view why) {
 void pubsub_worker::collect(run_report& r) const {
   r.connections += static_cast<std::uint64_t>(
       std::count_if(conns_.begin(), conns_.end(), [](const conn& s) { return s.opened; }));
-  r.connect_errors += failed_;
+  r.connect_errors += failed_ + loop_.unanswered();
+  for (const auto& [reason, count] : loop_.not_opened()) r.open_failures[reason] += count;
   r.sent += sent_;
   r.acked += acked_;
   r.received += delivered_;

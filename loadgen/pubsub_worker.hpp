@@ -8,6 +8,7 @@
 // (expected counts fast subscribers only). Subscriber g connects to url_plan::subscriber(g),
 // publisher p to url_plan::publisher(p): with publishers on one node and subscribers on others
 // the latency is a cross-node fan-out's, since "t" and the receipt are read from one clock.
+// Connection g presents token_plan::token_for(g).
 #pragma once
 
 #include <cstdint>

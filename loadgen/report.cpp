@@ -2,8 +2,11 @@
 // The JSON is written by hand: field names are fixed ASCII, strings are escaped.
 #include "loadgen/report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
+#include <vector>
 
 namespace shoal::loadgen {
 namespace {
@@ -116,6 +119,17 @@ std::string join_urls(const std::vector<std::string>& urls) {
   return out;
 }
 
+std::string format_open_failures(const std::map<std::string, std::uint64_t>& failures) {
+  std::vector<std::pair<std::string, std::uint64_t>> sorted(failures.begin(), failures.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  for (const auto& [reason, count] : sorted) {
+    if (!out.empty()) out += "; ";
+    out += std::to_string(count) + ' ' + reason;
+  }
+  return out;
+}
+
 std::string missed_rate_warning(const run_report& r) {
   if (!r.rate_missed()) return {};
   char buf[320];
@@ -150,6 +164,7 @@ std::string format_summary(const run_report& r) {
                 static_cast<unsigned long long>(r.connect_errors),
                 static_cast<unsigned long long>(r.errors));
   out += buf;
+  if (!r.open_failures.empty()) out += "  failed to open, by reason: " + format_open_failures(r.open_failures) + "\n";
   if (r.target_rate > 0) {
     std::snprintf(buf, sizeof buf, "  open loop at %.0f msg/s: intended %llu  sent %llu  missed sends %llu (%.1f%% of intended sent)\n",
                   r.target_rate, static_cast<unsigned long long>(r.intended),
@@ -344,7 +359,15 @@ std::string format_json(const run_report& r) {
       out += '}';
     }
   }
-  out += "}\n";
+  out += ",\"open_failures\":{";
+  bool first_failure = true;
+  for (const auto& [reason, count] : r.open_failures) {
+    if (!first_failure) out += ',';
+    first_failure = false;
+    append_string(out, reason);
+    out += ':' + std::to_string(count);
+  }
+  out += "}}\n";
   return out;
 }
 

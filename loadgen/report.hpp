@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ struct run_report {
   std::string mode;              // "closed", "open", "rate", "burst" or "pipeline"
   std::uint64_t connections = 0;      // connections that opened
   std::uint64_t connect_errors = 0;   // connections that failed to open or closed early
+  // The connections of connect_errors that never opened, by reason: the HTTP status of a refused
+  // upgrade ("HTTP 401"), an auth message's refusal ("auth refused: unauthorized"), "closed
+  // during auth", a socket error, ...; and "unanswered: <step>" for those still waiting when the
+  // run ended (a warm-up timeout).
+  std::map<std::string, std::uint64_t> open_failures;
   unsigned threads = 0;
   std::uint64_t processes = 1;        // processes whose reports were merged
   std::uint64_t size = 0;             // payload bytes per message
@@ -117,8 +123,11 @@ std::string missed_rate_warning(const run_report& r);
 std::string format_summary(const run_report& r);
 // One JSON object (and a newline) with every field of the report; latencies in µs; the
 // timeline as "timeline":[[t_s, sent, received, p99_us], ...]; "url" the first URL and "urls"
-// all of them ("publish_urls" and "subscribe_urls" when the roles were split).
+// all of them ("publish_urls" and "subscribe_urls" when the roles were split); last,
+// "open_failures":{"HTTP 401":3,...} (empty when every connection opened).
 std::string format_json(const run_report& r);
+// "3 HTTP 401; 1 unanswered: auth": open_failures for a line of text, most frequent first.
+std::string format_open_failures(const std::map<std::string, std::uint64_t>& failures);
 // "a, b, c": a list of URLs for a line of text.
 std::string join_urls(const std::vector<std::string>& urls);
 

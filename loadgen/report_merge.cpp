@@ -1,6 +1,8 @@
 // JSON report parsing (with the json_scan helpers; field names are unique in format_json's
 // output, and the nested latency objects come after every top-level counter) and merging. The
 // URL strings are read with the escapes format_json writes (\" \\ \u00XX), since a URL may hold them.
+// The open_failures object comes last, and its reasons are never a bare field name ("HTTP 401",
+// "auth refused: ..."), so they cannot be mistaken for a field.
 #include "loadgen/report_merge.hpp"
 
 #include <algorithm>
@@ -97,6 +99,29 @@ std::optional<std::vector<std::pair<std::size_t, std::uint64_t>>> parse_buckets(
   return out;
 }
 
+// "open_failures":{"reason":count,...}; an absent member is an empty map.
+std::optional<std::map<std::string, std::uint64_t>> parse_open_failures(std::string_view json) {
+  std::map<std::string, std::uint64_t> out;
+  const std::size_t at = json_find_member(json, "open_failures");
+  if (at == std::string_view::npos) return out;
+  const char* p = json.data() + at;
+  const char* end = json.data() + json.size();
+  if (p >= end || *p != '{') return std::nullopt;
+  ++p;
+  while (p < end && *p == '"') {
+    auto reason = parse_string(p, end);
+    if (!reason || p >= end || *p != ':') return std::nullopt;
+    std::uint64_t count = 0;
+    const auto res = std::from_chars(p + 1, end, count);
+    if (res.ec != std::errc{}) return std::nullopt;
+    out[std::move(*reason)] += count;
+    p = res.ptr;
+    if (p < end && *p == ',') ++p;
+  }
+  if (p >= end || *p != '}') return std::nullopt;
+  return out;
+}
+
 // "timeline":[[t,sent,received,p99_us],...]; an absent timeline is an empty one.
 std::optional<std::vector<timeline_point>> parse_timeline(std::string_view json) {
   std::vector<timeline_point> out;
@@ -137,8 +162,11 @@ std::optional<run_report> parse_report_json(std::string_view json) {
   auto subscribe_urls = string_array_member(json, "subscribe_urls");
   const auto buckets = parse_buckets(json);
   const auto timeline = parse_timeline(json);
-  if (!scenario || !mode || !url || !urls || !publish_urls || !subscribe_urls || !buckets || !timeline)
+  auto open_failures = parse_open_failures(json);
+  if (!scenario || !mode || !url || !urls || !publish_urls || !subscribe_urls || !buckets || !timeline ||
+      !open_failures)
     return std::nullopt;
+  r.open_failures = std::move(*open_failures);
   r.timeline = *timeline;
   r.scenario = std::string(*scenario);
   r.mode = std::string(*mode);
@@ -191,6 +219,7 @@ void merge_report(run_report& total, const run_report& part) {
   }
   total.connections += part.connections;
   total.connect_errors += part.connect_errors;
+  for (const auto& [reason, count] : part.open_failures) total.open_failures[reason] += count;
   total.threads += part.threads;
   total.duration_s = std::max(total.duration_s, part.duration_s);
   total.interrupted = total.interrupted || part.interrupted;

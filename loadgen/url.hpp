@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "loadgen/token_plan.hpp"
+
 using SSL_CTX = struct ssl_ctx_st;
 
 namespace shoal::loadgen {
@@ -22,6 +24,8 @@ struct ws_target {
   socklen_t addr_len = 0;
   std::string protocol;      // Sec-WebSocket-Protocol to ask for, or empty
   bool deflate = false;      // offer permessage-deflate (no context takeover either way)
+  // Where a connection's token goes (--token-in); the token itself is the connection's own.
+  token_placement token_in = token_placement::header;
   bool tls = false;          // wss://
   std::string server_name;   // the host without port or brackets: SNI and certificate check
   SSL_CTX* tls_ctx = nullptr;  // wss://: the client context every thread's connections share

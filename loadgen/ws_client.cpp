@@ -1,6 +1,6 @@
-// Client connection state machine: idle -> connecting -> handshaking -> open -> closed.
-// Owning worker thread only. Every failure goes through fail(), which closes the socket once
-// and tells the handler once.
+// Client connection state machine: idle -> connecting -> handshaking [-> authenticating] -> open
+// -> closed. Owning worker thread only. Every failure goes through fail(), which closes the
+// socket once and tells the handler once.
 #include "loadgen/ws_client.hpp"
 
 #include <netinet/in.h>
@@ -23,6 +23,7 @@
 #include "core/extension_offer.hpp"
 #include "core/handshake.hpp"
 #include "loadgen/pacer.hpp"
+#include "loadgen/token_plan.hpp"
 
 namespace shoal::loadgen {
 namespace {
@@ -36,6 +37,18 @@ bool iequals_prefix(std::string_view line, std::string_view name) {
   }
   return true;
 }
+
+// "HTTP 401" from the status line "HTTP/1.1 401 Unauthorized": how a report counts refusals.
+std::string http_status_failure(std::string_view status_line) {
+  const std::size_t sp = status_line.find(' ');
+  const std::string_view code = sp == std::string_view::npos ? std::string_view{} : status_line.substr(sp + 1, 3);
+  if (code.size() != 3 || !std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return "HTTP: malformed status line";
+  return "HTTP " + std::string(code);
+}
+
+// At most 200 bytes of a server message, for a failure's reason.
+std::string_view excerpt(std::string_view text) { return text.substr(0, 200); }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -111,6 +124,7 @@ bool ws_client::start(int epoll_fd, std::string& error) {
   fd_ = ::socket(target_->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     error = std::string("socket: ") + std::strerror(errno);
+    failure_ = error;
     state_ = client_state::closed;
     return false;
   }
@@ -123,6 +137,7 @@ bool ws_client::start(int epoll_fd, std::string& error) {
     const sockaddr_in& src = target_->sources[id_ % target_->sources.size()];
     if (::bind(fd_, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
       error = std::string("bind to --source address: ") + std::strerror(errno);
+      failure_ = error;
       ::close(fd_);
       fd_ = -1;
       state_ = client_state::closed;
@@ -134,6 +149,7 @@ bool ws_client::start(int epoll_fd, std::string& error) {
   ev.data.u64 = id_;
   if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
     error = std::string("epoll_ctl: ") + std::strerror(errno);
+    failure_ = error;
     ::close(fd_);
     fd_ = -1;
     state_ = client_state::closed;
@@ -142,6 +158,7 @@ bool ws_client::start(int epoll_fd, std::string& error) {
   const int rc = ::connect(fd_, reinterpret_cast<const sockaddr*>(&target_->addr), target_->addr_len);
   if (rc != 0 && errno != EINPROGRESS) {
     error = std::string("connect: ") + std::strerror(errno);
+    failure_ = error;
     ::close(fd_);
     fd_ = -1;
     state_ = client_state::closed;
@@ -157,9 +174,12 @@ void ws_client::write_handshake() {
   std::array<unsigned char, 32> b64{};
   const int n = EVP_EncodeBlock(b64.data(), raw.data(), static_cast<int>(raw.size()));
   key_.assign(reinterpret_cast<const char*>(b64.data()), static_cast<std::size_t>(n));
-  std::string req = "GET " + target_->path + " HTTP/1.1\r\nHost: " + target_->host +
+  const bool in_query = !token_.empty() && target_->token_in == token_placement::query;
+  std::string req = "GET " + (in_query ? request_target_with_token(target_->path, token_) : target_->path) +
+                    " HTTP/1.1\r\nHost: " + target_->host +
                     "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
                     "\r\nSec-WebSocket-Version: 13\r\n";
+  if (!token_.empty() && target_->token_in == token_placement::header) req += bearer_header(token_);
   if (!target_->protocol.empty()) req += "Sec-WebSocket-Protocol: " + target_->protocol + "\r\n";
   if (target_->deflate) req += "Sec-WebSocket-Extensions: " + core::format_deflate_offer(deflate_offer()) + "\r\n";
   req += "\r\n";
@@ -199,7 +219,8 @@ void ws_client::resume_reading(ws_handler& h, core::frame_encoder& enc, std::spa
 }
 
 void ws_client::read_available(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> scratch) {
-  while (state_ == client_state::handshaking || state_ == client_state::open) {
+  while (state_ == client_state::handshaking || state_ == client_state::authenticating ||
+         state_ == client_state::open) {
     const ssize_t n = read_some(scratch.data(), scratch.size());
     if (n > 0) {
       const auto got = static_cast<std::size_t>(n);
@@ -210,6 +231,8 @@ void ws_client::read_available(ws_handler& h, core::frame_encoder& enc, std::spa
       }
       continue;
     }
+    if (n == 0 && state_ == client_state::authenticating)
+      return fail(h, "connection closed by server before answering the auth message", "closed during auth");
     if (n == 0) return fail(h, "connection closed by server");
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -230,7 +253,8 @@ void ws_client::read_handshake(ws_handler& h, core::frame_encoder& enc,
   }
   const std::string_view head(handshake_.data(), end + 2);
   if (head.substr(0, 13) != "HTTP/1.1 101 ") {
-    return fail(h, "upgrade refused: " + std::string(head.substr(0, head.find('\r'))));
+    const std::string_view status_line = head.substr(0, head.find('\r'));
+    return fail(h, "upgrade refused: " + std::string(status_line), http_status_failure(status_line));
   }
   const core::accept_key expected = core::compute_accept_key(key_);
   bool accept_ok = false;
@@ -266,19 +290,28 @@ void ws_client::read_handshake(ws_handler& h, core::frame_encoder& enc,
     deflate_params_ = agreed.params;
     decoder_.set_rsv1_allowed(true);
   }
-  state_ = client_state::open;
   // Frames that came in the same read as the head are still in `scratch`.
   const std::size_t head_end_in_scratch = end + 4 - before;
   handshake_.clear();
   handshake_.shrink_to_fit();
-  h.on_open(*this);
-  if (state_ == client_state::open && head_end_in_scratch < n) {
+  if (!token_.empty() && target_->token_in == token_placement::message) {
+    // Open for the scenario only once "authed" is back (connect: the auth round trip is part
+    // of the handshake latency). The answer is awaited for as long as the run's warm-up lasts.
+    state_ = client_state::authenticating;
+    send_text(enc, auth_message(token_));
+    flush(h);
+  } else {
+    state_ = client_state::open;
+    ever_opened_ = true;
+    h.on_open(*this);
+  }
+  if ((state_ == client_state::open || state_ == client_state::authenticating) && head_end_in_scratch < n) {
     decode(h, enc, scratch.subspan(head_end_in_scratch, n - head_end_in_scratch));
   }
 }
 
 void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::uint8_t> in) {
-  while (!in.empty() && state_ == client_state::open) {
+  while (!in.empty() && (state_ == client_state::open || state_ == client_state::authenticating)) {
     const core::decode_event ev = decoder_.next(in);
     in = in.subspan(ev.consumed);
     switch (ev.status) {
@@ -302,16 +335,16 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
                   .feed(compressed, true, c.inflated, 64u << 20,
                         ev.op == core::opcode::text ? &text : nullptr);
           if (st != core::inflate_status::done) return fail(h, "server sent a message that does not inflate");
-          h.on_message(*this, ev.op, c.inflated);
+          deliver(h, ev.op, c.inflated);
           message_.clear();
           break;
         }
         if (ev.first && ev.last) {
-          h.on_message(*this, ev.op, ev.payload);
+          deliver(h, ev.op, ev.payload);
         } else {
           message_.insert(message_.end(), ev.payload.begin(), ev.payload.end());
           if (ev.last) {
-            h.on_message(*this, ev.op, message_);
+            deliver(h, ev.op, message_);
             message_.clear();
           }
         }
@@ -329,6 +362,9 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
             close_sent_ = true;
             flush(h);
           }
+          if (state_ == client_state::authenticating)
+            return fail(h, "server sent close (code " + std::to_string(close_code_) +
+                               ") before answering the auth message", "closed during auth");
           return fail(h, "server sent close");
         }
         break;
@@ -336,6 +372,33 @@ void ws_client::decode(ws_handler& h, core::frame_encoder& enc, std::span<std::u
         return fail(h, "protocol error from server");
     }
   }
+}
+
+void ws_client::deliver(ws_handler& h, core::opcode op, std::span<const std::uint8_t> payload) {
+  if (state_ == client_state::authenticating) return auth_answered(h, op, payload);
+  h.on_message(*this, op, payload);
+}
+
+void ws_client::auth_answered(ws_handler& h, core::opcode op, std::span<const std::uint8_t> payload) {
+  const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+  const auth_answer answer = op == core::opcode::text ? read_auth_answer(text) : auth_answer{};
+  switch (answer.kind) {
+    case auth_answer_kind::authed:
+      state_ = client_state::open;
+      ever_opened_ = true;
+      h.on_open(*this);
+      return;
+    case auth_answer_kind::refused:
+      // The server closes after the error; the connection has failed either way.
+      return fail(h, "auth refused: " + std::string(excerpt(text)),
+                  "auth refused: " + std::string(answer.detail.empty() ? "error" : answer.detail));
+    case auth_answer_kind::unexpected:
+      break;
+  }
+  if (op != core::opcode::text)
+    return fail(h, "the server answered the auth message with a binary message", "auth: unexpected answer");
+  return fail(h, "the server answered the auth message with neither authed nor error: " + std::string(excerpt(text)),
+              "auth: unexpected answer");
 }
 
 bool ws_client::send(core::frame_encoder& enc, core::opcode op,
@@ -380,7 +443,7 @@ void ws_client::flush(ws_handler& h) {
 
 void ws_client::shutdown(core::frame_encoder& enc) {
   if (fd_ < 0) return;
-  if (state_ == client_state::open && !close_sent_) {
+  if ((state_ == client_state::open || state_ == client_state::authenticating) && !close_sent_) {
     std::vector<std::uint8_t> frame;
     enc.append_close(frame, core::close_code::normal);
     (void)write_some(frame.data(), frame.size());  // best effort: the socket is non-blocking
@@ -402,8 +465,9 @@ void ws_client::drop() noexcept {
   state_ = client_state::closed;
 }
 
-void ws_client::fail(ws_handler& h, std::string_view why) {
+void ws_client::fail(ws_handler& h, std::string_view why, std::string_view failure) {
   if (state_ == client_state::closed) return;
+  failure_ = failure.empty() ? why : failure;
   if (ssl_) {
     SSL_free(ssl_);
     ssl_ = nullptr;

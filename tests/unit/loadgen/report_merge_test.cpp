@@ -118,6 +118,28 @@ TEST(ReportMerge, DroppedConnectionsAddUpAndTheSpreadIsTheLongest) {
   EXPECT_EQ(total.drop_spread_ns, 9'000'000u);
 }
 
+// Issue 16: the reasons connections did not open survive the child's JSON (escapes included)
+// and add up over processes.
+TEST(ReportMerge, OpenFailuresAddUpByReason) {
+  std::mt19937_64 rng(5);
+  histogram all;
+  run_report total;
+  const std::map<std::string, std::uint64_t> parts[] = {
+      {{"HTTP 401", 3}, {"auth refused: \"odd\\code\"", 1}},
+      {},
+      {{"HTTP 401", 2}, {"unanswered: auth", 4}}};
+  for (const auto& failures : parts) {
+    run_report part = sample_report(rng, 10, all);
+    part.open_failures = failures;
+    const auto back = parse_report_json(format_json(part));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->open_failures, failures);
+    merge_report(total, *back);
+  }
+  EXPECT_EQ(total.open_failures, (std::map<std::string, std::uint64_t>{
+                                     {"HTTP 401", 5}, {"auth refused: \"odd\\code\"", 1}, {"unanswered: auth", 4}}));
+}
+
 TEST(ReportMerge, RejectsTextThatIsNotAReport) {
   EXPECT_FALSE(parse_report_json("{}"));
   EXPECT_FALSE(parse_report_json(R"({"scenario":"echo","mode":"closed","url":"x"})"));

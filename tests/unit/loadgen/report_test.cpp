@@ -186,6 +186,22 @@ run_report drop_report() {
   return r;
 }
 
+// Issue 16: connections that never opened, by reason, in the JSON and in the summary (most
+// frequent first), and nothing of it when every connection opened.
+TEST(Report, OpenFailuresByReason) {
+  run_report r = sample_report("connect");
+  EXPECT_EQ(format_summary(r).find("failed to open"), std::string::npos);
+  EXPECT_NE(format_json(r).find(R"("open_failures":{})"), std::string::npos);
+  r.open_failures = {{"HTTP 401", 7}, {"auth refused: unauthorized", 2}, {"unanswered: auth", 9}};
+  const std::string json = format_json(r);
+  json_checker check(json);
+  ASSERT_TRUE(check.parse_document()) << json;
+  EXPECT_EQ(check.top["open_failures"], R"({"HTTP 401":7,"auth refused: unauthorized":2,"unanswered: auth":9})");
+  EXPECT_NE(format_summary(r).find("failed to open, by reason: 9 unanswered: auth; 7 HTTP 401; 2 auth refused: unauthorized\n"),
+            std::string::npos)
+      << format_summary(r);
+}
+
 TEST(Report, DropRunHasTheProbeObject) {
   const std::string json = format_json(drop_report());
   json_checker check(json);
