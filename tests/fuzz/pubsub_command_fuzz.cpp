@@ -63,12 +63,36 @@ const char* op_name(client_op op) {
     case client_op::subscribe: return "sub";
     case client_op::unsubscribe: return "unsub";
     case client_op::publish: return "pub";
+    case client_op::authenticate: return "auth";
   }
   return "?";
 }
 
+// An auth command: a token and perhaps an id, nothing else; it re-encodes and parses back.
+void check_auth(command_parser& checker, const client_command& c) {
+  FUZZ_CHECK(c.topic.empty() && c.data.empty() && !c.since);
+  FUZZ_CHECK(is_canonical_id(c.id));
+  const std::string token(c.token);  // the parser's views end at its next call
+  const std::string id(c.id);
+  std::string again = R"({"op":"auth","token":)";
+  append_json_string(again, token);
+  if (!id.empty()) again += ",\"id\":" + id;
+  again += '}';
+  const parse_outcome back = checker.parse(again, max_topic_len);
+  FUZZ_CHECK(back.ok && back.command.op == client_op::authenticate);
+  FUZZ_CHECK(back.command.token == token && back.command.id == id);
+  std::string answer;
+  encode_authed(answer, 1'700'000'000, token, id);
+  FUZZ_CHECK(is_one_json_value(checker, answer));
+}
+
 void check_command(command_parser& checker, std::string_view input, const client_command& c,
                    bool data_last) {
+  if (c.op == client_op::authenticate) {
+    check_auth(checker, c);
+    return;
+  }
+  FUZZ_CHECK(c.token.empty());
   FUZZ_CHECK(is_valid_topic(c.topic, max_topic_len));
   FUZZ_CHECK(is_canonical_id(c.id));
   FUZZ_CHECK(!c.since || c.op == client_op::subscribe);
