@@ -52,27 +52,31 @@ bool is_valid_topic_pattern(std::string_view pattern, std::size_t max_len) noexc
 }
 
 bool topic_matches(std::string_view pattern, std::string_view topic) noexcept {
+  // One pass over both, byte by byte: checked on every publish, so no segment views. A literal
+  // byte (separators included, so '.' never matches '/') must be equal; `*` and `>` are
+  // wildcards only as whole segments (elsewhere they are literal bytes, which no valid topic
+  // holds).
   if (pattern.empty()) return false;
+  const std::size_t pn = pattern.size(), tn = topic.size();
   std::size_t p = 0, t = 0;
-  for (;;) {
-    const std::size_t p_end = segment_end(pattern, p);
-    const std::string_view segment = pattern.substr(p, p_end - p);
-    // A final `>` takes one or more segments: whatever is left, if anything is.
-    if (segment == ">" && p_end == pattern.size()) return t < topic.size();
-    const std::size_t t_end = segment_end(topic, t);
-    const std::string_view topic_segment = topic.substr(t, t_end - t);
-    if (segment == "*") {
-      if (topic_segment.empty()) return false;
-    } else if (segment != topic_segment) {
-      return false;
+  while (p < pn) {
+    const char c = pattern[p];
+    if ((c == '*' || c == '>') && (p == 0 || is_separator(pattern[p - 1])) &&
+        (p + 1 == pn || is_separator(pattern[p + 1]))) [[unlikely]] {
+      if (c == '>') {
+        if (p + 1 == pn) return t < tn;  // one or more trailing segments
+      } else {                           // exactly one non-empty segment
+        if (t == tn || is_separator(topic[t])) return false;
+        while (t < tn && !is_separator(topic[t])) ++t;
+        ++p;
+        continue;
+      }
     }
-    if (p_end == pattern.size() || t_end == topic.size()) {
-      return p_end == pattern.size() && t_end == topic.size();
-    }
-    if (pattern[p_end] != topic[t_end]) return false;  // '.' against '/'
-    p = p_end + 1;
-    t = t_end + 1;
+    if (t == tn || topic[t] != c) return false;
+    ++p;
+    ++t;
   }
+  return t == tn;
 }
 
 // ---- topic_permissions ----------------------------------------------------------------------

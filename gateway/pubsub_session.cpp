@@ -129,10 +129,21 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
       authenticate(ctx, cmd);
       return;
     }
-    const access& a = *access_;
-    const bool allowed = !a.awaiting_token &&
-        (cmd.op == client_op::publish ? a.grants->may_publish(cmd.topic)
-                                      : cmd.op == client_op::unsubscribe || a.grants->may_subscribe(cmd.topic));
+    access& a = *access_;
+    bool allowed = false;
+    if (a.awaiting_token) {
+      allowed = false;
+    } else if (cmd.op == client_op::publish) {
+      // A publisher mostly keeps to its topics: the last one allowed needs no pattern match
+      // (the grant is immutable; a new one clears it).
+      allowed = cmd.topic == a.last_published;
+      if (!allowed && a.grants->may_publish(cmd.topic)) {
+        allowed = true;
+        a.last_published.assign(cmd.topic);
+      }
+    } else {
+      allowed = cmd.op == client_op::unsubscribe || a.grants->may_subscribe(cmd.topic);
+    }
     if (!allowed) {
       shard_metrics::add(ctx.metrics.unauthorized);
       send_error_now(ctx, protocol_error_code::unauthorized,
@@ -214,6 +225,7 @@ void pubsub_session::authenticate(shard_context& ctx, const client_command& cmd)
 void pubsub_session::apply_grant(shard_context& ctx, auth_grant&& grant) {
   access& a = access_state(ctx);
   a.grants = std::move(grant.permissions);
+  a.last_published.clear();
   a.awaiting_token = false;
   a.deadline = 0;
   if (grant.expires_at != 0) {

@@ -134,6 +134,7 @@ class pubsub_session final : public hub_client {
     core::token_bucket messages;
     core::token_bucket bytes;
     core::token_bucket strikes;     // refusals left before the connection is closed
+    std::string last_published;     // the last topic grants allowed a publish on
     std::uint16_t close_code = 0;   // non-zero: closing once the answers owed are out
     std::string_view close_reason;  // static text
   };

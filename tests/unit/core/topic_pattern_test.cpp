@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 namespace shoal::core {
 namespace {
@@ -193,6 +195,62 @@ TEST(TopicPermissions, OnlyPublishIsNotEmpty) {
   EXPECT_FALSE(p.empty());
   EXPECT_TRUE(p.may_publish("anything.at.all"));
   EXPECT_FALSE(p.may_subscribe("anything"));
+}
+
+// The matcher walks bytes; this reference splits into segments (and the separators between
+// them) and compares those, the way the rule is written. Random patterns and topics from a
+// small alphabet, so that matches and near misses are both frequent.
+struct split_text {
+  std::vector<std::string> segments;
+  std::string separators;
+};
+
+split_text split(const std::string& s) {
+  split_text out{{""}, ""};
+  for (char c : s) {
+    if (c == '.' || c == '/') {
+      out.separators += c;
+      out.segments.emplace_back();
+    } else {
+      out.segments.back() += c;
+    }
+  }
+  return out;
+}
+
+bool reference_matches(const std::string& pattern, const std::string& topic) {
+  const split_text p = split(pattern), t = split(topic);
+  for (std::size_t i = 0; i < p.segments.size(); ++i) {
+    if (i >= t.segments.size()) return false;
+    if (i > 0 && p.separators[i - 1] != t.separators[i - 1]) return false;
+    if (p.segments[i] == ">" && i + 1 == p.segments.size()) return true;
+    if (p.segments[i] != "*" && p.segments[i] != t.segments[i]) return false;
+  }
+  return t.segments.size() == p.segments.size();
+}
+
+TEST(TopicPattern, MatchesLikeTheSegmentReference) {
+  std::mt19937 rng(16);
+  const auto pick = [&rng](std::string_view from) { return from[rng() % from.size()]; };
+  const auto make = [&](bool wildcards) {
+    std::string s;
+    const int segments = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < segments; ++i) {
+      if (i > 0) s += pick("..../");
+      if (wildcards && rng() % 3 == 0) s += (i + 1 == segments && rng() % 2) ? '>' : '*';
+      else s += std::string(1 + rng() % 2, pick("ab"));
+    }
+    return s;
+  };
+  int matched = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const std::string pattern = make(true), topic = make(false);
+    if (!is_valid_topic_pattern(pattern, 200)) continue;
+    const bool expected = reference_matches(pattern, topic);
+    ASSERT_EQ(topic_matches(pattern, topic), expected) << pattern << " vs " << topic;
+    matched += expected;
+  }
+  EXPECT_GT(matched, 1000);
 }
 
 }  // namespace
