@@ -2,6 +2,8 @@
 // endpoints an operator and a load balancer need. Every refusal says why, with its RFC clause.
 #include "gateway/http_router.hpp"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 
 #include "core/handshake.hpp"
@@ -98,9 +100,11 @@ route_result publish(const core::http_request& req, std::string_view topic,
     return refuse(core::build_error_response(400, "invalid topic name (see the README's topic rules)"), false);
   // The static publish token, or (with auth on) a JWT whose claims allow publishing here.
   const auto header = req.header("Authorization");
+  // Compared in constant time: how far a guess matched must not show in the answer's timing.
   const bool static_token = !s.publish_token.empty() && header &&
                             header->size() == 7 + s.publish_token.size() &&
-                            header->substr(0, 7) == "Bearer " && header->substr(7) == s.publish_token;
+                            header->substr(0, 7) == "Bearer " &&
+                            CRYPTO_memcmp(header->data() + 7, s.publish_token.data(), s.publish_token.size()) == 0;
   const bool jwt = auth && auth->enabled();
   if (!static_token && jwt) {
     std::optional<auth_grant> grant;
