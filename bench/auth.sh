@@ -5,10 +5,13 @@
 #     on every upgrade (HS256, ES256, EdDSA, RS256 in the Authorization header); $ROUNDS rounds,
 #     the variants alternating so drift on a noisy machine hits them all.
 #   instructions: user-space instructions per queued message (callgrind, a 4 s window of steady
-#     load), the same binary with auth and limits off and on (an ES256 token whose claims are
+#     load), the same binary with auth and limits off and on (an HS256 token whose claims are
 #     wildcard patterns, checked on every publish, plus message and byte rate limits set high
 #     enough never to refuse): echo (/echo: no per-message check exists there), publish with
 #     acks (10 publishers, 10 topics, 1 subscriber each) and fan-out (1 topic, 1,000 subscribers).
+#     Whole-program counts move by a percent or two with batching alone, so the checks' own
+#     cost is printed too: the inclusive instructions of within_limits (rate limits) and
+#     may_publish (pattern match, on a miss of the session's last allowed topic) per message.
 # usage: [ROUNDS=3] [SECTIONS="connect instructions"] bench/auth.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +65,10 @@ start() {  # start [WRAPPER...] -- [FLAGS...]
   await_start_line "$out/server.log"
 }
 
+# cpu_ticks PID: utime + stime of the process so far, in clock ticks (the report's server CPU
+# covers only the hold, not the connects).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, Linux $(uname -r)"
 want() { [[ " $sections " == *" $1 "* ]]; }
 
@@ -74,11 +81,13 @@ if want connect; then
       token=()
       if [[ $v == none ]]; then start --; else start -- "${auth_flags[@]}"; token=(--token "$(cat "$out/$v.jwt")"); fi
       f="$out/connect-$v-$round.json"
+      cpu_before=$(cpu_ticks "$server_pid")
       taskset -c 1 "$loadgen" connect --url "ws://127.0.0.1:$port/ws" --connections 5000 \
         --concurrency 64 --duration 1 --threads 1 --processes 1 ${token[@]+"${token[@]}"} \
-        --server-pid "$server_pid" --json "$f" >/dev/null 2>&1 || echo "  ($v: loadgen exited $?)"
+        --json "$f" >/dev/null 2>&1 || echo "  ($v: loadgen exited $?)"
+      cpu_s=$(/usr/bin/python3 -c "import os; print(($(cpu_ticks "$server_pid") - $cpu_before) / os.sysconf('SC_CLK_TCK'))")
       stop
-      r=$(field "$f" "['connections'] / r['server_cpu_s']")
+      r=$(field "$f" "['connections'] / $cpu_s")
       printf '%-6s round %s: %6s connections, %8.0f per server CPU-s, %7.0f/s wall, handshake p50 %6.0f us p99 %6.0f us\n' \
         "$v" "$round" "$(field "$f" "['connections']")" "$r" "$(field "$f" "['connect_rate_per_s']")" \
         "$(field "$f" "['latency_us']['p50']")" "$(field "$f" "['latency_us']['p99']")"
@@ -100,17 +109,20 @@ instructions() {
     local flags=() token=()
     if [[ $mode == on ]]; then
       flags=("${auth_flags[@]}" "${limit_flags[@]}")
-      token=(--token "$(cat "$out/es256.jwt")")
+      token=(--token "$(cat "$out/hs256.jwt")")
     fi
     start valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.out" -- ${flags[@]+"${flags[@]}"}
     taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
       --duration 60 ${token[@]+"${token[@]}"} >/dev/null 2>&1 &
     local lg=$!
-    sleep 12
+    sleep "${settle:-12}"
     local total messages
     read -r total messages < <(callgrind_window "$out/callgrind.out")
     kill -INT "$lg" 2>/dev/null; wait "$lg" || true
     stop
+    local checks
+    checks=$(callgrind_annotate --inclusive=yes --threshold=100 "$out/callgrind.out.1" 2>/dev/null |
+      awk '/within_limits|topic_permissions::may_publish/ { gsub(",", "", $1); n += $1 } END { printf "%d", n }')
     rm -f "$out/callgrind.out"*
     local each
     each=$(per "$total" "$messages")
@@ -118,8 +130,9 @@ instructions() {
       base=$each
       printf '%-28s auth off %12s instructions / %9s messages = %s per message\n' "$name" "$total" "$messages" "$each"
     else
-      printf '%-28s auth on  %12s instructions / %9s messages = %s per message (%+.1f %%)\n' "$name" \
-        "$total" "$messages" "$each" "$(/usr/bin/python3 -c "print(100 * ($each - $base) / $base)")"
+      printf '%-28s auth on  %12s instructions / %9s messages = %s per message (%+.1f %%); checks %s per message (%.2f %%)\n' "$name" \
+        "$total" "$messages" "$each" "$(/usr/bin/python3 -c "print(100 * ($each - $base) / $base)")" \
+        "$(per "$checks" "$messages")" "$(/usr/bin/python3 -c "print(100 * $checks / $total)")"
     fi
   done
 }
@@ -128,6 +141,6 @@ if want instructions; then
   instructions "echo 100 conns x 20 B" echo /echo --connections 100 --size 20 --inflight 1
   instructions "publish+ack 10 pubs 10 topics" pubsub /ws --subscribers 10 --topics 10 --publishers 10 \
     --size 64 --rate 20000
-  instructions "fan-out 1k subs burst 64" pubsub /ws --subscribers 1000 --topics 1 --publishers 1 \
+  settle=25 instructions "fan-out 1k subs burst 64" pubsub /ws --subscribers 1000 --topics 1 --publishers 1 \
     --burst 64 --size 64
 fi
