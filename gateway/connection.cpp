@@ -17,6 +17,7 @@
 #include "core/frame_encoder.hpp"
 #include "core/handshake.hpp"
 #include "core/http_request.hpp"
+#include "core/proxy_header.hpp"
 #include "gateway/http_router.hpp"
 #include "gateway/pubsub_hub.hpp"
 #include "gateway/pubsub_protocol.hpp"
@@ -244,7 +245,9 @@ void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
       in.pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
       return;
     }
-    if (in.publish)
+    if (awaiting_proxy_) [[unlikely]]
+      used = process_proxy(ctx, bytes);
+    else if (in.publish)
       used = process_body(ctx, bytes);
     else if (state_ == conn_state::http)
       used = process_http(ctx, bytes);
@@ -255,6 +258,54 @@ void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
     bytes = bytes.subspan(used);
   }
   release_input(ctx);  // nothing left in progress: an idle connection holds no input state
+}
+
+std::size_t connection::process_proxy(shard_context& ctx, std::span<std::uint8_t> bytes) {
+  // The header may come split over reads: what arrived so far waits in `pending` (at most the
+  // v2 bound; the parser is stateless, so it looks at the whole of it again each time).
+  std::string& pending = in_->pending;
+  const std::size_t before = pending.size();
+  std::span<const std::uint8_t> view = bytes;
+  if (before != 0) {
+    pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    view = {reinterpret_cast<const std::uint8_t*>(pending.data()), pending.size()};
+  }
+  const core::proxy_result r = core::parse_proxy_header(view);
+  if (r.status == core::proxy_status::need_more) {
+    if (before == 0) pending.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return bytes.size();
+  }
+  if (r.status == core::proxy_status::error) {
+    // Not from the balancer, or not speaking its protocol: nothing to answer in (spec 2).
+    shard_metrics::add(ctx.metrics.proxy_refused);
+    pending.clear();
+    abort(ctx);
+    return bytes.size();
+  }
+  awaiting_proxy_ = false;
+  shard_metrics::add(ctx.metrics.proxy_headers);
+  const std::size_t used = r.consumed - before;  // more than `before`: that much was not enough
+  pending.clear();
+  if (ctx.server.addresses) {
+    // The client's address: the header's source, or the balancer's own for a LOCAL header (its
+    // health check) or an unspecified family.
+    address_limits::key key;
+    if (r.header.local || r.header.family == core::proxy_family::unspecified) {
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+        key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
+    } else if (r.header.family == core::proxy_family::ipv4) {
+      key.bytes[10] = key.bytes[11] = 0xff;
+      std::copy_n(r.header.source.begin(), 4, key.bytes.begin() + 12);
+    } else {
+      key.bytes = r.header.source;
+    }
+    const address_verdict v = ctx.server.addresses->admit(key, ctx.now * tick_ms);
+    if (v == address_verdict::admitted) ctx.address_holds->emplace(token_, key);
+    else refuse_address(v);
+  }
+  return used;
 }
 
 std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t> bytes) {

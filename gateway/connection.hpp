@@ -65,6 +65,10 @@ class connection {
   // and not counted in server_state::connections (limits.max_connections).
   void make_admin() noexcept { admin_ = true; }
 
+  // The connection starts with a PROXY protocol header (server.proxy_protocol); the per-address
+  // limits are applied to the address it names.
+  void expect_proxy_header() noexcept { awaiting_proxy_ = true; }
+
   // Its address is over a per-address limit: its request gets 429 (Retry-After) and nothing else.
   void refuse_address(address_verdict why) noexcept { address_refusal_ = static_cast<std::uint8_t>(why); }
 
@@ -129,6 +133,7 @@ class connection {
   // Decodes the bytes kept in input_state::pending (behind an HTTP publish, or a hold).
   void process_pending(shard_context& ctx);
   std::size_t process_http(shard_context& ctx, std::span<std::uint8_t> bytes);
+  std::size_t process_proxy(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
   void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
@@ -210,6 +215,7 @@ class connection {
   std::uint8_t held_ : 2 = 0;              // conn_hold bits
   bool admin_ : 1 = false;                 // accepted on an admin listener
   std::uint8_t address_refusal_ : 2 = 0;   // an address_verdict other than admitted
+  bool awaiting_proxy_ : 1 = false;        // the PROXY header has not been read yet
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;

@@ -68,6 +68,8 @@ class shard_metrics {
   counter unauthorized{0};
   counter rate_limited{0};            // /ws requests refused as rate_limited
   counter rate_limit_closes{0};       // connections closed (1008) for staying over their rate limit
+  counter proxy_headers{0};           // PROXY protocol headers accepted
+  counter proxy_refused{0};           // connections closed: bad PROXY header, or an untrusted source
   counter pings_sent{0};
   counter heartbeat_timeouts{0};
   counter buffered_bytes{0};          // gauge: bytes queued, not yet written

@@ -88,6 +88,11 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
            &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr, {}, 0} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
   shard_metrics::set(metrics_.queue_limit_bytes, hub_.queue_bytes());
+  ctx_.address_holds = &address_of_;
+  for (const std::string& cidr : cfg.server.proxy_trusted) {
+    std::string error;  // validated with the config
+    if (auto net = parse_network(cidr, error)) proxy_trusted_.push_back(*net);
+  }
 }
 
 shard::~shard() {
@@ -441,14 +446,23 @@ void shard::admit(int fd, listener_kind kind) {
   }
   // Per client address (when limited): admitted connections count until freed; a refused one
   // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
+  // Behind a balancer (server.proxy_protocol) the address comes with the PROXY header, and the
+  // limits wait for it; the socket's peer is the balancer, checked against proxy_trusted.
+  const bool proxied = kind == listener_kind::plain && cfg_.server.proxy_protocol;
   address_verdict address = address_verdict::admitted;
   address_limits::key address_key;
-  if (!admin && server_.addresses) [[unlikely]] {
+  if (!admin && (server_.addresses || (proxied && !proxy_trusted_.empty()))) [[unlikely]] {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
       address_key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
-    address = server_.addresses->admit(address_key, ctx_.now * tick_ms);
+    if (proxied && !proxy_trusted_.empty() && !contains(proxy_trusted_, address_key)) {
+      server_.connections.fetch_sub(1, std::memory_order_relaxed);
+      shard_metrics::add(metrics_.proxy_refused);
+      ::close(fd);
+      return;
+    }
+    if (server_.addresses && !proxied) address = server_.addresses->admit(address_key, ctx_.now * tick_ms);
   }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -466,7 +480,8 @@ void shard::admit(int fd, listener_kind kind) {
   shard_metrics::add(metrics_.connections_open);
   slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
   if (admin) slots_[slot]->make_admin();
-  if (!admin && server_.addresses) [[unlikely]] {
+  if (proxied) slots_[slot]->expect_proxy_header();
+  else if (!admin && server_.addresses) [[unlikely]] {
     if (address == address_verdict::admitted) address_of_.emplace(token, address_key);
     else slots_[slot]->refuse_address(address);
   }

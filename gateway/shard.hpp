@@ -15,6 +15,7 @@
 #include "gateway/conn_pools.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/network_list.hpp"
 #include "gateway/pubsub_hub.hpp"
 #include "gateway/reactor_backend.hpp"
 #include "gateway/shard_context.hpp"
@@ -99,6 +100,7 @@ class shard {
   std::vector<std::uint32_t> free_slots_;
   // Per-address limits on: the address each admitted connection counts against, until freed.
   std::unordered_map<std::uint64_t, address_limits::key> address_of_;
+  std::vector<network> proxy_trusted_;  // server.proxy_trusted, parsed
   std::shared_ptr<const tls_context> tls_;  // this shard's copy of server_.tls
   std::uint64_t tls_generation_ = 0;
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/deflate_pool.hpp"
@@ -92,6 +93,9 @@ struct shard_context {
   std::vector<std::uint8_t> inflated;     // a message inflated by a shared decompressor
   std::vector<std::uint8_t> tls_record;   // small frames gathered into one TLS record
   uring_backend* uring = nullptr;         // set when the shard runs on io_uring
+  // Per-address limits on: the address each admitted connection counts against, until the
+  // shard frees it (the shard's table; connections add to it after a PROXY header).
+  std::unordered_map<std::uint64_t, address_limits::key>* address_holds = nullptr;
   // This shard's copy of server.auth (see current_auth()).
   std::shared_ptr<const authenticator> auth;
   std::uint64_t auth_generation = 0;

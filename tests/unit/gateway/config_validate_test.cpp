@@ -218,6 +218,27 @@ const rule_case rule_cases[] = {
      },
      "auth.anonymous_subscribe", "not a topic pattern"},
     {"ClockSkewTooLarge", [](config& c) { c.auth.clock_skew = 11min; }, "auth.clock_skew", "10m"},
+    {"ProxyTrustedNotCidr",
+     [](config& c) {
+       c.server.proxy_protocol = true;
+       c.server.proxy_trusted = {"10.0.0.0/33"};
+     },
+     "server.proxy_trusted", "prefix length"},
+    {"ProxyTrustedNotAddress",
+     [](config& c) {
+       c.server.proxy_protocol = true;
+       c.server.proxy_trusted = {"balancer.local"};
+     },
+     "server.proxy_trusted", "not an IPv4 or IPv6"},
+    {"ProxyTrustedWithoutProxy", [](config& c) { c.server.proxy_trusted = {"10.0.0.0/8"}; },
+     "server.proxy_trusted", "without server.proxy_protocol"},
+    {"ProxyWithTls",
+     [](config& c) {
+       c.server.proxy_protocol = true;
+       c.tls.listen = {{"127.0.0.1", 8443}};
+       c.tls.cert = c.tls.key = "x.pem";
+     },
+     "server.proxy_protocol", "tls.listen"},
     {"TokenBytesTiny", [](config& c) { c.auth.max_token_bytes = 100; }, "auth.max_token_bytes",
      "between 256"},
 };
@@ -270,6 +291,10 @@ TEST(Config, AcceptsBoundaryValues) {
   c.auth.anonymous_subscribe = {">", "*", "a.*.b", "x/y/>"};
   c.auth.clock_skew = 0ms;
   c.auth.max_token_bytes = 256;
+  EXPECT_TRUE(validate(c).empty());
+  c.tls.listen.clear();
+  c.server.proxy_protocol = true;
+  c.server.proxy_trusted = {"10.0.0.0/8", "192.0.2.7", "::1/128", "2001:db8::/32", "0.0.0.0/0"};
   EXPECT_TRUE(validate(c).empty());
   c.deflate.server_max_window_bits = c.deflate.client_max_window_bits = 15;
   c.deflate.mem_level = c.deflate.level = 9;
