@@ -364,7 +364,7 @@ backend shoal_nodes
     option httpchk
     http-check send meth GET uri /readyz
     http-check expect status 200
-    # Once the gateway reads the PROXY protocol (issue 18), this line replaces the next one:
+    # With the nodes on --proxy-protocol (Haproxy(send_proxy_v2=True)), this line replaces the next:
     # default-server inter 500ms fall 2 rise 1 send-proxy-v2
     default-server inter 500ms fall 2 rise 1{server_options}
 {servers}

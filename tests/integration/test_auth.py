@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
@@ -25,7 +26,7 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from harness import Server, free_port, http_request
+from harness import Server, free_port, http_request, run_loadgen
 
 ISSUER = "https://id.example.test"
 AUDIENCE = "shoal"
@@ -540,3 +541,36 @@ class AddressLimits(unittest.TestCase):
             self.assertIn('shoal_address_refused_total{reason="too_many_handshakes"}', text)
         finally:
             self.assertEqual(server.stop(), 0)
+
+
+class LoadgenWithTokens(AuthTest):
+    """shoal-loadgen presents tokens the real server verifies, each of the three ways."""
+
+    def test_every_placement_connects_and_publishes(self):
+        tokens = [self.keys.hs256(claims(sub=["lg.*"], pub=["lg.*"])),
+                  self.keys.es256(claims(sub=["lg.*"], pub=["lg.*"])),
+                  self.keys.eddsa(claims(sub=["lg.*"], pub=["lg.*"]))]
+        with tempfile.NamedTemporaryFile("w", suffix=".jwt") as f:
+            f.write("\n".join(tokens) + "\n")
+            f.flush()
+            for where in ("header", "query", "message"):
+                with self.subTest(where=where):
+                    r = run_loadgen("pubsub", "--url", self.server.url + "/ws", "--subscribers", "6",
+                                    "--publishers", "3", "--topics", "3", "--burst", "20",
+                                    "--duration", "1", "--token-file", f.name, "--token-in", where)
+                    self.assertEqual(r["connect_errors"], 0)
+                    self.assertEqual(r["delivered"], r["expected"])
+                    self.assertGreater(r["delivered"], 0)
+
+    def test_refused_tokens_are_counted_by_reason(self):
+        expired = self.keys.hs256(claims(sub=["lg.*"], ttl=-60))
+        for where, reason in (("header", "HTTP 401"), ("message", "auth refused: unauthorized")):
+            with self.subTest(where=where):
+                proc = subprocess.run(
+                    [os.environ.get("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen"), "connect",
+                     "--url", self.server.url + "/ws", "--connections", "4", "--duration", "0.3",
+                     "--token", expired, "--token-in", where, "--warmup-timeout", "10", "--json",
+                     "/dev/stdout"], capture_output=True, text=True, timeout=60)
+                self.assertNotEqual(proc.returncode, 0)
+                report = json.loads(proc.stdout[proc.stdout.index("{"):])
+                self.assertEqual(report["open_failures"], {reason: 4})

@@ -3,13 +3,17 @@ behind hand-written headers and behind a real HAProxy with send-proxy-v2: the ad
 header is the client's for the per-address limits, a connection without a valid header or from
 outside server.proxy_trusted is closed, and the admin listener takes no header.
 """
+import asyncio
+import signal
 import socket
 import struct
 import tempfile
 import time
 import unittest
 
-from cluster_harness import Haproxy
+import websockets
+
+from cluster_harness import ClusterTestCase, Haproxy, wait_until
 from harness import Server, free_port, http_request
 
 UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -154,6 +158,64 @@ class BehindHaproxy(unittest.TestCase):
                 proxy.stop()
             self.assertEqual(server.stop(), 0)
             logs.cleanup()
+
+
+class DrainBehindHaproxy(ClusterTestCase):
+    """Two nodes behind HAProxy with send-proxy-v2 (issue 18): four clients from four loopback
+    addresses are four addresses to each node; when one node drains, its clients get 1001 and
+    come back through HAProxy to the other node, still as themselves."""
+
+    def test_drained_clients_reconnect_as_themselves(self):
+        flags = ("--proxy-protocol", "true", "--proxy-trusted", "127.0.0.1/32",
+                 "--max-connections-per-address", "4", "--drain", "500ms")
+        nodes = [self.shoal((), None, *flags), self.shoal((), None, *flags)]
+        lb = self.haproxy([("127.0.0.1", n.port, n.admin_port) for n in nodes], send_proxy_v2=True)
+        lb.wait_up(2, logs=nodes)
+        sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+
+        async def connect(source):
+            # A client of a balancer retries a connect that reached a node as it went away.
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    return await websockets.connect(lb.url + "/echo", local_addr=(source, 0),
+                                                    ping_interval=None)
+                except (OSError, websockets.InvalidHandshake, websockets.ConnectionClosed):
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+
+        async def go():
+            clients = [await connect(s) for s in sources]
+            tracked = lambda: sum(n.metric("shoal_addresses_tracked") for n in nodes)
+            wait_until("each node counting its clients' own addresses", lambda: tracked() == 4,
+                       logs=[lb, *nodes])
+            self.assertGreaterEqual(sum(n.metric("shoal_proxy_headers_total") for n in nodes), 4)
+            # Drain the node with the most clients; its clients see 1001 and reconnect.
+            counts = [n.metric("shoal_websocket_connections") for n in nodes]
+            gone, left = (nodes[0], nodes[1]) if counts[0] >= counts[1] else (nodes[1], nodes[0])
+            moved = int(max(counts))
+            gone.signal(signal.SIGTERM)
+            codes = []
+            for i, ws in enumerate(clients):
+                try:
+                    await ws.send("still here")
+                    await asyncio.wait_for(ws.recv(), 10)
+                except websockets.ConnectionClosed as e:
+                    codes.append(e.code)
+                    clients[i] = await connect(sources[i])
+                    await clients[i].send("back")
+                    self.assertEqual(await asyncio.wait_for(clients[i].recv(), 10), "back")
+            self.assertEqual(codes, [1001] * len(codes))
+            self.assertGreaterEqual(len(codes), 1)
+            wait_until("every client on the node left", lambda: left.metric("shoal_websocket_connections") == 4,
+                       logs=[lb, left])
+            self.assertEqual(left.metric("shoal_addresses_tracked"), 4)
+            for ws in clients:
+                await ws.close()
+            return moved
+
+        asyncio.run(asyncio.wait_for(go(), 120))
 
 
 if __name__ == "__main__":
