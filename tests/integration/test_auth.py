@@ -565,12 +565,13 @@ class LoadgenWithTokens(AuthTest):
     def test_refused_tokens_are_counted_by_reason(self):
         expired = self.keys.hs256(claims(sub=["lg.*"], ttl=-60))
         for where, reason in (("header", "HTTP 401"), ("message", "auth refused: unauthorized")):
-            with self.subTest(where=where):
+            with self.subTest(where=where), tempfile.NamedTemporaryFile(suffix=".json") as out:
                 proc = subprocess.run(
                     [os.environ.get("SHOAL_LOADGEN_BIN", "build/asan/loadgen/shoal-loadgen"), "connect",
                      "--url", self.server.url + "/ws", "--connections", "4", "--duration", "0.3",
                      "--token", expired, "--token-in", where, "--warmup-timeout", "10", "--json",
-                     "/dev/stdout"], capture_output=True, text=True, timeout=60)
+                     out.name], capture_output=True, text=True, timeout=60)
                 self.assertNotEqual(proc.returncode, 0)
-                report = json.loads(proc.stdout[proc.stdout.index("{"):])
+                with open(out.name) as f:
+                    report = json.load(f)
                 self.assertEqual(report["open_failures"], {reason: 4})

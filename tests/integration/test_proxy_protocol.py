@@ -196,6 +196,9 @@ class DrainBehindHaproxy(ClusterTestCase):
             gone, left = (nodes[0], nodes[1]) if counts[0] >= counts[1] else (nodes[1], nodes[0])
             moved = int(max(counts))
             gone.signal(signal.SIGTERM)
+            # Once it has exited, every client it had has been sent its 1001.
+            code, _ = await asyncio.get_running_loop().run_in_executor(None, gone.wait, 60)
+            self.assertEqual(code, 0)
             codes = []
             for i, ws in enumerate(clients):
                 try:
