@@ -119,6 +119,9 @@ class jwt_key_set {
                               const jwt_rules& rules, std::int64_t now_unix, jwt_claims& out);
 };
 
+// `bytes` as unpadded base64url (RFC 7515 §2), the encoding of each part of a token.
+std::string base64url_encode(std::string_view bytes);
+
 // Verifies `token` at time `now_unix` (seconds): size, structure, header, key selection, signature,
 // then the claims, which are not read before the signature verifies. On none, `out` holds the
 // claims; on any error `out` is reset to empty. Leaves OpenSSL's error queue empty.

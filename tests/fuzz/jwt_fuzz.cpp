@@ -88,22 +88,7 @@ void check(std::string_view token) {
   check_one(token, relaxed);
 }
 
-std::string b64url(std::string_view bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : bytes) {
-    acc = (acc << 8) | static_cast<unsigned char>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(alphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
+std::string b64url(std::string_view bytes) { return base64url_encode(bytes); }
 
 // signing_input + "." + base64url(HMAC-SHA256(secret, signing_input)).
 std::string hs256_signed(std::string_view signing_input) {

@@ -64,22 +64,7 @@ const test_keys& keys() {
   return k;
 }
 
-std::string b64url(std::string_view bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (const char c : bytes) {
-    acc = (acc << 8) | static_cast<unsigned char>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(alphabet[(acc >> bits) & 0x3F]);
-    }
-  }
-  if (bits > 0) out.push_back(alphabet[(acc << (6 - bits)) & 0x3F]);
-  return out;
-}
+std::string b64url(std::string_view bytes) { return base64url_encode(bytes); }
 
 const EVP_MD* md_for(std::string_view alg) {
   if (alg.ends_with("384")) return EVP_sha384();
@@ -615,6 +600,15 @@ TEST(JwtError, EveryErrorHasANameAndAReason) {
   EXPECT_EQ(to_string(jwt_error::bad_signature), "bad_signature");
   EXPECT_EQ(describe(jwt_error::bad_signature), "token signature does not verify");
   EXPECT_EQ(to_string(jwt_alg::eddsa), "EdDSA");
+}
+
+TEST(Jwt, Base64urlEncodeIsUnpaddedRfc4648) {
+  EXPECT_EQ(base64url_encode(""), "");
+  EXPECT_EQ(base64url_encode("f"), "Zg");
+  EXPECT_EQ(base64url_encode("fo"), "Zm8");
+  EXPECT_EQ(base64url_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64url_encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64url_encode("\xfb\xff\xbf"), "-_-_");  // the two url-safe letters
 }
 
 }  // namespace

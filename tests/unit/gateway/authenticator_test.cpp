@@ -85,16 +85,7 @@ class AuthenticatorLoad : public testing::Test {
   std::filesystem::path dir_;
 };
 
-std::string b64url(std::string_view in) {
-  std::string out((in.size() + 2) / 3 * 4 + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
+std::string b64url(std::string_view in) { return core::base64url_encode(in); }
 
 // An HS256 token over `claims` with `kid`.
 std::string hs256(const std::string& secret, const std::string& kid, const std::string& claims) {
