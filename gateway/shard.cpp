@@ -236,6 +236,11 @@ connection* shard::lookup(std::uint64_t token) noexcept {
 
 void shard::run() {
   if (uring_) uring_->start();
+  // Take the authenticator now, not on the first request: that may come at the open-file limit,
+  // where UBSan's vptr check of the shared_ptr copy reported a bad object (test_admin_listener
+  // under ASan; release runs were fine: the check probes memory through a pipe, and there was no
+  // descriptor left). Later copies happen only after a SIGHUP reload.
+  current_auth(ctx_);
   start_tick_base_ = 0;
   start_tick_base_ = current_tick();
   std::array<io_event, 512> events;
