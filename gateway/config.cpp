@@ -531,6 +531,20 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+std::vector<std::string> changed_keys(const config& a, const config& b) {
+  std::vector<std::string> values;  // a's values in print order, then compared with b's
+  detail::for_each_field(a, [&](const detail::field_info&, const auto& v) {
+    values.push_back(detail::format_text(v));
+  });
+  std::vector<std::string> changed;
+  std::size_t i = 0;
+  detail::for_each_field(b, [&](const detail::field_info& f, const auto& v) {
+    if (detail::format_text(v) != values[i++])
+      changed.push_back(std::string(f.table) + "." + std::string(f.key));
+  });
+  return changed;
+}
+
 unsigned resolved_shard_count(const server_config& server) {
   if (server.shards != 0) return server.shards;
   cpu_set_t set;

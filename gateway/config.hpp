@@ -252,6 +252,9 @@ std::vector<std::string> config_keys();
 // back an equal config.
 std::string print_config(const config& cfg);
 
+// The keys ("table.key") whose values differ between `a` and `b`, in print order.
+std::vector<std::string> changed_keys(const config& a, const config& b);
+
 // server.shards with 0 resolved to the CPUs in this process's affinity mask, at most 256.
 unsigned resolved_shard_count(const server_config& server);
 

@@ -2,16 +2,19 @@
 // different shards do not interleave.
 #include "gateway/log.hpp"
 
+#include <atomic>
 #include <ctime>
 
 namespace shoal::gateway {
 namespace {
-log_level current = log_level::info;
+std::atomic<log_level> current{log_level::info};  // SIGHUP may change it while shards log
 const char* const names[] = {"error", "warn", "info", "debug"};
 }  // namespace
 
-void set_log_level(log_level level) noexcept { current = level; }
-bool log_enabled(log_level level) noexcept { return level <= current; }
+void set_log_level(log_level level) noexcept { current.store(level, std::memory_order_relaxed); }
+bool log_enabled(log_level level) noexcept {
+  return level <= current.load(std::memory_order_relaxed);
+}
 
 void log_line(log_level level, const char* fmt, ...) noexcept {
   if (!log_enabled(level)) return;

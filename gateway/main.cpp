@@ -19,5 +19,6 @@ int main(int argc, char** argv) {
   }
   set_log_level(loaded.settings.log.level);
   server s(loaded.settings);
+  s.set_command_line(argc, argv);
   return s.run();
 }

@@ -102,7 +102,7 @@ connection_settings make_connection_settings(const config& cfg) {
   return s;
 }
 
-server::server(const config& cfg) : cfg_(cfg), settings_(make_connection_settings(cfg)) {}
+server::server(const config& cfg) : cfg_(cfg), live_(cfg), settings_(make_connection_settings(cfg)) {}
 
 server::~server() = default;
 
@@ -270,8 +270,7 @@ int server::run() {
       state_.draining.store(true, std::memory_order_release);
       for (auto& s : shards_) s->wake();
     } else if (sig == SIGHUP) {
-      reload_tls();
-      reload_auth();
+      reload_config();
     }
     if (!guard_.complete() && guard_.retry())
       log_line(log_level::info, "share_listeners: the other shoal has exited; this one alone "
@@ -296,6 +295,93 @@ int server::run() {
   return 0;
 }
 
+namespace {
+// What SIGHUP may change while running: read per connection or per request through
+// connection_settings (new connections and sessions take them), the per-address table's own
+// update(), the log level, and the certificate and key files (re-read below). Everything else
+// is read by the shards from the configuration they started with.
+bool reloadable(std::string_view key, bool address_limits_on) {
+  static constexpr std::string_view keys[] = {
+      "limits.messages_per_second", "limits.message_burst", "limits.bytes_per_second",
+      "limits.bytes_burst", "limits.rate_limit_strikes", "limits.max_topics_per_connection",
+      "security.allowed_origins", "pubsub.publish_token", "log.level",
+      "tls.cert", "tls.key", "tls.chain", "tls.sni_certificates", "tls.min_version", "tls.ciphers"};
+  if (key.starts_with("auth.")) return true;
+  if (address_limits_on && (key == "limits.max_connections_per_address" ||
+                            key == "limits.connects_per_address_per_second" ||
+                            key == "limits.connect_burst_per_address"))
+    return true;  // the table exists: its limits change in place (0 turns one off)
+  return std::find(std::begin(keys), std::end(keys), key) != std::end(keys);
+}
+
+std::string joined(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out;
+}
+}  // namespace
+
+void server::reload_config() {
+  if (argv_ != nullptr) {
+    config_result next = load_config(argc_, argv_);
+    if (next.action != config_action::run) {
+      std::string why = next.output;
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+      log_line(log_level::error, "SIGHUP: keeping the running configuration: %s", why.c_str());
+      return;
+    }
+    std::vector<std::string> applied, restart;
+    for (std::string& key : changed_keys(live_, next.settings))
+      (reloadable(key, state_.addresses != nullptr) ? applied : restart).push_back(std::move(key));
+    config merged = live_;
+    if (!applied.empty()) {
+      const config& n = next.settings;
+      // Keys first: a key file that does not load keeps everything as it was (reload_auth below
+      // reads them again for the shards).
+      std::string error;
+      if (!authenticator::load(n.auth, error)) {
+        log_line(log_level::error, "SIGHUP: keeping the running configuration: %s", error.c_str());
+        return;
+      }
+      merged.limits.messages_per_second = n.limits.messages_per_second;
+      merged.limits.message_burst = n.limits.message_burst;
+      merged.limits.bytes_per_second = n.limits.bytes_per_second;
+      merged.limits.bytes_burst = n.limits.bytes_burst;
+      merged.limits.rate_limit_strikes = n.limits.rate_limit_strikes;
+      merged.limits.max_topics_per_connection = n.limits.max_topics_per_connection;
+      merged.security.allowed_origins = n.security.allowed_origins;
+      merged.pubsub.publish_token = n.pubsub.publish_token;
+      merged.log = n.log;
+      merged.auth = n.auth;
+      const auto keep_listeners = merged.tls.listen;
+      merged.tls = n.tls;
+      merged.tls.listen = keep_listeners;
+      if (state_.addresses) {
+        merged.limits.max_connections_per_address = n.limits.max_connections_per_address;
+        merged.limits.connects_per_address_per_second = n.limits.connects_per_address_per_second;
+        merged.limits.connect_burst_per_address = n.limits.connect_burst_per_address;
+        address_limit_settings a;
+        a.max_connections_per_address = n.limits.max_connections_per_address;
+        a.handshakes_per_second = n.limits.connects_per_address_per_second;
+        a.handshake_burst = n.limits.connect_burst_per_address;
+        state_.addresses->update(a);
+      }
+      set_log_level(merged.log.level);
+      live_ = merged;
+      state_.reloaded_settings.publish(std::make_shared<const connection_settings>(make_connection_settings(live_)));
+    }
+    if (applied.empty() && restart.empty())
+      log_line(log_level::info, "SIGHUP: the configuration is unchanged");
+    if (!applied.empty())
+      log_line(log_level::info, "SIGHUP: applied %s (new connections and sessions take them)",
+               joined(applied).c_str());
+    if (!restart.empty())
+      log_line(log_level::warn, "SIGHUP: not applied, these need a restart: %s", joined(restart).c_str());
+  }
+  reload_tls();
+  reload_auth();
+}
+
 void server::reload_tls() {
   if (cfg_.tls.listen.empty()) {
     log_line(log_level::info, "SIGHUP: no TLS listener, nothing to reload");
@@ -304,7 +390,7 @@ void server::reload_tls() {
   // New handshakes get the new certificates; open connections keep theirs. A file that does not
   // load leaves the old certificates in place.
   std::string error;
-  auto tls = tls_context::load(cfg_.tls, error);
+  auto tls = tls_context::load(live_.tls, error);
   if (!tls) {
     log_line(log_level::error, "SIGHUP: keeping the previous TLS certificates: %s", error.c_str());
     return;
@@ -317,7 +403,7 @@ void server::reload_auth() {
   // New connections and `auth` messages use the new keys; open connections keep what their
   // token granted until it expires. Keys that do not load leave the old ones in place.
   std::string error;
-  auto auth = authenticator::load(cfg_.auth, error);
+  auto auth = authenticator::load(live_.auth, error);
   if (!auth) {
     log_line(log_level::error, "SIGHUP: keeping the previous JWT keys: %s", error.c_str());
     return;

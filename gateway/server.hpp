@@ -29,10 +29,23 @@ class server {
   // Runs until a signal ends the drain; returns the process exit code.
   int run();
 
+  // The command line the config came from: SIGHUP loads it again (the --config file with the
+  // flags over it). Without it, SIGHUP only re-reads the certificate and key files.
+  void set_command_line(int argc, const char* const* argv) {
+    argc_ = argc;
+    argv_ = argv;
+  }
+
  private:
-  void reload_tls();  // SIGHUP
-  void reload_auth();  // SIGHUP: the JWT key files
-  const config& cfg_;
+  // SIGHUP: the config file again, applying what can change while running (reload_config), then
+  // the certificate and JWT key files of the configuration in force.
+  void reload_config();
+  void reload_tls();
+  void reload_auth();
+  const config& cfg_;  // as started: shards read it, so it never changes
+  config live_;        // as last applied by SIGHUP (main thread only)
+  int argc_ = 0;
+  const char* const* argv_ = nullptr;
   connection_settings settings_;
   server_state state_;
   listen_guard guard_;  // one shoal per address unless server.share_listeners

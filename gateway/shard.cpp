@@ -245,6 +245,12 @@ void shard::run() {
   start_tick_base_ = current_tick();
   std::array<io_event, 512> events;
   for (;;) {
+    // A SIGHUP reload published new connection settings: take them between passes, where no
+    // connection is in the middle of using them.
+    if (server_.reloaded_settings.generation() != settings_generation_) [[unlikely]] {
+      settings_generation_ = server_.reloaded_settings.generation();
+      if (auto next = server_.reloaded_settings.get()) settings_ = *next;
+    }
     // Sleep only if nothing is pending here and no other shard has sent us anything; senders
     // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
     const bool busy = !read_again_.empty() || !dirty_.empty() || backend_->pending() ||

@@ -75,7 +75,8 @@ class shard {
 
   shard_id id_;
   const config& cfg_;
-  const connection_settings& settings_;
+  connection_settings settings_;  // this shard's copy: replaced between loop passes on reload
+  std::uint64_t settings_generation_ = 0;
   server_state& server_;
   shard_metrics metrics_;
   shard_mesh& mesh_;

@@ -30,18 +30,6 @@ class cluster_link;
 
 constexpr std::uint64_t tick_ms = 10;  // timer resolution
 
-// Server-wide state shared by every shard: written rarely, read on HTTP requests and accepts.
-struct server_state {
-  std::atomic<bool> draining{false};
-  std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
-  std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
-  tls_store tls;  // the current certificates, replaced on SIGHUP
-  auth_store auth;  // the current JWT keys and rules, replaced on SIGHUP
-  // Per client address: connections held and connects per second; null when neither is limited.
-  std::unique_ptr<address_limits> addresses;
-  cluster_link* cluster = nullptr;  // the link to NATS JetStream; null on a single node
-};
-
 // Limits and timeouts as a connection sees them (durations in ticks, 0 = off).
 struct connection_settings {
   std::uint64_t handshake_ticks = 500;
@@ -73,6 +61,21 @@ struct connection_settings {
   std::uint32_t bytes_per_second = 0;
   std::uint32_t bytes_burst = 0;
   std::uint32_t rate_limit_strikes = 20;
+};
+
+// Server-wide state shared by every shard: written rarely, read on HTTP requests and accepts.
+struct server_state {
+  std::atomic<bool> draining{false};
+  std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
+  std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start
+  tls_store tls;  // the current certificates, replaced on SIGHUP
+  auth_store auth;  // the current JWT keys and rules, replaced on SIGHUP
+  // Connection settings replaced by a SIGHUP reload (limits, origins, publish token); each
+  // shard copies them between loop passes. Empty until the first reload.
+  current_value<connection_settings> reloaded_settings;
+  // Per client address: connections held and connects per second; null when neither is limited.
+  std::unique_ptr<address_limits> addresses;
+  cluster_link* cluster = nullptr;  // the link to NATS JetStream; null on a single node
 };
 
 struct shard_context {

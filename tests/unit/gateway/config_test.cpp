@@ -317,5 +317,17 @@ TEST(Config, ResolvesShardCount) {
   EXPECT_LE(n, 256u);
 }
 
+TEST(Config, ChangedKeysNamesEveryDifferenceInPrintOrder) {
+  config a, b;
+  EXPECT_TRUE(changed_keys(a, b).empty());
+  b.log.level = log_level::debug;
+  b.limits.messages_per_second = 5;
+  b.security.allowed_origins = {"https://app.example"};
+  b.auth.jwt_secret_files = {"k.key"};
+  EXPECT_EQ(changed_keys(a, b),
+            (std::vector<std::string>{"limits.messages_per_second", "security.allowed_origins",
+                                      "auth.jwt_secret_file", "log.level"}));
+}
+
 }  // namespace
 }  // namespace shoal::gateway
