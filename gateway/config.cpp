@@ -305,10 +305,6 @@ std::vector<config_issue> validate(const config& cfg) {
   }
   if (!s.proxy_trusted.empty() && !s.proxy_protocol)
     issue("server.proxy_trusted", "has no effect without server.proxy_protocol");
-  if (s.proxy_protocol && !cfg.tls.listen.empty())
-    issue("server.proxy_protocol",
-          "is not supported with tls.listen yet: terminate TLS at the balancer, or do not send "
-          "PROXY headers to the TLS listeners");
   if (s.shards > max_shards) {
     issue("server.shards", "must be between 0 (one per CPU) and " + std::to_string(max_shards) +
                                ", got " + std::to_string(s.shards));

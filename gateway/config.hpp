@@ -49,7 +49,8 @@ struct server_config {
   // limits.max_connections and with a file descriptor held in reserve, so they answer when the
   // public listeners are full. Empty: none (the public listeners serve them too, as always).
   std::vector<listen_address> admin_listen{};
-  // PROXY protocol v1/v2 (HAProxy's send-proxy, send-proxy-v2) on the plain listeners: every
+  // PROXY protocol v1/v2 (HAProxy's send-proxy, send-proxy-v2) on the client listeners (plain
+  // and TLS; not the admin one): every
   // connection starts with the header, whose source address is then the client's (per-address
   // limits). proxy_trusted: CIDR networks the header is accepted from; empty: any source.
   bool proxy_protocol = false;

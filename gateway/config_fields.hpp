@@ -61,8 +61,9 @@ void for_each_field(Config& c, Visit&& visit) {
                    "repeatable"},
         s.admin_listen);
   visit(field_info{"server", "proxy_protocol", "--proxy-protocol", "true|false",
-                   "Every connection on the plain listeners starts with a PROXY protocol v1 or v2 "
-                   "header (HAProxy send-proxy-v2); its source is the client's address"},
+                   "Every connection on the client listeners (plain and TLS) starts with a PROXY "
+                   "protocol v1 or v2 header (HAProxy send-proxy-v2); its source is the client's "
+                   "address"},
         s.proxy_protocol);
   visit(field_info{"server", "proxy_trusted", "--proxy-trusted", "CIDR",
                    "With proxy_protocol: networks the balancer connects from (others are closed); "

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -165,6 +166,7 @@ void connection::on_tls_readable(shard_context& ctx) {
   // wants more from the socket (or the budget is used: OpenSSL may still hold bytes, so the
   // connection is read again next pass rather than wait for an edge that will not come).
   if (input_stopped()) return;
+  if (awaiting_proxy_ && !read_proxy_before_tls(ctx)) [[unlikely]] return;
   const std::span<std::uint8_t> buf = ctx.read_buffer;
   for (int round = 0; round < read_rounds * 4; ++round) {
     std::size_t n = 0;
@@ -282,30 +284,59 @@ std::size_t connection::process_proxy(shard_context& ctx, std::span<std::uint8_t
     abort(ctx);
     return bytes.size();
   }
-  awaiting_proxy_ = false;
-  shard_metrics::add(ctx.metrics.proxy_headers);
   const std::size_t used = r.consumed - before;  // more than `before`: that much was not enough
   pending.clear();
-  if (ctx.server.addresses) {
-    // The client's address: the header's source, or the balancer's own for a LOCAL header (its
-    // health check) or an unspecified family.
-    address_limits::key key;
-    if (r.header.local || r.header.family == core::proxy_family::unspecified) {
-      sockaddr_storage peer{};
-      socklen_t len = sizeof peer;
-      if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
-        key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
-    } else if (r.header.family == core::proxy_family::ipv4) {
-      key.bytes[10] = key.bytes[11] = 0xff;
-      std::copy_n(r.header.source.begin(), 4, key.bytes.begin() + 12);
-    } else {
-      key.bytes = r.header.source;
-    }
-    const address_verdict v = ctx.server.addresses->admit(key, ctx.now * tick_ms);
-    if (v == address_verdict::admitted) ctx.address_holds->emplace(token_, key);
-    else refuse_address(v);
-  }
+  accept_proxy_header(ctx, r.header);
   return used;
+}
+
+void connection::accept_proxy_header(shard_context& ctx, const core::proxy_header& header) {
+  awaiting_proxy_ = false;
+  shard_metrics::add(ctx.metrics.proxy_headers);
+  if (!ctx.server.addresses) return;
+  // The client's address: the header's source, or the balancer's own for a LOCAL header (its
+  // health check) or an unspecified family.
+  address_limits::key key;
+  if (header.local || header.family == core::proxy_family::unspecified) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+      key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
+  } else if (header.family == core::proxy_family::ipv4) {
+    key.bytes[10] = key.bytes[11] = 0xff;
+    std::copy_n(header.source.begin(), 4, key.bytes.begin() + 12);
+  } else {
+    key.bytes = header.source;
+  }
+  const address_verdict v = ctx.server.addresses->admit(key, ctx.now * tick_ms);
+  if (v == address_verdict::admitted) ctx.address_holds->emplace(token_, key);
+  else refuse_address(v);
+}
+
+bool connection::read_proxy_before_tls(shard_context& ctx) {
+  // OpenSSL reads the socket itself, so the header is taken off the socket first: looked at with
+  // MSG_PEEK until complete (a header split over segments waits for the next edge), then exactly
+  // its bytes are read, and the TLS handshake starts at the client's first byte.
+  std::array<std::uint8_t, core::proxy_v2_fixed + core::proxy_v2_default_max> head;
+  const ssize_t n = ::recv(fd_, head.data(), head.size(), MSG_PEEK);
+  if (n == 0) {
+    on_eof(ctx);
+    return false;
+  }
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) abort(ctx);
+    return false;
+  }
+  const core::proxy_result r = core::parse_proxy_header({head.data(), static_cast<std::size_t>(n)});
+  if (r.status == core::proxy_status::need_more) return false;
+  if (r.status == core::proxy_status::error ||
+      ::recv(fd_, head.data(), r.consumed, 0) != static_cast<ssize_t>(r.consumed)) {
+    shard_metrics::add(ctx.metrics.proxy_refused);
+    abort(ctx);
+    return false;
+  }
+  accept_proxy_header(ctx, r.header);
+  return true;
 }
 
 std::size_t connection::process_http(shard_context& ctx, std::span<std::uint8_t> bytes) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/proxy_header.hpp"
 #include "gateway/conn_deflate.hpp"
 #include "gateway/conn_pools.hpp"
 #include "gateway/pubsub_session.hpp"
@@ -134,6 +135,10 @@ class connection {
   void process_pending(shard_context& ctx);
   std::size_t process_http(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_proxy(shard_context& ctx, std::span<std::uint8_t> bytes);
+  // TLS: takes the PROXY header off the socket before OpenSSL reads it; true once it has.
+  [[gnu::noinline]] bool read_proxy_before_tls(shard_context& ctx);
+  // The header's source becomes the client's address for the per-address limits.
+  void accept_proxy_header(shard_context& ctx, const core::proxy_header& header);
   std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
   std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
   void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);

@@ -459,7 +459,7 @@ void shard::admit(int fd, listener_kind kind) {
   // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
   // Behind a balancer (server.proxy_protocol) the address comes with the PROXY header, and the
   // limits wait for it; the socket's peer is the balancer, checked against proxy_trusted.
-  const bool proxied = kind == listener_kind::plain && cfg_.server.proxy_protocol;
+  const bool proxied = kind != listener_kind::admin && cfg_.server.proxy_protocol;
   address_verdict address = address_verdict::admitted;
   address_limits::key address_key;
   if (!admin && (server_.addresses || (proxied && !proxy_trusted_.empty()))) [[unlikely]] {

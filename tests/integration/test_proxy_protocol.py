@@ -4,8 +4,10 @@ header is the client's for the per-address limits, a connection without a valid 
 outside server.proxy_trusted is closed, and the admin listener takes no header.
 """
 import asyncio
+import shutil
 import signal
 import socket
+import ssl
 import struct
 import tempfile
 import time
@@ -13,6 +15,7 @@ import unittest
 
 import websockets
 
+from certs import TestCA
 from cluster_harness import ClusterTestCase, Haproxy, wait_until
 from harness import Server, free_port, http_request
 
@@ -103,6 +106,50 @@ class ProxyHeaders(unittest.TestCase):
 
     def test_the_admin_listener_takes_no_header(self):
         self.assertEqual(http_request(self.admin, "/healthz")[0], 200)
+
+
+class OverTls(unittest.TestCase):
+    """On a TLS listener the header comes before the TLS handshake, as HAProxy sends it in TCP
+    mode in front of a TLS server."""
+
+    def test_header_then_tls(self):
+        tmp = tempfile.mkdtemp(prefix="shoal-proxy-tls-")
+        ca = TestCA(tmp)
+        cert, key = ca.issue("localhost", "localhost")
+        tls_port, admin = free_port(), free_port()
+        server = Server("--tls-listen", f"127.0.0.1:{tls_port}", "--tls-cert", cert, "--tls-key", key,
+                        "--proxy-protocol", "true", "--max-connections-per-address", "1",
+                        "--admin-listen", f"127.0.0.1:{admin}")
+        ctx = ssl.create_default_context(cafile=ca.cert)
+        held = []
+        try:
+            def over_tls(header, split=False):
+                s = socket.create_connection(("127.0.0.1", tls_port), timeout=10)
+                if split:
+                    s.sendall(header[:7])
+                    time.sleep(0.05)
+                    s.sendall(header[7:])
+                else:
+                    s.sendall(header)
+                t = ctx.wrap_socket(s, server_hostname="localhost")
+                t.sendall(UPGRADE)
+                got = t.recv(4096)
+                held.append(t)
+                return int(got.split(b" ")[1])
+
+            self.assertEqual(over_tls(v2("203.0.113.9")), 101)
+            self.assertEqual(over_tls(v1("203.0.113.9")), 429)  # the same client, over its cap
+            self.assertEqual(over_tls(v1("203.0.113.10"), split=True), 101)
+            # No header: the ClientHello is not one, and the connection is closed.
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as s:
+                with self.assertRaises((ssl.SSLError, OSError)):
+                    ctx.wrap_socket(s, server_hostname="localhost")
+            self.assertGreaterEqual(metric(admin, "shoal_proxy_refused_total"), 1)
+        finally:
+            for t in held:
+                t.close()
+            self.assertEqual(server.stop(), 0)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class TrustedSources(unittest.TestCase):

@@ -232,13 +232,6 @@ const rule_case rule_cases[] = {
      "server.proxy_trusted", "not an IPv4 or IPv6"},
     {"ProxyTrustedWithoutProxy", [](config& c) { c.server.proxy_trusted = {"10.0.0.0/8"}; },
      "server.proxy_trusted", "without server.proxy_protocol"},
-    {"ProxyWithTls",
-     [](config& c) {
-       c.server.proxy_protocol = true;
-       c.tls.listen = {{"127.0.0.1", 8443}};
-       c.tls.cert = c.tls.key = "x.pem";
-     },
-     "server.proxy_protocol", "tls.listen"},
     {"TokenBytesTiny", [](config& c) { c.auth.max_token_bytes = 100; }, "auth.max_token_bytes",
      "between 256"},
 };
