@@ -105,13 +105,14 @@ class Process:
         self.log_path = os.path.join(log_dir, f"{log_name}.log")
         self.proc = None
 
-    def spawn(self, args):
+    def spawn(self, args, env=None):
         self.args = args
         with open(self.log_path, "ab") as out:
             out.write(f"=== {' '.join(args)}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                                         stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+                                         env=env)
 
     @property
     def running(self):
@@ -376,28 +377,35 @@ class Haproxy(Process):
     port. backends: (host, port, admin_port) or (name, host, port, admin_port); names default to
     node-1, node-2, ... The runtime API is on a unix socket in log_dir."""
 
-    def __init__(self, backends, *, log_dir, port=None, send_proxy_v2=False):
+    def __init__(self, backends, *, log_dir, port=None, send_proxy_v2=False, config_file=None):
+        """config_file: run that file (deploy/haproxy.cfg) instead of the template, its
+        addresses given through the SHOAL_* environment variables it reads."""
         super().__init__(log_dir, "haproxy")
         self.binary = find_tool("haproxy", "SHOAL_HAPROXY")
         self.port = port or free_port()
         self.socket_path = os.path.join(log_dir, "haproxy.sock")
-        self.config_path = os.path.join(log_dir, "haproxy.cfg")
+        self.config_path = config_file or os.path.join(log_dir, "haproxy.cfg")
         self.names = []
         servers = []
+        env = dict(os.environ, SHOAL_FRONTEND=f"127.0.0.1:{self.port}",
+                   SHOAL_HAPROXY_SOCKET=self.socket_path, SHOAL_HAPROXY_MAXCONN="4096")
         for i, b in enumerate(backends):
             name, host, port_, admin = b if len(b) == 4 else (f"node-{i + 1}", *b)
             self.names.append(name)
             servers.append(f"    server {name} {host}:{port_} check port {admin}")
-        with open(self.config_path, "w") as f:
-            f.write(HAPROXY_TEMPLATE.format(
-                socket=self.socket_path, port=self.port, servers="\n".join(servers),
-                server_options=" send-proxy-v2" if send_proxy_v2 else ""))
+            env[f"SHOAL_NODE{i + 1}"] = f"{host}:{port_}"
+            env[f"SHOAL_NODE{i + 1}_ADMIN"] = str(admin)
+        if not config_file:
+            with open(self.config_path, "w") as f:
+                f.write(HAPROXY_TEMPLATE.format(
+                    socket=self.socket_path, port=self.port, servers="\n".join(servers),
+                    server_options=" send-proxy-v2" if send_proxy_v2 else ""))
         check = subprocess.run([self.binary, "-c", "-f", self.config_path], capture_output=True,
-                               text=True, timeout=60)
+                               text=True, timeout=60, env=env)
         if check.returncode != 0:
             raise AssertionError(f"haproxy -c refused {self.config_path}:\n{check.stdout}"
                                  f"{check.stderr}")
-        self.spawn([self.binary, "-f", self.config_path, "-db"])
+        self.spawn([self.binary, "-f", self.config_path, "-db"], env=env)
         try:
             def up():
                 self.check_alive()

@@ -4,6 +4,7 @@ header is the client's for the per-address limits, a connection without a valid 
 outside server.proxy_trusted is closed, and the admin listener takes no header.
 """
 import asyncio
+import os
 import shutil
 import signal
 import socket
@@ -207,16 +208,36 @@ class BehindHaproxy(unittest.TestCase):
             logs.cleanup()
 
 
+DEPLOY_HAPROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                              "haproxy.cfg")
+
+
+class DeployHaproxyFile(unittest.TestCase):
+    """deploy/haproxy.cfg has what the production set-up depends on (the drain test below runs it)."""
+
+    def test_the_settings_that_matter(self):
+        with open(DEPLOY_HAPROXY) as f:
+            lines = [l.split("#", 1)[0].strip() for l in f]
+        text = "\n".join(l for l in lines if l)
+        for needed in ("mode tcp", "balance leastconn", "http-check send meth GET uri /readyz",
+                       "http-check expect status 200", "timeout tunnel 1h", "send-proxy-v2",
+                       "option redispatch"):
+            self.assertIn(needed, text)
+        # A node that drains ends its own sessions with 1001; HAProxy must not cut them first.
+        self.assertNotIn("shutdown-sessions", text)
+
+
 class DrainBehindHaproxy(ClusterTestCase):
-    """Two nodes behind HAProxy with send-proxy-v2 (issue 18): four clients from four loopback
-    addresses are four addresses to each node; when one node drains, its clients get 1001 and
-    come back through HAProxy to the other node, still as themselves."""
+    """Two nodes behind a real HAProxy running deploy/haproxy.cfg (send-proxy-v2, issue 18): four
+    clients from four loopback addresses are four addresses to the nodes; when one node drains,
+    its clients get 1001 and come back through HAProxy to the other node, still as themselves."""
 
     def test_drained_clients_reconnect_as_themselves(self):
         flags = ("--proxy-protocol", "true", "--proxy-trusted", "127.0.0.1/32",
                  "--max-connections-per-address", "4", "--drain", "500ms")
         nodes = [self.shoal((), None, *flags), self.shoal((), None, *flags)]
-        lb = self.haproxy([("127.0.0.1", n.port, n.admin_port) for n in nodes], send_proxy_v2=True)
+        lb = self.haproxy([("127.0.0.1", n.port, n.admin_port) for n in nodes],
+                          config_file=DEPLOY_HAPROXY)
         lb.wait_up(2, logs=nodes)
         sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 
