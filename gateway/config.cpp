@@ -303,8 +303,13 @@ std::vector<config_issue> validate(const config& cfg) {
     std::string problem;
     if (!parse_network(cidr, problem)) issue("server.proxy_trusted", quoted(cidr) + ": " + problem);
   }
-  if (!s.proxy_trusted.empty() && !s.proxy_protocol)
-    issue("server.proxy_trusted", "has no effect without server.proxy_protocol");
+  if (!s.proxy_trusted.empty() && !s.proxy_protocol && s.proxy_listen.empty())
+    issue("server.proxy_trusted", "has no effect without server.proxy_protocol or server.proxy_listen");
+  for (const listen_address& a : s.proxy_listen)
+    if (std::count(s.listen.begin(), s.listen.end(), a) == 0 &&
+        std::count(cfg.tls.listen.begin(), cfg.tls.listen.end(), a) == 0)
+      issue("server.proxy_listen", quoted(format_listen_address(a)) +
+                                       " is not one of server.listen or tls.listen");
   if (s.shards > max_shards) {
     issue("server.shards", "must be between 0 (one per CPU) and " + std::to_string(max_shards) +
                                ", got " + std::to_string(s.shards));

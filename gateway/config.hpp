@@ -54,6 +54,7 @@ struct server_config {
   // connection starts with the header, whose source address is then the client's (per-address
   // limits). proxy_trusted: CIDR networks the header is accepted from; empty: any source.
   bool proxy_protocol = false;
+  std::vector<listen_address> proxy_listen{};  // only these client listeners (when proxy_protocol is false)
   std::vector<std::string> proxy_trusted{};
   bool operator==(const server_config&) const = default;
 };

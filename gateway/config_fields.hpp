@@ -65,6 +65,10 @@ void for_each_field(Config& c, Visit&& visit) {
                    "protocol v1 or v2 header (HAProxy send-proxy-v2); its source is the client's "
                    "address"},
         s.proxy_protocol);
+  visit(field_info{"server", "proxy_listen", "--proxy-listen", "HOST:PORT",
+                   "A client listener (of server.listen or tls.listen) that takes PROXY headers, "
+                   "when proxy_protocol is not on for all; repeatable"},
+        s.proxy_listen);
   visit(field_info{"server", "proxy_trusted", "--proxy-trusted", "CIDR",
                    "With proxy_protocol: networks the balancer connects from (others are closed); "
                    "repeatable; none = any"},

@@ -141,6 +141,10 @@ bool shard::open(std::string& error) {
   for (const listen_address& addr : addresses) {
     const int fd = open_listener(addr, error);
     if (fd < 0) return false;
+    const bool client = proxied_.size() < cfg_.server.listen.size() + cfg_.tls.listen.size();
+    const auto& only = cfg_.server.proxy_listen;
+    proxied_.push_back(client && (cfg_.server.proxy_protocol ||
+                                  std::find(only.begin(), only.end(), addr) != only.end()));
     if (uring_) {
       listeners_.push_back(fd);
       continue;
@@ -364,14 +368,14 @@ void shard::on_accepted(const io_event& ev) {
   const listener_kind kind = kind_of(index);
   if (ev.result >= 0) {
     if (draining_) ::close(ev.result);
-    else admit(ev.result, kind);
+    else admit(ev.result, kind, index < proxied_.size() && proxied_[index]);
   } else {
     if (kind == listener_kind::admin && (-ev.result == EMFILE || -ev.result == ENFILE)) {
       // The peer is still in the backlog: accept it with the reserve, then accept on.
       if (ev.more) uring_->stop_accepting(ev.token);
       accepting_[index] = false;
       if (const int fd = accept_with_spare(listeners_[index]); fd >= 0) {
-        admit(fd, kind);
+        admit(fd, kind, false);
         if (!draining_) arm_accept(index);
       }
       return;
@@ -401,7 +405,7 @@ void shard::accept_all(std::size_t index) {
   for (;;) {
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      admit(fd, kind);
+      admit(fd, kind, proxied_[index]);
       continue;
     }
     switch (errno) {
@@ -412,7 +416,7 @@ void shard::accept_all(std::size_t index) {
       case ENFILE:
         if (kind == listener_kind::admin) {  // the operator gets in on the reserve
           if (const int spare = accept_with_spare(listener); spare >= 0) {
-            admit(spare, kind);
+            admit(spare, kind, false);
             admin_waiting_ = true;  // others may wait behind it: accept on once it is back
           }
           return;
@@ -442,7 +446,7 @@ SSL* shard::new_tls_session(int fd) {
   return tls_ ? tls_->new_session(fd) : nullptr;
 }
 
-void shard::admit(int fd, listener_kind kind) {
+void shard::admit(int fd, listener_kind kind, bool proxied) {
   const bool tls = kind == listener_kind::tls;
   const bool admin = kind == listener_kind::admin;
   // Operator connections are not clients: outside limits.max_connections (and its count).
@@ -459,7 +463,6 @@ void shard::admit(int fd, listener_kind kind) {
   // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
   // Behind a balancer (server.proxy_protocol) the address comes with the PROXY header, and the
   // limits wait for it; the socket's peer is the balancer, checked against proxy_trusted.
-  const bool proxied = kind != listener_kind::admin && cfg_.server.proxy_protocol;
   address_verdict address = address_verdict::admitted;
   address_limits::key address_key;
   if (!admin && (server_.addresses || (proxied && !proxy_trusted_.empty()))) [[unlikely]] {

@@ -61,7 +61,7 @@ class shard {
   static void on_sent(void* self, std::uint64_t token, int result);
   enum class listener_kind : std::uint8_t { plain, tls, admin };
   listener_kind kind_of(std::size_t listener_index) const noexcept;
-  void admit(int fd, listener_kind kind);
+  void admit(int fd, listener_kind kind, bool proxied);
   void arm_accept(std::size_t listener_index);
   void reopen_spare();
   int accept_with_spare(int listener);  // -1 if the reserve is spent
@@ -102,6 +102,7 @@ class shard {
   // Per-address limits on: the address each admitted connection counts against, until freed.
   std::unordered_map<std::uint64_t, address_limits::key> address_of_;
   std::vector<network> proxy_trusted_;  // server.proxy_trusted, parsed
+  std::vector<bool> proxied_;           // per listener: its connections start with a PROXY header
   std::shared_ptr<const tls_context> tls_;  // this shard's copy of server_.tls
   std::uint64_t tls_generation_ = 0;
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE

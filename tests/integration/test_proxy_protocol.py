@@ -109,6 +109,18 @@ class ProxyHeaders(unittest.TestCase):
         self.assertEqual(http_request(self.admin, "/healthz")[0], 200)
 
 
+class OneListener(unittest.TestCase):
+    def test_proxy_listen_takes_headers_on_that_listener_only(self):
+        behind = free_port()
+        server = Server("--listen", f"127.0.0.1:{behind}", "--proxy-listen", f"127.0.0.1:{behind}")
+        try:
+            self.assertEqual(status_after(behind, v2("203.0.113.5")), 101)
+            self.assertIsNone(status_after(behind, b""))  # that one needs the header
+            self.assertEqual(status_after(server.port, b""), 101)  # the other one takes none
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+
 class OverTls(unittest.TestCase):
     """On a TLS listener the header comes before the TLS handshake, as HAProxy sends it in TCP
     mode in front of a TLS server."""

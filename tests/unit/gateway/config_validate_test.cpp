@@ -232,6 +232,8 @@ const rule_case rule_cases[] = {
      "server.proxy_trusted", "not an IPv4 or IPv6"},
     {"ProxyTrustedWithoutProxy", [](config& c) { c.server.proxy_trusted = {"10.0.0.0/8"}; },
      "server.proxy_trusted", "without server.proxy_protocol"},
+    {"ProxyListenNotAListener", [](config& c) { c.server.proxy_listen = {{"127.0.0.1", 9999}}; },
+     "server.proxy_listen", "not one of server.listen"},
     {"TokenBytesTiny", [](config& c) { c.auth.max_token_bytes = 100; }, "auth.max_token_bytes",
      "between 256"},
 };
@@ -288,6 +290,9 @@ TEST(Config, AcceptsBoundaryValues) {
   c.tls.listen.clear();
   c.server.proxy_protocol = true;
   c.server.proxy_trusted = {"10.0.0.0/8", "192.0.2.7", "::1/128", "2001:db8::/32", "0.0.0.0/0"};
+  EXPECT_TRUE(validate(c).empty());
+  c.server.proxy_protocol = false;
+  c.server.proxy_listen = {c.server.listen[1]};
   EXPECT_TRUE(validate(c).empty());
   c.deflate.server_max_window_bits = c.deflate.client_max_window_bits = 15;
   c.deflate.mem_level = c.deflate.level = 9;
