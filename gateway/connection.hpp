@@ -1,6 +1,6 @@
-// One client connection on a shard: its socket, its protocol state machine (HTTP request →
-// WebSocket open → closing → closed), its frame decoder, its output queue and buffered byte
-// count, and its one timer. Shard-owned: created, used and destroyed on the shard's thread;
+// One client connection on a shard: its socket, its protocol state machine (PROXY header when
+// behind a balancer → HTTP request → WebSocket open → closing → closed), its frame decoder, its
+// output queue and buffered byte count, and its one timer. Shard-owned: created, used and destroyed on the shard's thread;
 // neither copyable nor movable, since the shard and the timer wheel hold pointers to it.
 #pragma once
 

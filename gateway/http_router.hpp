@@ -1,7 +1,8 @@
 // Routes a complete HTTP request to what the server answers: a WebSocket upgrade on /echo or
 // /ws (with the 101 response), or a plain HTTP response (/healthz, /readyz, /metrics, 404, 405,
-// 426 for a plain GET on a WebSocket path, and every handshake refusal). Pure function of the
-// request and the server state; runs on the shard thread that read the request.
+// 426 for a plain GET on a WebSocket path, and every handshake refusal, 401/403 for a token the
+// authenticator refuses). Pure function of the request, the server state and the shard's
+// authenticator; runs on the shard thread that read the request.
 #pragma once
 
 #include <optional>
