@@ -297,7 +297,8 @@ int server::run() {
 
 namespace {
 // What SIGHUP may change while running: read per connection or per request through
-// connection_settings (new connections and sessions take them), the per-address table's own
+// connection_settings (new connections and sessions take them; the backpressure thresholds and
+// the slow-consumer policy apply to every connection from the next loop pass), the per-address table's own
 // update(), the log level, and the certificate and key files (re-read below). Everything else
 // is read by the shards from the configuration they started with.
 bool reloadable(std::string_view key, bool address_limits_on) {
@@ -305,6 +306,7 @@ bool reloadable(std::string_view key, bool address_limits_on) {
       "limits.messages_per_second", "limits.message_burst", "limits.bytes_per_second",
       "limits.bytes_burst", "limits.rate_limit_strikes", "limits.max_topics_per_connection",
       "security.allowed_origins", "pubsub.publish_token", "log.level",
+      "backpressure.high_watermark", "backpressure.slow_consumer_limit", "backpressure.policy",
       "tls.cert", "tls.key", "tls.chain", "tls.sni_certificates", "tls.min_version", "tls.ciphers"};
   if (key.starts_with("auth.")) return true;
   if (address_limits_on && (key == "limits.max_connections_per_address" ||
@@ -350,6 +352,7 @@ void server::reload_config() {
       merged.limits.rate_limit_strikes = n.limits.rate_limit_strikes;
       merged.limits.max_topics_per_connection = n.limits.max_topics_per_connection;
       merged.security.allowed_origins = n.security.allowed_origins;
+      merged.backpressure = n.backpressure;
       merged.pubsub.publish_token = n.pubsub.publish_token;
       merged.log = n.log;
       merged.auth = n.auth;

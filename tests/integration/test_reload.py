@@ -60,11 +60,13 @@ class Reload(unittest.TestCase):
         self.assertEqual(origin_status(port, "https://evil.example"), 101)
         self.write('[security]\nallowed_origins = ["https://app.example"]\n'
                    '[limits]\nmessages_per_second = 3\nrate_limit_strikes = 1000\nmax_connections = 5000\n'
+                   '[backpressure]\npolicy = "close"\n'
                    '[pubsub]\npublish_token = "reloaded-token"\n')
         self.reload_and_wait("SIGHUP: applied")
         text = self.log_text()
         self.assertIn("security.allowed_origins", text)
         self.assertIn("limits.messages_per_second", text)
+        self.assertIn("backpressure.policy", text)
         self.assertIn("need a restart: limits.max_connections", text)
         # Shards take the new settings between loop passes: poll for it.
         deadline = time.monotonic() + 20
