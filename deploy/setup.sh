@@ -8,7 +8,8 @@
 # files' tests need: libsystemd (sd_notify readiness), systemd (`systemd-analyze verify` of
 # deploy/shoal.service), strace (the system calls shoal makes, against the unit's
 # SystemCallFilter) and python3-yaml (the Kubernetes manifests); python3-jwt and
-# python3-cryptography sign the client tokens of the authentication tests. Idempotent.
+# python3-cryptography sign the client tokens of the authentication tests; util-linux (unshare)
+# and iproute2 (ip) give the upgrade test a network namespace of its own. Idempotent.
 set -euo pipefail
 
 packages=(
@@ -18,7 +19,7 @@ packages=(
   libsimdjson-dev libtomlplusplus-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libnats-dev nats-server haproxy
-  libsystemd-dev systemd strace
+  libsystemd-dev systemd strace util-linux iproute2
   python3-websockets python3-yaml python3-jwt python3-cryptography nodejs npm
 )
 

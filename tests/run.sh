@@ -3,7 +3,7 @@
 #  1. g++, Debug + ASan/UBSan, -Werror: unit tests, corpus replays, layering check.
 #  2. clang++, ThreadSanitizer: the cross-shard mailboxes and the cluster link's queue under
 #     contention, the pub/sub hub with a thread per shard, the per-address limits all shards
-#     share, and the pub/sub, delivery and cluster integration tests against a TSan-built
+#     share, and the pub/sub, delivery, SIGHUP reload and cluster integration tests against a TSan-built
 #     server (the concurrent parts).
 #  3. clang++, libFuzzer + ASan/UBSan: corpus replay and a short fuzzing run per target.
 #  4. clang++, Release, -Werror: proves the second compiler builds everything warning-free.
