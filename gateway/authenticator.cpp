@@ -4,27 +4,14 @@
 #include "gateway/authenticator.hpp"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "gateway/text_file.hpp"
 
 namespace shoal::gateway {
 namespace {
 
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read " + path;
-    return false;
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  out = text.str();
-  if (out.size() > (1u << 20)) {
-    error = path + ": larger than 1 MiB, not a key file";
-    return false;
-  }
-  return true;
-}
+constexpr std::size_t max_key_file = 1u << 20;  // a key is a few KiB; past this it is not one
+
 
 // A key's kid: its file name without the extension ("keys/2026-12.pem" -> "2026-12").
 std::string kid_of(const std::string& path) { return std::filesystem::path(path).stem().string(); }
@@ -80,7 +67,7 @@ std::shared_ptr<const authenticator> authenticator::load(const auth_config& cfg,
   std::string names;
   for (const std::string& path : cfg.jwt_secret_files) {
     std::string secret;
-    if (!read_file(path, secret, error)) return nullptr;
+    if (!read_text_file(path, max_key_file, secret, error)) return nullptr;
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
     std::string why;
     if (!a->keys_.add_secret(kid_of(path), secret, why)) {
@@ -91,7 +78,7 @@ std::shared_ptr<const authenticator> authenticator::load(const auth_config& cfg,
   }
   for (const std::string& path : cfg.jwt_public_key_files) {
     std::string pem;
-    if (!read_file(path, pem, error)) return nullptr;
+    if (!read_text_file(path, max_key_file, pem, error)) return nullptr;
     std::string why;
     if (!a->keys_.add_public_pem(kid_of(path), pem, why)) {
       error = path + ": " + why;

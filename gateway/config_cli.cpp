@@ -1,18 +1,15 @@
 // load_config(): the command line of `shoal` (CLI11), layered as defaults < --config FILE < flags.
 // Every setting has a flag generated from the one field list; flag values go through the same
 // text parsers as the file and the final struct through the same validate().
-// Main thread, start-up only. CLI11 and toml++ exceptions stop here and become fail results.
+// Main thread, at start-up and on SIGHUP. CLI11 and toml++ exceptions stop here and become fail
+// results.
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <deque>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <system_error>
 #include <type_traits>
 
 #include "gateway/config.hpp"
 #include "gateway/config_fields.hpp"
+#include "gateway/text_file.hpp"
 
 #ifndef SHOAL_VERSION
 #define SHOAL_VERSION "0.1.0-dev"
@@ -29,24 +26,6 @@ config_result exit_with(std::string output) {
 
 config_result fail_with(std::string message) {
   return {config_action::fail, {}, std::move(message) + "\n", usage_exit_code};
-}
-
-// The whole file, or "" with `error` set.
-std::string read_file(const std::string& path, std::string& error) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    error = path + ": is a directory, not a TOML file";
-    return {};
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = path + ": cannot open: " + std::error_code(errno, std::generic_category()).message();
-    return {};
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) error = path + ": cannot read";
-  return text.str();
 }
 
 // --help as a man page does it: the flag and its default on one line, the description wrapped
@@ -169,9 +148,9 @@ config_result load(int argc, const char* const* argv) {
   config cfg;
   detail::origin_map origins;
   if (!cl.config_path.empty()) {
-    std::string error;
-    const std::string text = read_file(cl.config_path, error);
-    if (!error.empty()) return fail_with(error);
+    std::string error, text;
+    // A config file is a few KiB; the bound only keeps a wrong path (a device, a log) out.
+    if (!read_text_file(cl.config_path, 16u << 20, text, error)) return fail_with(error);
     if (error = detail::apply_toml(text, cl.config_path, cfg, origins); !error.empty()) {
       return fail_with(error);
     }

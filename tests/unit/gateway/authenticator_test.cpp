@@ -147,7 +147,7 @@ TEST_F(AuthenticatorLoad, AnonymousPermissionsFromConfig) {
 
 TEST_F(AuthenticatorLoad, UnusableFilesAreNamed) {
   const std::pair<std::string, std::string> cases[] = {
-      {(dir_ / "missing.key").string(), "cannot read"},
+      {(dir_ / "missing.key").string(), "cannot open"},
       {write("short.key", "too short"), "short.key"},
   };
   for (const auto& [path, expected] : cases) {
