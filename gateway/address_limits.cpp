@@ -53,21 +53,40 @@ std::size_t address_limits::key_hash::operator()(const key& k) const noexcept {
   return static_cast<std::size_t>(mix(mix(lo ^ seed0) ^ hi ^ seed1));
 }
 
-address_limits::key address_limits::key_of(const sockaddr* addr) noexcept {
+address_limits::key address_limits::of_ipv4(const std::uint8_t* address) noexcept {
   key k;
-  if (addr == nullptr) return k;
+  k.bytes[10] = 0xff;  // ::ffff:a.b.c.d
+  k.bytes[11] = 0xff;
+  std::memcpy(k.bytes.data() + 12, address, 4);
+  return k;
+}
+
+address_limits::key address_limits::of_ipv6(const std::uint8_t* address) noexcept {
+  key k;
+  std::memcpy(k.bytes.data(), address, 16);
+  return k;
+}
+
+address_limits::key address_limits::key_of(const sockaddr* addr) noexcept {
+  if (addr == nullptr) return {};
   if (addr->sa_family == AF_INET) {
     sockaddr_in in{};
     std::memcpy(&in, addr, sizeof in);
-    k.bytes[10] = 0xff;
-    k.bytes[11] = 0xff;
-    std::memcpy(k.bytes.data() + 12, &in.sin_addr, 4);
-  } else if (addr->sa_family == AF_INET6) {
+    return of_ipv4(reinterpret_cast<const std::uint8_t*>(&in.sin_addr));
+  }
+  if (addr->sa_family == AF_INET6) {
     sockaddr_in6 in6{};
     std::memcpy(&in6, addr, sizeof in6);
-    std::memcpy(k.bytes.data(), &in6.sin6_addr, 16);
+    return of_ipv6(reinterpret_cast<const std::uint8_t*>(&in6.sin6_addr));
   }
-  return k;
+  return {};
+}
+
+address_limits::key address_limits::of_peer(int fd) noexcept {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return {};
+  return key_of(reinterpret_cast<const sockaddr*>(&peer));
 }
 
 address_limits::address_limits(address_limit_settings s) {

@@ -50,6 +50,11 @@ class address_limits {
   // AF_INET and AF_INET6 (a v4-mapped IPv6 address gives the same key as its IPv4 form); any
   // other family (or null) gives the all-zero key, so such peers share one entry.
   static key key_of(const sockaddr* addr) noexcept;
+  // An IPv4 address (4 bytes, network order) as its v4-mapped key; an IPv6 one (16 bytes) as is.
+  static key of_ipv4(const std::uint8_t* address) noexcept;
+  static key of_ipv6(const std::uint8_t* address) noexcept;
+  // The peer of connected socket `fd` (getpeername), or the all-zero key if it cannot be had.
+  static key of_peer(int fd) noexcept;
 
   explicit address_limits(address_limit_settings s);
   address_limits(const address_limits&) = delete;

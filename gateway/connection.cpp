@@ -296,21 +296,18 @@ void connection::accept_proxy_header(shard_context& ctx, const core::proxy_heade
   if (!ctx.server.addresses) return;
   // The client's address: the header's source, or the balancer's own for a LOCAL header (its
   // health check) or an unspecified family.
-  address_limits::key key;
-  if (header.local || header.family == core::proxy_family::unspecified) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
-      key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
-  } else if (header.family == core::proxy_family::ipv4) {
-    key.bytes[10] = key.bytes[11] = 0xff;
-    std::copy_n(header.source.begin(), 4, key.bytes.begin() + 12);
-  } else {
-    key.bytes = header.source;
-  }
-  const address_verdict v = ctx.server.addresses->admit(key, ctx.now * tick_ms);
-  if (v == address_verdict::admitted) ctx.address_holds->emplace(token_, key);
-  else refuse_address(v);
+  if (header.local || header.family == core::proxy_family::unspecified)
+    count_address(ctx, address_limits::of_peer(fd_));
+  else if (header.family == core::proxy_family::ipv4)
+    count_address(ctx, address_limits::of_ipv4(header.source.data()));
+  else
+    count_address(ctx, address_limits::of_ipv6(header.source.data()));
+}
+
+void connection::count_address(shard_context& ctx, const address_limits::key& address) {
+  const address_verdict v = ctx.server.addresses->admit(address, ctx.now * tick_ms);
+  if (v == address_verdict::admitted) ctx.address_holds->emplace(token_, address);
+  else address_refusal_ = static_cast<std::uint8_t>(v);
 }
 
 bool connection::read_proxy_before_tls(shard_context& ctx) {

@@ -70,8 +70,10 @@ class connection {
   // limits are applied to the address it names.
   void expect_proxy_header() noexcept { awaiting_proxy_ = true; }
 
-  // Its address is over a per-address limit: its request gets 429 (Retry-After) and nothing else.
-  void refuse_address(address_verdict why) noexcept { address_refusal_ = static_cast<std::uint8_t>(why); }
+  // Per-address limits (ctx.server.addresses set): counts the connection against `address`
+  // until the shard frees it, or, over a limit, marks it so that its request gets 429
+  // (Retry-After) and nothing else.
+  void count_address(shard_context& ctx, const address_limits::key& address);
 
   // Makes this a TLS connection (a TLS listener accepted it): every byte in and out goes
   // through `ssl`, which the connection owns from now on.

@@ -16,12 +16,11 @@ std::optional<network> parse_network(std::string_view text, std::string& error) 
   in_addr v4{};
   in6_addr v6{};
   if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    net.address.bytes[10] = net.address.bytes[11] = 0xff;  // ::ffff:a.b.c.d
-    std::memcpy(net.address.bytes.data() + 12, &v4, 4);
+    net.address = address_limits::of_ipv4(reinterpret_cast<const std::uint8_t*>(&v4));
     max_bits = 32;
     offset = 96;
   } else if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-    std::memcpy(net.address.bytes.data(), &v6, 16);
+    net.address = address_limits::of_ipv6(reinterpret_cast<const std::uint8_t*>(&v6));
     max_bits = 128;
   } else {
     error = "not an IPv4 or IPv6 address (CIDR: 10.0.0.0/8, 2001:db8::/32)";

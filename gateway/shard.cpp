@@ -459,24 +459,17 @@ void shard::admit(int fd, listener_kind kind, bool proxied) {
       return;
     }
   }
-  // Per client address (when limited): admitted connections count until freed; a refused one
-  // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
-  // Behind a balancer (server.proxy_protocol) the address comes with the PROXY header, and the
-  // limits wait for it; the socket's peer is the balancer, checked against proxy_trusted.
-  address_verdict address = address_verdict::admitted;
-  address_limits::key address_key;
+  // Behind a balancer (proxied) the socket's peer is the balancer, checked against
+  // proxy_trusted, and the per-address limits wait for the PROXY header's address.
+  address_limits::key peer;
   if (!admin && (server_.addresses || (proxied && !proxy_trusted_.empty()))) [[unlikely]] {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0)
-      address_key = address_limits::key_of(reinterpret_cast<const sockaddr*>(&peer));
-    if (proxied && !proxy_trusted_.empty() && !contains(proxy_trusted_, address_key)) {
+    peer = address_limits::of_peer(fd);
+    if (proxied && !proxy_trusted_.empty() && !contains(proxy_trusted_, peer)) {
       server_.connections.fetch_sub(1, std::memory_order_relaxed);
       shard_metrics::add(metrics_.proxy_refused);
       ::close(fd);
       return;
     }
-    if (server_.addresses && !proxied) address = server_.addresses->admit(address_key, ctx_.now * tick_ms);
   }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -494,11 +487,10 @@ void shard::admit(int fd, listener_kind kind, bool proxied) {
   shard_metrics::add(metrics_.connections_open);
   slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
   if (admin) slots_[slot]->make_admin();
+  // Per client address (when limited): an admitted connection counts until freed; a refused one
+  // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
   if (proxied) slots_[slot]->expect_proxy_header();
-  else if (!admin && server_.addresses) [[unlikely]] {
-    if (address == address_verdict::admitted) address_of_.emplace(token, address_key);
-    else slots_[slot]->refuse_address(address);
-  }
+  else if (!admin && server_.addresses) [[unlikely]] slots_[slot]->count_address(ctx_, peer);
   if (tls) {
     SSL* ssl = new_tls_session(fd);
     if (!ssl) {
