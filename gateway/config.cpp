@@ -12,6 +12,7 @@
 #include <charconv>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "core/topic_pattern.hpp"
@@ -532,18 +533,27 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
-std::vector<std::string> changed_keys(const config& a, const config& b) {
-  std::vector<std::string> values;  // a's values in print order, then compared with b's
-  detail::for_each_field(a, [&](const detail::field_info&, const auto& v) {
-    values.push_back(detail::format_text(v));
-  });
-  std::vector<std::string> changed;
+config with_reloaded(const config& running, const config& next,
+                     const std::function<bool(std::string_view key)>& may_change,
+                     std::vector<std::string>& applied, std::vector<std::string>& kept) {
+  // Both visits go through the one field table in the same order, so the i-th field of `next`
+  // has the type of the i-th field of `out`.
+  std::vector<const void*> fields;
+  detail::for_each_field(next, [&](const detail::field_info&, const auto& v) { fields.push_back(&v); });
+  config out = running;
   std::size_t i = 0;
-  detail::for_each_field(b, [&](const detail::field_info& f, const auto& v) {
-    if (detail::format_text(v) != values[i++])
-      changed.push_back(std::string(f.table) + "." + std::string(f.key));
+  detail::for_each_field(out, [&](const detail::field_info& f, auto& v) {
+    const auto& wanted = *static_cast<const std::remove_cvref_t<decltype(v)>*>(fields[i++]);
+    if (wanted == v) return;
+    std::string key = std::string(f.table) + "." + std::string(f.key);
+    if (may_change(key)) {
+      v = wanted;
+      applied.push_back(std::move(key));
+    } else {
+      kept.push_back(std::move(key));
+    }
   });
-  return changed;
+  return out;
 }
 
 unsigned resolved_shard_count(const server_config& server) {

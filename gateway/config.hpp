@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -254,8 +255,12 @@ std::vector<std::string> config_keys();
 // back an equal config.
 std::string print_config(const config& cfg);
 
-// The keys ("table.key") whose values differ between `a` and `b`, in print order.
-std::vector<std::string> changed_keys(const config& a, const config& b);
+// A reload: `running` with the value from `next` of every key that differs and that
+// `may_change` accepts (listed in `applied`); keys that differ but may not change keep their
+// running value (listed in `kept`). Keys are "table.key", in print order.
+config with_reloaded(const config& running, const config& next,
+                     const std::function<bool(std::string_view key)>& may_change,
+                     std::vector<std::string>& applied, std::vector<std::string>& kept);
 
 // server.shards with 0 resolved to the CPUs in this process's affinity mask, at most 256.
 unsigned resolved_shard_count(const server_config& server);

@@ -324,65 +324,52 @@ std::string joined(const std::vector<std::string>& keys) {
 }  // namespace
 
 void server::reload_config() {
-  if (argv_ != nullptr) {
-    config_result next = load_config(argc_, argv_);
-    if (next.action != config_action::run) {
-      std::string why = next.output;
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      log_line(log_level::error, "SIGHUP: keeping the running configuration: %s", why.c_str());
-      return;
-    }
-    std::vector<std::string> applied, restart;
-    for (std::string& key : changed_keys(live_, next.settings))
-      (reloadable(key, state_.addresses != nullptr) ? applied : restart).push_back(std::move(key));
-    config merged = live_;
-    if (!applied.empty()) {
-      const config& n = next.settings;
-      // Keys first: a key file that does not load keeps everything as it was (reload_auth below
-      // reads them again for the shards).
-      std::string error;
-      if (!authenticator::load(n.auth, error)) {
-        log_line(log_level::error, "SIGHUP: keeping the running configuration: %s", error.c_str());
-        return;
-      }
-      merged.limits.messages_per_second = n.limits.messages_per_second;
-      merged.limits.message_burst = n.limits.message_burst;
-      merged.limits.bytes_per_second = n.limits.bytes_per_second;
-      merged.limits.bytes_burst = n.limits.bytes_burst;
-      merged.limits.rate_limit_strikes = n.limits.rate_limit_strikes;
-      merged.limits.max_topics_per_connection = n.limits.max_topics_per_connection;
-      merged.security.allowed_origins = n.security.allowed_origins;
-      merged.backpressure = n.backpressure;
-      merged.pubsub.publish_token = n.pubsub.publish_token;
-      merged.log = n.log;
-      merged.auth = n.auth;
-      const auto keep_listeners = merged.tls.listen;
-      merged.tls = n.tls;
-      merged.tls.listen = keep_listeners;
-      if (state_.addresses) {
-        merged.limits.max_connections_per_address = n.limits.max_connections_per_address;
-        merged.limits.connects_per_address_per_second = n.limits.connects_per_address_per_second;
-        merged.limits.connect_burst_per_address = n.limits.connect_burst_per_address;
-        address_limit_settings a;
-        a.max_connections_per_address = n.limits.max_connections_per_address;
-        a.handshakes_per_second = n.limits.connects_per_address_per_second;
-        a.handshake_burst = n.limits.connect_burst_per_address;
-        state_.addresses->update(a);
-      }
-      set_log_level(merged.log.level);
-      live_ = merged;
-      state_.reloaded_settings.publish(std::make_shared<const connection_settings>(make_connection_settings(live_)));
-    }
-    if (applied.empty() && restart.empty())
-      log_line(log_level::info, "SIGHUP: the configuration is unchanged");
-    if (!applied.empty())
-      log_line(log_level::info, "SIGHUP: applied %s (new connections and sessions take them)",
-               joined(applied).c_str());
-    if (!restart.empty())
-      log_line(log_level::warn, "SIGHUP: not applied, these need a restart: %s", joined(restart).c_str());
-  }
+  if (argv_ != nullptr) apply_config_file();
+  // The certificate and key files of the configuration in force, changed or not (a renewed
+  // certificate is taken even when the config file has a typo).
   reload_tls();
   reload_auth();
+}
+
+void server::apply_config_file() {
+  const config_result next = load_config(argc_, argv_);
+  if (next.action != config_action::run) {
+    std::string why = next.output;
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    log_line(log_level::error, "SIGHUP: keeping the running configuration: %s", why.c_str());
+    return;
+  }
+  std::vector<std::string> applied, restart;
+  const config merged = with_reloaded(
+      live_, next.settings,
+      [this](std::string_view key) { return reloadable(key, state_.addresses != nullptr); }, applied,
+      restart);
+  if (!applied.empty()) {
+    // Checked whole before anything changes: the merge mixes new values with running ones, and a
+    // key file that does not load keeps everything as it was (reload_auth reads them for shards).
+    std::string error;
+    for (const config_issue& i : validate(merged)) error += (error.empty() ? "" : "; ") + i.key + ": " + i.problem;
+    if (error.empty()) authenticator::load(merged.auth, error);
+    if (!error.empty()) {
+      log_line(log_level::error, "SIGHUP: keeping the running configuration: %s", error.c_str());
+      return;
+    }
+    if (state_.addresses) {
+      address_limit_settings a;
+      a.max_connections_per_address = merged.limits.max_connections_per_address;
+      a.handshakes_per_second = merged.limits.connects_per_address_per_second;
+      a.handshake_burst = merged.limits.connect_burst_per_address;
+      state_.addresses->update(a);
+    }
+    set_log_level(merged.log.level);
+    live_ = merged;
+    state_.reloaded_settings.publish(std::make_shared<const connection_settings>(make_connection_settings(live_)));
+    log_line(log_level::info, "SIGHUP: applied %s (new connections and sessions take them)",
+             joined(applied).c_str());
+  }
+  if (!restart.empty())
+    log_line(log_level::warn, "SIGHUP: not applied, these need a restart: %s", joined(restart).c_str());
+  if (applied.empty() && restart.empty()) log_line(log_level::info, "SIGHUP: the configuration is unchanged");
 }
 
 void server::reload_tls() {

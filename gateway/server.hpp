@@ -40,6 +40,7 @@ class server {
   // SIGHUP: the config file again, applying what can change while running (reload_config), then
   // the certificate and JWT key files of the configuration in force.
   void reload_config();
+  void apply_config_file();
   void reload_tls();
   void reload_auth();
   const config& cfg_;  // as started: shards read it, so it never changes

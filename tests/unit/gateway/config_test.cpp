@@ -317,16 +317,25 @@ TEST(Config, ResolvesShardCount) {
   EXPECT_LE(n, 256u);
 }
 
-TEST(Config, ChangedKeysNamesEveryDifferenceInPrintOrder) {
-  config a, b;
-  EXPECT_TRUE(changed_keys(a, b).empty());
-  b.log.level = log_level::debug;
-  b.limits.messages_per_second = 5;
-  b.security.allowed_origins = {"https://app.example"};
-  b.auth.jwt_secret_files = {"k.key"};
-  EXPECT_EQ(changed_keys(a, b),
-            (std::vector<std::string>{"limits.messages_per_second", "security.allowed_origins",
-                                      "auth.jwt_secret_file", "log.level"}));
+TEST(Config, WithReloadedTakesOnlyWhatMayChange) {
+  config running, next;
+  std::vector<std::string> applied, kept;
+  EXPECT_EQ(with_reloaded(running, next, [](std::string_view) { return true; }, applied, kept), running);
+  EXPECT_TRUE(applied.empty() && kept.empty());
+
+  next.log.level = log_level::debug;
+  next.limits.messages_per_second = 5;
+  next.security.allowed_origins = {"https://app.example"};
+  next.server.shards = 3;
+  const config merged = with_reloaded(
+      running, next, [](std::string_view key) { return key != "server.shards"; }, applied, kept);
+  EXPECT_EQ(applied, (std::vector<std::string>{"limits.messages_per_second",
+                                               "security.allowed_origins", "log.level"}));
+  EXPECT_EQ(kept, std::vector<std::string>{"server.shards"});
+  EXPECT_EQ(merged.log.level, log_level::debug);
+  EXPECT_EQ(merged.limits.messages_per_second, 5u);
+  EXPECT_EQ(merged.security.allowed_origins, next.security.allowed_origins);
+  EXPECT_EQ(merged.server.shards, running.server.shards);
 }
 
 }  // namespace
