@@ -124,36 +124,7 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
     return;
   }
   const client_command& cmd = in.command;
-  if (access_ && access_->grants) [[unlikely]] {
-    if (cmd.op == client_op::authenticate) {
-      authenticate(ctx, cmd);
-      return;
-    }
-    access& a = *access_;
-    bool allowed = false;
-    if (a.awaiting_token) {
-      allowed = false;
-    } else if (cmd.op == client_op::publish) {
-      // A publisher mostly keeps to its topics: the last one allowed needs no pattern match
-      // (the grant is immutable; a new one clears it).
-      allowed = cmd.topic == a.last_published;
-      if (!allowed && a.grants->may_publish(cmd.topic)) {
-        allowed = true;
-        a.last_published.assign(cmd.topic);
-      }
-    } else {
-      allowed = cmd.op == client_op::unsubscribe || a.grants->may_subscribe(cmd.topic);
-    }
-    if (!allowed) {
-      shard_metrics::add(ctx.metrics.unauthorized);
-      send_error_now(ctx, protocol_error_code::unauthorized,
-                     a.awaiting_token ? "authenticate first: {\"op\":\"auth\",\"token\":\"<JWT>\"}"
-                     : cmd.op == client_op::publish ? "the token does not allow publishing on this topic"
-                                                    : "the token does not allow subscribing to this topic",
-                     cmd.id, cmd.topic);
-      return;
-    }
-  }
+  if (access_ && access_->grants && !authorized(ctx, cmd)) [[unlikely]] return;
   switch (cmd.op) {
     case client_op::authenticate:
       send_error_now(ctx, protocol_error_code::bad_message,
@@ -186,6 +157,30 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
 }
 
 // ---- Access: tokens and rate limits ----------------------------------------------------------
+
+bool pubsub_session::authorized(shard_context& ctx, const client_command& cmd) {
+  if (cmd.op == client_op::authenticate) {
+    authenticate(ctx, cmd);
+    return false;
+  }
+  access& a = *access_;
+  const char* refusal = nullptr;
+  if (a.awaiting_token) {
+    refusal = "authenticate first: {\"op\":\"auth\",\"token\":\"<JWT>\"}";
+  } else if (cmd.op == client_op::publish) {
+    // A publisher mostly keeps to its topics: the last one allowed needs no pattern match (the
+    // grant is immutable; a new one clears it).
+    if (cmd.topic == a.last_published) return true;
+    if (!a.grants->may_publish(cmd.topic)) refusal = "the token does not allow publishing on this topic";
+    else a.last_published.assign(cmd.topic);
+  } else if (cmd.op == client_op::subscribe && !a.grants->may_subscribe(cmd.topic)) {
+    refusal = "the token does not allow subscribing to this topic";
+  }
+  if (refusal == nullptr) return true;
+  shard_metrics::add(ctx.metrics.unauthorized);
+  send_error_now(ctx, protocol_error_code::unauthorized, refusal, cmd.id, cmd.topic);
+  return false;
+}
 
 void pubsub_session::start_auth(shard_context& ctx, std::optional<auth_grant> grant) {
   if (grant) {

@@ -99,6 +99,9 @@ class pubsub_session final : public hub_client {
   void activate(shard_context& ctx, subscription& sub, subscribe_job& job);
   void subscribe(shard_context& ctx, const client_command& cmd);
   void authenticate(shard_context& ctx, const client_command& cmd);
+  // Authentication on: true if the grant allows `cmd`; false if it was answered here (an `auth`
+  // command, or a refusal).
+  [[gnu::noinline]] bool authorized(shard_context& ctx, const client_command& cmd);
   // Takes what `grant` allows: its topics, its expiry as the deadline; drops subscriptions it
   // no longer allows (a refreshed token with fewer topics), answering `unsubscribed` for each.
   void apply_grant(shard_context& ctx, auth_grant&& grant);
