@@ -11,7 +11,8 @@
 #     acks (10 publishers, 10 topics, 1 subscriber each) and fan-out (1 topic, 1,000 subscribers).
 #     Whole-program counts move by a percent or two with batching alone, so the checks' own
 #     cost is printed too: the inclusive instructions of within_limits (rate limits) and
-#     may_publish (pattern match, on a miss of the session's last allowed topic) per message.
+#     authorized (the grant check; its pattern match, may_publish, runs inside it only on a miss
+#     of the session's last allowed topic) per message.
 # usage: [ROUNDS=3] [SECTIONS="connect instructions"] bench/auth.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,7 +123,7 @@ instructions() {
     stop
     local checks
     checks=$(callgrind_annotate --inclusive=yes --threshold=100 "$out/callgrind.out.1" 2>/dev/null |
-      awk '/within_limits|topic_permissions::may_publish/ { gsub(",", "", $1); n += $1 } END { printf "%d", n }')
+      awk '/within_limits|pubsub_session::authorized/ { gsub(",", "", $1); n += $1 } END { printf "%d", n }')
     rm -f "$out/callgrind.out"*
     local each
     each=$(per "$total" "$messages")
