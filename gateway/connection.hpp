@@ -1,12 +1,16 @@
-// One client connection on a shard: its socket, its protocol state machine (PROXY header when
-// behind a balancer → HTTP request → WebSocket open → closing → closed), its frame decoder, its
-// output queue and buffered byte count, and its one timer. Shard-owned: created, used and destroyed on the shard's thread;
-// neither copyable nor movable, since the shard and the timer wheel hold pointers to it.
+// One client connection on a shard, above its transport: the protocol state machine (PROXY
+// header when behind a balancer → HTTP requests → WebSocket open → closing → closed), its output
+// queue and buffered byte count, its one timer. The phases live in their own files:
+// connection.cpp (the shell: transport events, output, backpressure, timers, the one close
+// path), connection_http.cpp (the HTTP session: PROXY header, requests, keep-alive, endpoints,
+// the HTTP publish, the upgrade), connection_ws.cpp (the WebSocket session: frames, fragments,
+// inflate, control frames, the closing handshake, heartbeats). Shard-owned: created, used and
+// destroyed on the shard's thread; not copyable nor movable (the shard and the timer wheel hold
+// pointers to it).
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,21 +19,40 @@
 #include "gateway/conn_deflate.hpp"
 #include "gateway/conn_pools.hpp"
 #include "gateway/pubsub_session.hpp"
-#include "gateway/reactor_backend.hpp"
 #include "gateway/shard_context.hpp"
 #include "gateway/shard_id.hpp"
 #include "gateway/timer_wheel.hpp"
-#include "gateway/tls_context.hpp"
+#include "gateway/transport.hpp"
 
 namespace shoal::gateway {
 
-enum class conn_state : std::uint8_t {
-  http,       // reading an HTTP request (upgrade, or plain HTTP)
-  open,       // WebSocket open
-  closing,    // we sent a Close frame and wait for the peer's (or the close timeout)
-  lingering,  // output flushed and FIN sent; reading until the peer's FIN (or the timeout)
-  closed,     // socket closed; the shard frees the object
-};
+struct route_result;
+
+// The connection's state. The allowed transitions (checked by connection::enter):
+//   http      → http (keep-alive: the next request), open (upgrade), lingering (a response
+//               that ends the connection is written), closed
+//   open      → closing (a Close sent: ours, or the answer to the peer's), closed
+//   closing   → lingering (our Close written after a failure: FIN, wait for the peer's), closed
+//   lingering → closed
+//   closed    (final; the shard frees the object at the end of the pass)
+enum class conn_state : std::uint8_t { http, open, closing, lingering, closed };
+
+// True if `from` → `to` is one of the transitions above.
+constexpr bool allowed_transition(conn_state from, conn_state to) noexcept {
+  switch (from) {
+    case conn_state::http:
+      return to != conn_state::closing;
+    case conn_state::open:
+      return to == conn_state::closing || to == conn_state::closed;
+    case conn_state::closing:
+      return to == conn_state::lingering || to == conn_state::closed;
+    case conn_state::lingering:
+      return to == conn_state::closed;
+    case conn_state::closed:
+      return false;
+  }
+  return false;
+}
 
 enum class endpoint : std::uint8_t { none, echo, pubsub };
 
@@ -41,47 +64,49 @@ enum class conn_hold : std::uint8_t {
 
 // The hub reaches a connection through hub_client: its pubsub_session (WebSocket), or the
 // http_publish it is waiting on. The connection itself has no virtual functions: no vptr in
-// every idle connection.
+// every idle connection (its transport's user is one shared adapter, connection::user()).
 class connection {
  public:
-  connection(int fd, std::uint64_t token, shard_context& ctx);
+  // `fd` accepted on a listener whose connections use transport `kind`.
+  connection(int fd, std::uint64_t token, transport_kind kind, shard_context& ctx);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // Reactor events. Each may close the connection (state() == closed afterwards).
+  // What every transport reports to (stateless; one for all connections).
+  static transport_user& user() noexcept;
+
+  // Starts the transport (TLS: its session) and reads what may already be waiting. May close.
+  void start(shard_context& ctx);
+  // A reactor event for this connection's descriptor.
+  void on_event(shard_context& ctx, const io_event& ev) {
+    owner_.check();
+    io_transport(ctx).on_event(ctx, *this, ev);
+  }
+  // Input again: the read budget was used, a hold ended, or reading was paused and resumed.
   void on_readable(shard_context& ctx);
-  void on_writable(shard_context& ctx);
-  void on_hangup(shard_context& ctx);
   void on_timer(shard_context& ctx);
-  // Writes queued output with one gather write (more only if the first was complete and more
-  // is queued than one call takes). On io_uring the write is queued and on_sent() finishes it.
+  // Writes queued output through the transport (one gather write per pass).
   void flush(shard_context& ctx);
-  // io_uring completions: bytes received (or the receive's end: EOF, error, stopped) and the
-  // result of the send flush() queued.
-  void on_received(shard_context& ctx, const io_event& ev);
-  void on_sent(shard_context& ctx, int result);
 
   // Makes this an operator connection (admin listener): /healthz, /readyz and /metrics only,
   // and not counted in server_state::connections (limits.max_connections).
   void make_admin() noexcept { admin_ = true; }
-
   // The connection starts with a PROXY protocol header (server.proxy_protocol); the per-address
   // limits are applied to the address it names.
   void expect_proxy_header() noexcept { awaiting_proxy_ = true; }
-
+  bool awaiting_proxy() const noexcept { return awaiting_proxy_; }
+  // Takes the PROXY header off the front of `bytes` (for a transport that reads it before its
+  // own stream: TLS); returns the bytes used. May close the connection (a bad header).
+  std::size_t take_proxy_header(shard_context& ctx, std::span<std::uint8_t> bytes);
   // Per-address limits (ctx.server.addresses set): counts the connection against `address`
   // until the shard frees it, or, over a limit, marks it so that its request gets 429
   // (Retry-After) and nothing else.
   void count_address(shard_context& ctx, const address_limits::key& address);
 
-  // Makes this a TLS connection (a TLS listener accepted it): every byte in and out goes
-  // through `ssl`, which the connection owns from now on.
-  void attach_tls(SSL* ssl) noexcept { tls_ = ssl; }
-
   // Starts the closing handshake with `code` (used for shutdown and timeouts).
   void start_close(shard_context& ctx, std::uint16_t code, std::string_view reason);
-  // Closes the socket now, without a closing handshake.
+  // Closes the connection now, without a closing handshake: the one place a connection ends.
   void abort(shard_context& ctx);
 
   // Pub/sub (/ws) and the HTTP publish API.
@@ -122,8 +147,20 @@ class connection {
   void answer_http_publish(shard_context& ctx, std::string_view topic, std::uint64_t seq,
                            const char* refused, bool retry_later, std::uint16_t status = 503);
 
+  // For transports: the connection's share of its transport, reading again next pass, and
+  // writing on this pass's flush.
+  link& io() noexcept { return link_; }
+  const link& io() const noexcept { return link_; }
+  void read_later(shard_context& ctx) {
+    if (in_read_again_list) return;
+    in_read_again_list = true;
+    ctx.read_again.push_back(this);
+  }
+  void request_flush(shard_context& ctx) {
+    if (!in_dirty_list) enqueue_dirty(ctx);
+  }
+
   conn_state state() const noexcept { return state_; }
-  int fd() const noexcept { return fd_; }
   std::uint64_t token() const noexcept { return token_; }
   timer_node& timer() noexcept { return timer_; }
   std::size_t buffered() const noexcept { return out_ ? out_->queue.buffered() : 0; }
@@ -131,38 +168,47 @@ class connection {
   bool in_read_again_list : 1 = false;
 
  private:
-  // Input by state.
+  friend class conn_user;
+
+  transport& io_transport(shard_context& ctx) const noexcept { return *ctx.transports[link_.kind]; }
+  bool input_stopped() const noexcept { return read_paused_ || held_ != 0; }
+
+  // Input, by phase (connection.cpp dispatches; the phases' files do the work).
+  void on_bytes(shard_context& ctx, std::span<std::uint8_t> bytes);
   void process(shard_context& ctx, std::span<std::uint8_t> bytes);
   // Decodes the bytes kept in input_state::pending (behind an HTTP publish, or a hold).
   void process_pending(shard_context& ctx);
-  std::size_t process_http(shard_context& ctx, std::span<std::uint8_t> bytes);
+
+  // The HTTP session (connection_http.cpp).
   std::size_t process_proxy(shard_context& ctx, std::span<std::uint8_t> bytes);
-  // TLS: takes the PROXY header off the socket before OpenSSL reads it; true once it has.
-  [[gnu::noinline]] bool read_proxy_before_tls(shard_context& ctx);
-  // The header's source becomes the client's address for the per-address limits.
   void accept_proxy_header(shard_context& ctx, const core::proxy_header& header);
-  std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
+  std::size_t process_http(shard_context& ctx, std::span<std::uint8_t> bytes);
+  void upgrade(shard_context& ctx, route_result& route);
   std::size_t process_body(shard_context& ctx, std::span<std::uint8_t> bytes);
-  void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
-  bool input_stopped() const noexcept { return read_paused_ || held_ != 0; }
   void finish_http_request(shard_context& ctx, bool keep_alive);
   [[gnu::noinline]] void refuse_for_address(shard_context& ctx);
+  // Ends the connection once the response queued now is written (FIN, then the peer's).
+  void end_after_response(shard_context& ctx);
+
+  // The WebSocket session (connection_ws.cpp).
+  std::size_t process_frames(shard_context& ctx, std::span<std::uint8_t> bytes);
   void on_message_chunk(shard_context& ctx, const core::decode_event& ev);
   void on_compressed_chunk(shard_context& ctx, const core::decode_event& ev);
+  void on_message(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
   void on_control(shard_context& ctx, const core::decode_event& ev);
   void fail(shard_context& ctx, core::protocol_error err);
-  // TLS (tls_ set): reading and writing through OpenSSL, out of line from the plain path.
-  [[gnu::noinline]] void on_tls_readable(shard_context& ctx);
-  [[gnu::noinline]] bool write_tls(shard_context& ctx);  // false if the connection was aborted
-  void tls_progress(shard_context& ctx);
-  void on_eof(shard_context& ctx);
-
-  // Output.
+  // Queues our Close frame (once: it is the last frame we send, §5.5.1) and counts its code.
+  void send_close(shard_context& ctx, std::uint16_t code, std::string_view reason);
+  // The WebSocket's timers: handshake deadline of a session, heartbeat, idle timeout.
+  void on_open_timer(shard_context& ctx);
+  std::uint64_t open_due(const shard_context& ctx) const;
   void queue_frame(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
-  void queue_bytes(shard_context& ctx, std::string_view bytes);
   // permessage-deflate: queues `payload` compressed; false if it is better sent plain.
   bool queue_compressed(shard_context& ctx, core::opcode op, std::span<const std::uint8_t> payload);
   [[gnu::noinline]] void queue_broadcast_deflate(shard_context& ctx, local_frame* frame);
+
+  // Output (connection.cpp).
+  void queue_bytes(shard_context& ctx, std::string_view bytes);
   // Puts the connection on the shard's flush list. The buffered-bytes gauge is synced once per
   // flush, not per queued frame (callgrind showed the per-delivery gauge update as a tenth of
   // the fan-out cost). Backpressure: above the high watermark, stop reading from this peer;
@@ -171,15 +217,14 @@ class connection {
     if (!read_paused_ && queued > ctx.settings.high_watermark) [[unlikely]] pause_reading(ctx);
     if (!in_dirty_list) enqueue_dirty(ctx);  // out of line: keeps the per-delivery path lean
   }
-  [[gnu::noinline]] void enqueue_dirty(shard_context& ctx);
   void mark_dirty(shard_context& ctx) { mark_dirty(ctx, buffered()); }
+  [[gnu::noinline]] void enqueue_dirty(shard_context& ctx);
   void pause_reading(shard_context& ctx);
-  bool write_out(shard_context& ctx);  // false if the connection was aborted
-  void send_uring(shard_context& ctx);
+  void on_written(shard_context& ctx, std::size_t n);
   void after_write(shard_context& ctx);  // watermarks, held-back deliveries, what comes next
   void after_flush(shard_context& ctx);
-  void reschedule(shard_context& ctx);
   void sync_buffered(shard_context& ctx);
+  void reschedule(shard_context& ctx);
   void enter(shard_context& ctx, conn_state next);
 
   // Input and output state, taken from the shard's pools while busy (see conn_pools.hpp).
@@ -199,7 +244,7 @@ class connection {
   }
 
   // Laid out small: an idle connection is this object alone (see bench/RESULTS.md, memory).
-  int fd_;
+  link link_;
   conn_state state_ = conn_state::http;
   endpoint endpoint_ = endpoint::none;
   // What to do once the output queue is empty.
@@ -212,17 +257,11 @@ class connection {
   bool input_done_ : 1 = false;  // ignore further input (a refusal or a close is on its way)
   bool close_sent_ : 1 = false;
   bool ping_outstanding_ : 1 = false;
-  bool read_paused_ : 1 = false;
-  bool write_blocked_ : 1 = false;
-  bool tls_ready_ : 1 = false;             // the TLS handshake completed
-  bool tls_read_wants_write_ : 1 = false;  // SSL_read must be retried once writable
-  bool tls_write_wants_read_ : 1 = false;  // SSL_write must be retried once readable
-  bool receiving_ : 1 = false;             // io_uring: a multishot receive is armed
-  bool send_in_flight_ : 1 = false;        // io_uring: flush() queued a send, on_sent() is due
+  bool read_paused_ : 1 = false;           // above the high watermark
   std::uint8_t held_ : 2 = 0;              // conn_hold bits
   bool admin_ : 1 = false;                 // accepted on an admin listener
-  std::uint8_t address_refusal_ : 2 = 0;   // an address_verdict other than admitted
   bool awaiting_proxy_ : 1 = false;        // the PROXY header has not been read yet
+  std::uint8_t address_refusal_ : 2 = 0;   // an address_verdict other than admitted
   [[no_unique_address]] owner_check owner_;
   std::uint64_t token_;
   timer_node timer_;
@@ -233,10 +272,6 @@ class connection {
   std::unique_ptr<output_state> out_;  // while bytes are queued
   std::unique_ptr<pubsub_session> session_;  // /ws, from its first message
   std::unique_ptr<conn_deflate> deflate_;    // permessage-deflate was agreed
-  SSL* tls_ = nullptr;                       // a TLS connection
-  // TLS: bytes of an SSL_write to retry (OpenSSL wants the same length); io_uring: bytes of the
-  // send in flight (a shorter result means the socket is full).
-  std::uint32_t write_len_ = 0;
 };
 
 }  // namespace shoal::gateway

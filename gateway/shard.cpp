@@ -21,6 +21,7 @@
 #include <ctime>
 
 #include "gateway/log.hpp"
+#include "gateway/tls_transport.hpp"
 
 namespace shoal::gateway {
 
@@ -30,6 +31,10 @@ constexpr std::uint64_t wake_token = listener_tag | 0xffffffffu;
 constexpr std::uint64_t mailbox_token = listener_tag | 0xfffffffeu;
 constexpr std::uint64_t sweep_ticks = 100;  // forget unused topics, trim pools: once a second
 constexpr std::size_t read_buffer_size = 256 * 1024;
+// Descriptors closed per loop pass at most: when thousands of peers vanish at once, their
+// closes (~10 us of kernel work each) are spread over passes, and the healthy connections'
+// events are served between them.
+constexpr std::size_t closes_per_pass = 128;
 constexpr std::uint64_t accept_pause_ticks = 10;  // 100 ms at EMFILE
 // Asked large on purpose: the kernel caps it at net.core.somaxconn (4096 by default since Linux
 // 5.4), so the operator's sysctl decides (deploy/TUNING.md: a reconnect storm after a node
@@ -85,7 +90,7 @@ shard::shard(shard_id id, unsigned shards, const config& cfg, const connection_s
       io_(io),
       read_buffer_(read_buffer_size),
       ctx_{settings_, metrics_, server_, timers_, read_buffer_, dirty_, read_again_, closed_, pools_, 0,
-           &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr, {}, 0} {
+           &hub_, {}, &deflate_pool_, {}, {}, {}, nullptr, nullptr, {}, nullptr, {}, 0} {
   hub_.set_lookup(&shard::lookup_for_hub, this);
   shard_metrics::set(metrics_.queue_limit_bytes, hub_.queue_bytes());
   ctx_.address_holds = &address_of_;
@@ -116,6 +121,14 @@ bool shard::open(std::string& error) {
   } else {
     backend_ = make_epoll_backend(error);
     if (!backend_) return false;
+  }
+  ctx_.backend = backend_.get();
+  const auto make_plain = uring_ ? &make_uring_transport : &make_epoll_transport;
+  plain_transport_ = make_plain(connection::user());
+  ctx_.transports[plain_transport] = plain_transport_.get();
+  if (!cfg_.tls.listen.empty()) {
+    tls_transport_ = std::make_unique<tls_transport>(connection::user(), server_.tls, make_plain);
+    ctx_.transports[tls_transport_kind] = tls_transport_.get();
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -258,7 +271,7 @@ void shard::run() {
     // Sleep only if nothing is pending here and no other shard has sent us anything; senders
     // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
     const bool busy = !read_again_.empty() || !dirty_.empty() || backend_->pending() ||
-                      !hub_.prepare_to_sleep();
+                      closes_queued_ != 0 || !hub_.prepare_to_sleep();
     const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
     mesh_.woke(id_);
     ctx_.now = current_tick();
@@ -309,6 +322,7 @@ void shard::run() {
     dirty_.clear();
     if (uring_) uring_->finish_sends(&shard::on_sent, this);  // the pass's one submission of sends
     free_closed();
+    finish_closes();
     if (draining_ && metrics_.connections_open.load(std::memory_order_relaxed) == 0) break;
   }
   log_line(log_level::debug, "shard %u: stopped", index_of(id_));
@@ -322,8 +336,9 @@ void shard::dispatch(const io_event& ev) {
       on_accepted(ev);
       return;
     case io_kind::received: {
-      connection* c = lookup(ev.token);
-      if (c) c->on_received(ctx_, ev);
+      // Closed connections stay in their slot until free_closed(), so a receive that completes
+      // after the close still finds its connection (which ignores it).
+      if (connection* c = lookup(ev.token)) c->on_event(ctx_, ev);
       if (ev.data) uring_->recycle(ev.buffer);
       return;
     }
@@ -350,16 +365,25 @@ void shard::dispatch(const io_event& ev) {
   }
   connection* c = lookup(ev.token);
   if (!c || c->state() == conn_state::closed) return;
-  if (ev.writable) c->on_writable(ctx_);
-  if (c->state() == conn_state::closed) return;
-  if (ev.readable) c->on_readable(ctx_);
-  else if (ev.hangup) c->on_hangup(ctx_);
+  c->on_event(ctx_, ev);
 }
 
 void shard::on_sent(void* self, std::uint64_t token, int result) {
   auto* s = static_cast<shard*>(self);
   // Closed connections stay in their slot until free_closed(), after every send completed.
-  if (connection* c = s->lookup(token)) c->on_sent(s->ctx_, result);
+  if (connection* c = s->lookup(token)) {
+    io_event ev;
+    ev.token = token;
+    ev.kind = io_kind::sent;
+    ev.result = result;
+    c->on_event(s->ctx_, ev);
+  }
+}
+
+void shard::finish_closes() {
+  closes_queued_ = 0;
+  for (transport* t : ctx_.transports)
+    if (t) closes_queued_ += t->finish_closes(ctx_, closes_per_pass);
 }
 
 void shard::on_accepted(const io_event& ev) {
@@ -435,17 +459,6 @@ void shard::accept_all(std::size_t index) {
   }
 }
 
-SSL* shard::new_tls_session(int fd) {
-  // The certificates changed (SIGHUP): take the new context; connections already accepted keep
-  // the one they were accepted with.
-  const std::uint64_t generation = server_.tls.generation();
-  if (generation != tls_generation_) {
-    tls_ = server_.tls.get();
-    tls_generation_ = generation;
-  }
-  return tls_ ? tls_->new_session(fd) : nullptr;
-}
-
 void shard::admit(int fd, listener_kind kind, bool proxied) {
   const bool tls = kind == listener_kind::tls;
   const bool admin = kind == listener_kind::admin;
@@ -485,29 +498,13 @@ void shard::admit(int fd, listener_kind kind, bool proxied) {
   const std::uint64_t token = (std::uint64_t{generations_[slot]} << 32) | slot;
   shard_metrics::add(metrics_.connections_accepted);
   shard_metrics::add(metrics_.connections_open);
-  slots_[slot] = std::make_unique<connection>(fd, token, ctx_);
+  slots_[slot] = std::make_unique<connection>(fd, token, tls ? tls_transport_kind : plain_transport, ctx_);
   if (admin) slots_[slot]->make_admin();
   // Per client address (when limited): an admitted connection counts until freed; a refused one
   // still reads its request, to answer 429 (over TLS too), within the handshake timeout.
   if (proxied) slots_[slot]->expect_proxy_header();
   else if (!admin && server_.addresses) [[unlikely]] slots_[slot]->count_address(ctx_, peer);
-  if (tls) {
-    SSL* ssl = new_tls_session(fd);
-    if (!ssl) {
-      slots_[slot]->abort(ctx_);
-      return;
-    }
-    slots_[slot]->attach_tls(ssl);
-  }
-  // On io_uring a plain connection's bytes come by multishot receive (armed by on_readable);
-  // a TLS connection, whose OpenSSL BIO reads the socket itself, is watched for readiness.
-  if ((!uring_ || tls) && !backend_->add(fd, want_read | want_write, token)) {
-    slots_[slot]->abort(ctx_);
-    return;
-  }
-  // Bytes may already be waiting (edge-triggered registration reports them too, but reading
-  // now saves a pass).
-  slots_[slot]->on_readable(ctx_);
+  slots_[slot]->start(ctx_);  // the transport (TLS: its session), then what is already waiting
 }
 
 void shard::free_closed() {

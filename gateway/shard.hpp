@@ -65,10 +65,10 @@ class shard {
   void arm_accept(std::size_t listener_index);
   void reopen_spare();
   int accept_with_spare(int listener);  // -1 if the reserve is spent
-  SSL* new_tls_session(int fd);
   connection* lookup(std::uint64_t token) noexcept;
   static hub_client* lookup_for_hub(void* self, std::uint64_t token) noexcept;
   void free_closed();
+  void finish_closes();  // a bounded number of the transports' queued closes
   void begin_drain();
   void drain_step();
   std::uint64_t current_tick() const noexcept;
@@ -85,6 +85,9 @@ class shard {
   io_backend io_;
   std::unique_ptr<reactor_backend> backend_;
   uring_backend* uring_ = nullptr;  // backend_, when it is io_uring
+  // The connections' transports: plain TCP on the backend, and TLS over another plain one.
+  std::unique_ptr<transport> plain_transport_;
+  std::unique_ptr<transport> tls_transport_;
   std::vector<int> listeners_;
   std::vector<bool> accepting_;  // io_uring: the listener's multishot accept is armed
   int wake_fd_ = -1;
@@ -103,8 +106,7 @@ class shard {
   std::unordered_map<std::uint64_t, address_limits::key> address_of_;
   std::vector<network> proxy_trusted_;  // server.proxy_trusted, parsed
   std::vector<bool> proxied_;           // per listener: its connections start with a PROXY header
-  std::shared_ptr<const tls_context> tls_;  // this shard's copy of server_.tls
-  std::uint64_t tls_generation_ = 0;
+  std::size_t closes_queued_ = 0;  // descriptors the transports still have to close
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE
   int spare_fd_ = -1;  // shard 0 with admin listeners: the descriptor kept for an operator
   bool admin_waiting_ = false;  // an admin peer waits in the backlog for the reserve

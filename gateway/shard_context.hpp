@@ -3,6 +3,7 @@
 // loop pass, and the server-wide state. Built by the shard; used on the shard's thread only.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +26,8 @@ namespace shoal::gateway {
 class connection;
 class pubsub_hub;
 class uring_backend;
+class reactor_backend;
+class transport;
 struct conn_pools;
 class cluster_link;
 
@@ -95,7 +98,10 @@ struct shard_context {
   std::vector<std::uint8_t> deflate_out;  // a compressed frame before it is queued
   std::vector<std::uint8_t> inflated;     // a message inflated by a shared decompressor
   std::vector<std::uint8_t> tls_record;   // small frames gathered into one TLS record
-  uring_backend* uring = nullptr;         // set when the shard runs on io_uring
+  reactor_backend* backend = nullptr;     // the shard's reactor
+  uring_backend* uring = nullptr;         // the same, when the shard runs on io_uring
+  // The shard's transports by transport_kind (plain, TLS); a connection's link names its kind.
+  std::array<transport*, 2> transports{};
   // Per-address limits on: the address each admitted connection counts against, until the
   // shard frees it (the shard's table; connections add to it after a PROXY header).
   std::unordered_map<std::uint64_t, address_limits::key>* address_holds = nullptr;

@@ -229,13 +229,9 @@ std::shared_ptr<const tls_context> tls_context::load(const tls_config& cfg, std:
 
 tls_context::~tls_context() { SSL_CTX_free(default_); }
 
-SSL* tls_context::new_session(int fd) const noexcept {
+SSL* tls_context::new_session() const noexcept {
   SSL* ssl = SSL_new(default_);
   if (!ssl) return nullptr;
-  if (SSL_set_fd(ssl, fd) != 1) {
-    SSL_free(ssl);
-    return nullptr;
-  }
   SSL_set_accept_state(ssl);
   return ssl;
 }

@@ -33,8 +33,9 @@ class tls_context {
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;
 
-  // A server-side SSL for an accepted socket (non-blocking, accept state), or null.
-  SSL* new_session(int fd) const noexcept;
+  // A server-side SSL in accept state with no BIOs yet (the TLS transport gives it memory
+  // BIOs), or null.
+  SSL* new_session() const noexcept;
   // DNS names of the default certificate and of each SNI certificate, for logs and tests.
   std::string describe() const;
 

@@ -158,7 +158,7 @@ struct shard_rig {
   shard_rig(unsigned self, unsigned shards, const config& cfg, shard_mesh& mesh, server_state& server)
       : hub(shard_id(static_cast<std::uint16_t>(self)), shards, cfg, mesh),
         ctx{settings, metrics, server, timers, read_buffer, dirty, read_again, closed, pools, 0, &hub,
-            {}, nullptr, {}, {}, {}, nullptr, {}, 0} {
+            {}, nullptr, {}, {}, {}, nullptr, nullptr, {}, nullptr, {}, 0} {
     hub.set_lookup(&shard_rig::lookup, this);
   }
   shard_rig(const shard_rig&) = delete;
