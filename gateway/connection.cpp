@@ -116,7 +116,14 @@ void connection::on_readable(shard_context& ctx) {
 
 void connection::on_bytes(shard_context& ctx, std::span<std::uint8_t> bytes) {
   shard_metrics::add(ctx.metrics.bytes_in, bytes.size());
-  if (!input_done_) process(ctx, bytes);
+  if (input_done_) return;
+  // Input kept at a hold that has ended comes first: the transport may read new bytes before
+  // the read-again pass that would have decoded it (a readiness event, a receive in flight).
+  if (in_ && !in_->pending.empty() && !(in_->publish && in_->publish->awaiting)) [[unlikely]] {
+    process_pending(ctx);
+    if (state_ == conn_state::closed) return;
+  }
+  process(ctx, bytes);
 }
 
 void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
