@@ -13,7 +13,7 @@ decompressor of its own (client context takeover) has allocated it by the second
   tls       every client over TLS (a TLS listener with a throwaway certificate, made with the
             openssl CLI by tests/integration/certs.py), no compression
 
-usage: bench/idle_rss.py SHOAL_BINARY [N=10000] [MODE=plain]
+usage: bench/idle_rss.py SHOAL_BINARY [N=10000] [MODE=plain] [IO=auto]
 """
 import base64
 import os
@@ -41,6 +41,7 @@ def main():
     binary = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
     mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
+    io = sys.argv[4] if len(sys.argv) > 4 else "auto"
     compressed = mode in ("deflate", "takeover")
     port = 18555
     flags = list(MODES[mode])
@@ -52,7 +53,7 @@ def main():
         flags += ["--tls-listen", f"127.0.0.1:{port + 1}", "--tls-cert", cert, "--tls-key", key]
         client_tls = ssl.create_default_context(cafile=ca.cert)
     server = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--shards", "2",
-                               "--ping-interval", "1s", "--pong-timeout", "60s", *flags],
+                               "--ping-interval", "1s", "--pong-timeout", "60s", "--io", io, *flags],
                               stderr=subprocess.DEVNULL)
     time.sleep(0.5)
 
@@ -98,7 +99,7 @@ def main():
         idle = rss()
         if compressed:
             assert b"permessage-deflate" in data, "the server did not accept permessage-deflate"
-        print(f"mode {mode}: {n} idle connections: VmRSS {base} -> {idle} bytes: "
+        print(f"io {io}, mode {mode}: {n} idle connections: VmRSS {base} -> {idle} bytes: "
               f"{(idle - base) / n:.0f} bytes per connection")
         for i, s in enumerate(socks):
             s.sendall(frame(b'{"op":"sub","topic":"t%d"}' % (i % 100)))

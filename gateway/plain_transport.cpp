@@ -147,7 +147,7 @@ class uring_transport final : public transport {
   }
 
   void resume_input(shard_context& ctx, connection& c) override {
-    link& l = c.io();
+    io_link& l = c.io();
     l.input_paused = false;
     if (l.receiving || !above_.wants_input(c)) return;
     l.receiving = true;
@@ -155,14 +155,14 @@ class uring_transport final : public transport {
   }
 
   void pause_input(shard_context& ctx, connection& c) override {
-    link& l = c.io();
+    io_link& l = c.io();
     if (l.input_paused) return;
     l.input_paused = true;
     if (l.receiving) ctx.uring->stop_receiving(c.token());  // the completion clears `receiving`
   }
 
   void write(shard_context& ctx, connection& c) override {
-    link& l = c.io();
+    io_link& l = c.io();
     if (l.send_in_flight || l.write_blocked || c.state() == conn_state::closed) return;
     iovec iov[max_iov];
     const std::size_t count = above_.gather(c, iov);
@@ -177,7 +177,7 @@ class uring_transport final : public transport {
   void shutdown_write(shard_context&, connection& c) override { ::shutdown(c.io().fd, SHUT_WR); }
 
   void close(shard_context&, connection& c) override {
-    link& l = c.io();
+    io_link& l = c.io();
     if (l.fd >= 0) closing_.push_back({l.fd, c.token(), l.receiving, l.write_blocked});
     l.fd = -1;
   }
@@ -206,7 +206,7 @@ class uring_transport final : public transport {
   };
 
   void on_received(shard_context& ctx, connection& c, const io_event& ev) {
-    link& l = c.io();
+    io_link& l = c.io();
     if (!ev.more) l.receiving = false;
     if (c.state() == conn_state::closed) return;
     if (ev.result > 0) {
@@ -229,7 +229,7 @@ class uring_transport final : public transport {
   }
 
   void on_sent(shard_context& ctx, connection& c, int result) {
-    link& l = c.io();
+    io_link& l = c.io();
     l.send_in_flight = false;
     if (c.state() == conn_state::closed) {  // closed while the send was in flight: free now
       above_.on_written(ctx, c, 0, false);

@@ -35,6 +35,10 @@ constexpr std::size_t read_buffer_size = 256 * 1024;
 // closes (~10 us of kernel work each) are spread over passes, and the healthy connections'
 // events are served between them.
 constexpr std::size_t closes_per_pass = 128;
+// Connections accepted per listener per pass at most (epoll; io_uring's accepts come as events,
+// at most a wait's worth per pass): a reconnect storm's backlog is taken in slices, and the
+// connections already open are served between them, as closes are (closes_per_pass).
+constexpr int accepts_per_pass = 64;
 constexpr std::uint64_t accept_pause_ticks = 10;  // 100 ms at EMFILE
 // Asked large on purpose: the kernel caps it at net.core.somaxconn (4096 by default since Linux
 // 5.4), so the operator's sysctl decides (deploy/TUNING.md: a reconnect storm after a node
@@ -271,11 +275,18 @@ void shard::run() {
     // Sleep only if nothing is pending here and no other shard has sent us anything; senders
     // write our mailbox eventfd only while we announce sleep (see mailbox.hpp).
     const bool busy = !read_again_.empty() || !dirty_.empty() || backend_->pending() ||
-                      closes_queued_ != 0 || !hub_.prepare_to_sleep();
+                      closes_queued_ != 0 || !accept_again_.empty() || !hub_.prepare_to_sleep();
     const int n = backend_->wait(events, busy ? 0 : static_cast<int>(tick_ms));
     mesh_.woke(id_);
     ctx_.now = current_tick();
     for (int i = 0; i < n; ++i) dispatch(events[static_cast<std::size_t>(i)]);
+    // Listeners whose backlog was not emptied last pass (accepts_per_pass).
+    if (!accept_again_.empty()) {
+      std::vector<std::size_t> again;
+      again.swap(accept_again_);
+      for (std::size_t i : again)
+        if (!draining_ && i < listeners_.size() && accept_retry_at_ == 0) accept_all(i);
+    }
     // Connections that used their read budget, or were resumed below the low watermark.
     if (!read_again_.empty()) {
       again_.swap(read_again_);  // on_readable may queue the connection again
@@ -426,9 +437,15 @@ void shard::accept_all(std::size_t index) {
   const int listener = listeners_[index];
   const listener_kind kind = kind_of(index);
   if (kind == listener_kind::admin) reopen_spare();  // the reserve first, the operator second
-  for (;;) {
+  for (int accepted = 0;;) {
+    if (accepted == accepts_per_pass) {  // the rest next pass (the edge will not come again)
+      if (std::find(accept_again_.begin(), accept_again_.end(), index) == accept_again_.end())
+        accept_again_.push_back(index);
+      return;
+    }
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      ++accepted;
       admit(fd, kind, proxied_[index]);
       continue;
     }

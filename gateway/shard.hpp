@@ -106,6 +106,7 @@ class shard {
   std::unordered_map<std::uint64_t, address_limits::key> address_of_;
   std::vector<network> proxy_trusted_;  // server.proxy_trusted, parsed
   std::vector<bool> proxied_;           // per listener: its connections start with a PROXY header
+  std::vector<std::size_t> accept_again_;  // epoll listeners with more in their backlog
   std::size_t closes_queued_ = 0;  // descriptors the transports still have to close
   std::uint64_t accept_retry_at_ = 0;  // tick; nonzero while accept is paused at EMFILE
   int spare_fd_ = -1;  // shard 0 with admin listeners: the descriptor kept for an operator

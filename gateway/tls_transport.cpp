@@ -219,7 +219,7 @@ void tls_transport::write(shard_context& ctx, connection& c) {
     return;
   }
   for (;;) {
-    const link& l = c.io();
+    const io_link& l = c.io();
     if (l.send_in_flight || l.write_blocked) return;
     if (!encrypt(ctx, c, *s)) {
       above_.on_end(ctx, c, false);

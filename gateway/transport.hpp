@@ -5,7 +5,7 @@
 // (OpenSSL through memory BIOs, tls_transport.hpp), and an in-memory one for unit tests.
 //
 // One transport object per kind per shard, holding no per-connection state: what a connection
-// owns of its transport is its `link` (descriptor, flags, TLS session), kept in the connection.
+// owns of its transport is its `io_link` (descriptor, flags, TLS session), kept in the connection.
 // Above a transport is a transport_user: the connection (conn_user, in connection.cpp), or the
 // TLS layer above a plain transport. Shard thread only.
 #pragma once
@@ -26,7 +26,7 @@ struct shard_context;
 struct tls_session;
 
 // A connection's share of its transport.
-struct link {
+struct io_link {
   int fd = -1;
   std::uint8_t kind = 0;            // index into shard_context::transports
   bool receiving : 1 = false;       // io_uring: a multishot receive is armed
