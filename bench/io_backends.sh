@@ -12,7 +12,9 @@
 #   instructions per message: the server under callgrind, counters zeroed once the load runs and
 #     dumped 4 s later, divided by the messages queued in between: echo (100 conns) and fan-out
 #     (1,000 subscribers: 10,000 handshakes take too long under valgrind).
-# usage: [ROUNDS=2] [SECTIONS="echo100 echo1000 fanout idle syscalls instructions"] bench/io_backends.sh [duration_seconds=4]
+# SERVERS="label=binary ..." measures several server binaries in the same run, alternating (a
+# before and after: the ratios are then the last label's over the first's, per backend).
+# usage: [ROUNDS=2] [SECTIONS="echo100 echo1000 fanout idle syscalls instructions"] [SERVERS=...] bench/io_backends.sh [duration_seconds=4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-4}
@@ -32,7 +34,9 @@ if ((${#missing[@]})); then
 fi
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
-shoal=build/release/gateway/shoal
+servers=${SERVERS:-shoal=build/release/gateway/shoal}
+read -r -a labels <<<"$(for s in $servers; do printf '%s ' "${s%%=*}"; done)"
+shoal=  # the binary of the server being measured (each loop sets it)
 loadgen=build/release/loadgen/shoal-loadgen
 port=19091
 
@@ -62,32 +66,45 @@ measure() {
   local name=$1 scenario=$2 path=$3
   shift 3
   declare -A sum
-  sum[epoll]=0; sum[io_uring]=0
   for round in $(seq "$rounds"); do
     for io in epoll io_uring; do
+    for server in $servers; do
+      local label=${server%%=*} key
+      shoal=${server#*=}
+      key="$label/$io"
+      [[ -v sum[$key] ]] || sum[$key]=0
       start "$io"
-      local f="$out/${name// /_}-$io-$round.json" v
+      local f="$out/${name// /_}-$label-$io-$round.json" v
       taskset -c 1 "$loadgen" "$scenario" --url "ws://127.0.0.1:$port$path" "$@" --threads 1 \
         --server-pid "$server_pid" --json "$f" >/dev/null 2>&1 || echo "  ($io: loadgen exited $?)"
       stop
       if [[ $scenario == connect ]]; then
         v=$(field "$f" "['server_rss_per_connection_bytes']")
-        printf '%-30s %-8s %8.0f B server RSS per connection (%s connections)\n' "$name" "$io" "$v" \
+        printf '%-30s %-16s %8.0f B server RSS per connection (%s connections)\n' "$name" "$key" "$v" \
           "$(field "$f" "['connections']")"
       else
         local got=delivered want=expected
         [[ $scenario == echo ]] && { got=received; want=sent; }
         v=$(field "$f" "['$got'] / r['server_cpu_s']")
-        printf '%-30s %-8s %10.0f msg/s %12.0f per server CPU-s  %.3f us CPU/msg  p99 %6.0f us  (%s of %s)\n' \
-          "$name" "$io" "$(field "$f" "['rate_per_s']")" "$v" \
+        printf '%-30s %-16s %10.0f msg/s %12.0f per server CPU-s  %.3f us CPU/msg  p99 %6.0f us  (%s of %s)\n' \
+          "$name" "$key" "$(field "$f" "['rate_per_s']")" "$v" \
           "$(field "$f" "['server_cpu_us_per_message']")" "$(field "$f" "['latency_us']['p99']")" \
           "$(field "$f" "['$got']")" "$(field "$f" "['$want']")"
       fi
-      sum[$io]=$(/usr/bin/python3 -c "print(${sum[$io]} + $v)")
+      sum[$key]=$(/usr/bin/python3 -c "print(${sum[$key]} + $v)")
+    done
     done
   done
-  /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<30} ratio    io_uring / epoll = {float(sys.argv[3]) / float(sys.argv[2]):.3f}')" \
-    "$name" "${sum[epoll]}" "${sum[io_uring]}"
+  local first=${labels[0]} last=${labels[${#labels[@]}-1]}
+  if [[ $first == "$last" ]]; then
+    /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<30} ratio    io_uring / epoll = {float(sys.argv[3]) / float(sys.argv[2]):.3f}')" \
+      "$name" "${sum[$first/epoll]}" "${sum[$first/io_uring]}"
+  else
+    for io in epoll io_uring; do
+      /usr/bin/python3 -c "import sys; print(f'{sys.argv[1]:<30} ratio    {sys.argv[2]} / {sys.argv[3]} on {sys.argv[4]} = {float(sys.argv[6]) / float(sys.argv[5]):.3f}')" \
+        "$name" "$last" "$first" "$io" "${sum[$first/$io]}" "${sum[$last/$io]}"
+    done
+  fi
 }
 
 # loaded BACKEND SECONDS SCENARIO PATH ARGS...: starts the server (with $wrapper) and a load of
@@ -107,6 +124,9 @@ syscalls() {
   local name=$1
   shift
   for io in epoll io_uring; do
+  for server in $servers; do
+    shoal=${server#*=}
+    local key="${server%%=*}/$io"
     loaded "$io" $((duration + 6)) "$@"
     local before
     before=$(messages_out)
@@ -119,10 +139,11 @@ syscalls() {
     wait "$lg" || true
     stop
     calls=$(awk '$NF == "total" { print $4 }' "$out/strace-$io.txt")
-    printf '%-30s %-8s %9s syscalls / %9s messages = %.5f per message; top: %s\n' "$name" "$io" \
+    printf '%-30s %-16s %9s syscalls / %9s messages = %.5f per message; top: %s\n' "$name" "$key" \
       "$calls" "$((after - before))" "$(/usr/bin/python3 -c "print($calls / max(1, $after - $before))")" \
       "$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { print $NF "=" $4 }' "$out/strace-$io.txt" |
          head -n 4 | paste -sd' ')"
+  done
   done
 }
 
@@ -132,16 +153,20 @@ instructions() {
   local name=$1
   shift
   for io in epoll io_uring; do
+  for server in $servers; do
+    shoal=${server#*=}
+    local key="${server%%=*}/$io"
     local wrapper=(valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$out/callgrind-$io.out")
     settle=12 loaded "$io" 60 "$@"
     local total messages
     read -r total messages < <(callgrind_window "$out/callgrind-$io.out")
     kill -INT "$lg" 2>/dev/null; wait "$lg" || true
     stop
-    printf '%-30s %-8s %12s instructions / %9s messages = %s per message\n' "$name" "$io" \
+    printf '%-30s %-16s %12s instructions / %9s messages = %s per message\n' "$name" "$key" \
       "$total" "$messages" "$(per "$total" "$messages")"
-    mv "$out/callgrind-$io.out.1" "$out/callgrind-${name// /_}-$io.window"  # for callgrind_annotate
+    mv "$out/callgrind-$io.out.1" "$out/callgrind-${name// /_}-${key//\//-}.window"  # for callgrind_annotate
     rm -f "$out/callgrind-$io.out"*
+  done
   done
 }
 
