@@ -124,7 +124,10 @@ class pubsub_session final : public hub_client {
 
   connection& conn_;
   std::vector<std::unique_ptr<subscription>> subs_;
-  ring_queue<answer> answers_;     // tickets first_ticket_ .. first_ticket_ + size - 1
+  // Tickets first_ticket_ .. first_ticket_ + size - 1. Two slots at first: a subscriber's one
+  // subscribe waits in it, and 16 slots (896 B) kept by every subscribed connection were most
+  // of what one subscription cost; a pipelining client grows it to what it uses, once.
+  ring_queue<answer, 2> answers_;
   std::uint64_t first_ticket_ = 0;
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
   std::size_t held_bytes_ = 0;     // bytes of the messages held with early answers (all subs)

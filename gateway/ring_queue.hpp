@@ -1,7 +1,9 @@
 // ring_queue: a FIFO of movable T in one power-of-two array that doubles when full and never
 // shrinks below what it once needed, so a queue in steady use allocates nothing per element
-// (std::deque allocates and frees a block every few dozen elements as it moves). Single thread:
-// used for a shard's overflow toward another shard and a connection's answers in waiting.
+// (std::deque allocates and frees a block every few dozen elements as it moves). The first
+// array holds First elements: small where there are many queues that rarely hold more than one
+// (a connection's answers in waiting), larger for a shard's overflow toward another shard.
+// Single thread.
 #pragma once
 
 #include <algorithm>
@@ -14,8 +16,10 @@
 
 namespace shoal::gateway {
 
-template <class T>
+template <class T, std::size_t First = 16>
 class ring_queue {
+  static_assert(std::has_single_bit(First));
+
  public:
   ring_queue() = default;
   ring_queue(const ring_queue&) = delete;
@@ -61,7 +65,7 @@ class ring_queue {
     return std::launder(reinterpret_cast<T*>(slots_[i & mask_].bytes));
   }
   void grow() {
-    const std::size_t cap = std::max<std::size_t>(16, capacity() * 2);
+    const std::size_t cap = std::max<std::size_t>(First, capacity() * 2);
     auto bigger = std::make_unique<storage[]>(cap);
     for (std::size_t i = 0; i < size_; ++i) {
       T* from = slot(head_ + i);
