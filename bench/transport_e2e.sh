@@ -8,7 +8,9 @@
 # With deflate the load generator compresses everything it sends (no context takeover) and the
 # server runs --permessage-deflate (cheap mode). The loadgen's payloads are filled with 'x', so
 # they compress far better than real JSON: the compression cost is at its low end here.
-# usage: bench/transport_e2e.sh [duration_seconds=4] [modes="plain deflate tls tls+deflate"]
+# SERVERS="label=binary ..." and IOS="epoll io_uring" measure several server binaries and backends
+# in the same run, alternating (default: this tree's build, --io auto).
+# usage: [SERVERS=...] [IOS=auto] [ROUNDS=1] bench/transport_e2e.sh [duration_seconds=4] [modes="plain deflate tls tls+deflate"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-4}
@@ -27,13 +29,17 @@ PY
 deploy/setup.sh >/dev/null
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target shoal shoal-loadgen >/dev/null
-shoal=build/release/gateway/shoal
+servers=${SERVERS:-shoal=build/release/gateway/shoal}
+ios=${IOS:-auto}
+rounds=${ROUNDS:-1}
+shoal=  # the binary being measured (set per run)
+io=auto
 loadgen=build/release/loadgen/shoal-loadgen
 port=19079
 tls_port=19080
 
 start_server() {
-  taskset -c 0 "$shoal" --listen "127.0.0.1:$port" --tls-listen "127.0.0.1:$tls_port" \
+  taskset -c 0 "$shoal" --io "$io" --listen "127.0.0.1:$port" --tls-listen "127.0.0.1:$tls_port" \
     --tls-cert "$certs/localhost.pem" --tls-key "$certs/localhost.key" --shards 1 --max-message-size 65536 \
     --slow-consumer-limit 67108864 --high-watermark 33554432 "$@" 2>/dev/null &
   server_pid=$!
@@ -55,19 +61,32 @@ run() {
   [[ $mode == tls* ]] && { base="wss://localhost:$tls_port"; lflags+=(--ca "$certs/ca.pem"); }
   [[ $scenario == echo ]] && { got=received; want=sent; }
   start_server "${flags[@]}"
-  local f="$out/${name// /_}-$mode.json"
+  local f="$out/${name// /_}-$mode-$label-$io.json"
   taskset -c 1 "$loadgen" "$scenario" --url "$base$2" "${@:3}" --duration "$duration" --threads 1 \
     --server-pid "$server_pid" "${lflags[@]}" --json "$f" >/dev/null 2>&1
   stop_server
-  printf '%-32s %-8s %9.0f msg/s  %6.2f us server CPU/msg  %6.3f M per server CPU-s  (%s %s of %s)\n' \
-    "$name" "$mode" "$(field "$f" "['rate_per_s']")" "$(field "$f" "['server_cpu_us_per_message']")" \
+  printf '%-32s %-12s %-18s %9.0f msg/s  %6.2f us server CPU/msg  %6.3f M per server CPU-s  (%s %s of %s)\n' \
+    "$name" "$mode" "$label/$io" "$(field "$f" "['rate_per_s']")" "$(field "$f" "['server_cpu_us_per_message']")" \
     "$(field "$f" "['$got'] / r['server_cpu_s'] / 1e6")" "$got" "$(field "$f" "['$got']")" \
     "$(field "$f" "['$want']")"
 }
 
-for mode in $modes; do
-  run "echo 100 x 20 B" "$mode" echo /echo --connections 100 --size 20 --inflight 1
-  run "echo 100 x 1 KiB" "$mode" echo /echo --connections 100 --size 1024 --inflight 1
-  run "fanout 1000 subs burst 64 1 KiB" "$mode" pubsub /ws --subscribers 1000 --topics 1 \
-    --publishers 1 --burst 64 --size 1024
+# each NAME MODE SCENARIO PATH ARGS...: `run` for every backend and server, alternating.
+each() {
+  for io in $ios; do
+    for server in $servers; do
+      label=${server%%=*}
+      shoal=${server#*=}
+      run "$@"
+    done
+  done
+}
+
+for round in $(seq "$rounds"); do
+  for mode in $modes; do
+    each "echo 100 x 20 B" "$mode" echo /echo --connections 100 --size 20 --inflight 1
+    each "echo 100 x 1 KiB" "$mode" echo /echo --connections 100 --size 1024 --inflight 1
+    each "fanout 1000 subs burst 64 1 KiB" "$mode" pubsub /ws --subscribers 1000 --topics 1 \
+      --publishers 1 --burst 64 --size 1024
+  done
 done
