@@ -2,8 +2,9 @@
 // multishot accept per listener, a multishot receive per connection into a provided-buffer ring
 // (an idle connection holds no receive buffer), sends queued as SQEs and submitted once per loop
 // pass, eventfd wake-ups read in the ring, the ring fd registered with the shard's thread — and
-// readiness through multishot poll for what must do its own I/O on the descriptor (TLS
-// connections: OpenSSL's socket BIO). One per shard, used only by that shard's thread.
+// readiness through multishot poll, the reactor interface's add/modify/remove (connections do
+// not use it: TLS runs over the same receives and sends as plain TCP, see tls_transport.hpp).
+// One per shard, used only by that shard's thread.
 //
 // Tokens: the backend keeps the operation kind in bits 59..62 of each SQE's user_data, so the
 // tokens it is given must leave those bits clear (the shard's are slot | generation << 32 with
