@@ -21,6 +21,7 @@ namespace {
 constexpr std::size_t record_max = 16384;         // plaintext of one TLS record (RFC 8446 §5.1)
 constexpr std::size_t cipher_bound = 4 * 18432;   // ciphertext encrypted ahead of the socket
 constexpr std::size_t max_iov = 1024;
+constexpr std::size_t spare_buffers = 64;  // ciphertext buffers a shard keeps between bursts
 
 int bio_write(BIO* b, const char* data, int len) {
   auto* s = static_cast<tls_session*>(BIO_get_data(b));
@@ -139,6 +140,7 @@ void tls_transport::decrypt(shard_context& ctx, connection& c, tls_session& s) {
       break;
     }
     std::size_t n = 0;
+    lend_buffer(s);  // the handshake, alerts and session tickets write too
     ERR_clear_error();
     const int ok = SSL_read_ex(s.ssl, plain_buffer.data(), plain_buffer.size(), &n);
     if (!s.ready && SSL_is_init_finished(s.ssl)) {
@@ -160,6 +162,23 @@ void tls_transport::decrypt(shard_context& ctx, connection& c, tls_session& s) {
   }
   s.in = {};
   if (!s.out.empty()) c.request_flush(ctx);  // handshake records, alerts, session tickets
+  else if (s.sent == s.sending.size()) return_buffers(s);
+}
+
+void tls_transport::lend_buffer(tls_session& s) {
+  if (s.out.capacity() != 0 || spares_.empty()) return;
+  s.out = std::move(spares_.back());
+  spares_.pop_back();
+}
+
+void tls_transport::return_buffers(tls_session& s) {
+  for (std::vector<std::uint8_t>* b : {&s.out, &s.sending}) {
+    if (b->capacity() == 0) continue;
+    b->clear();
+    if (spares_.size() < spare_buffers && b->capacity() <= 2 * cipher_bound) spares_.push_back(std::move(*b));
+    *b = {};
+  }
+  s.sent = 0;
 }
 
 void tls_transport::resume_input(shard_context& ctx, connection& c) {
@@ -202,6 +221,7 @@ bool tls_transport::encrypt(shard_context& ctx, connection& c, tls_session& s) {
       len = rec.size();
     }
     std::size_t written = 0;
+    lend_buffer(s);
     ERR_clear_error();
     if (SSL_write_ex(s.ssl, p, len, &written) != 1 || written != len) {
       ERR_clear_error();
@@ -262,8 +282,7 @@ void tls_transport::on_written(shard_context& ctx, connection& c, std::size_t n,
   s->sent += n;
   if (s->sent != s->sending.size() || !s->out.empty()) return;
   // Every byte of ciphertext is written: the plaintext behind it has left.
-  s->sending.clear();
-  s->sent = 0;
+  return_buffers(*s);
   const std::size_t plain = s->plain_taken;
   s->plain_taken = 0;
   if (plain != 0) {
@@ -283,6 +302,7 @@ void tls_transport::write_later(shard_context& ctx, connection& c) {
 void tls_transport::shutdown_write(shard_context& ctx, connection& c) {
   tls_session* s = c.io().tls;
   if (!s) return;
+  lend_buffer(*s);
   ERR_clear_error();
   SSL_shutdown(s->ssl);  // our close_notify; the peer's is not awaited (RFC 8446 §6.1)
   ERR_clear_error();

@@ -72,7 +72,13 @@ class tls_transport final : public transport, private transport_user {
   bool encrypt(shard_context& ctx, connection& c, tls_session& s);
   bool has_output(connection& c, const tls_session& s);
   const tls_context* context();
+  // Ciphertext buffers come from the shard's spares while a session has bytes to write and go
+  // back once all are written, so an idle TLS connection holds none and a busy one allocates
+  // nothing per message.
+  void lend_buffer(tls_session& s);
+  void return_buffers(tls_session& s);
 
+  std::vector<std::vector<std::uint8_t>> spares_;
   const tls_store* store_ = nullptr;
   std::shared_ptr<const tls_context> context_;  // this shard's copy of the store's
   std::uint64_t generation_ = 0;
