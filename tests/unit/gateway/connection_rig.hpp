@@ -14,8 +14,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <unistd.h>
+
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -278,9 +281,11 @@ inline std::shared_ptr<const tls_context> test_tls_context() {
       X509_EXTENSION_free(san);
     }
     X509_sign(cert, key, EVP_sha256());
+    // Named per process: ctest runs each test in its own process, several at once.
+    const std::string stem = testing::TempDir() + "connection_test_" + std::to_string(::getpid());
     tls_config cfg;
-    cfg.cert = testing::TempDir() + "connection_test_cert.pem";
-    cfg.key = testing::TempDir() + "connection_test_key.pem";
+    cfg.cert = stem + "_cert.pem";
+    cfg.key = stem + "_key.pem";
     FILE* f = std::fopen(cfg.cert.c_str(), "w");
     PEM_write_X509(f, cert);
     std::fclose(f);
@@ -291,7 +296,12 @@ inline std::shared_ptr<const tls_context> test_tls_context() {
     EVP_PKEY_free(key);
     std::string error;
     auto loaded = tls_context::load(cfg, error);
-    EXPECT_NE(loaded, nullptr) << error;
+    std::remove(cfg.cert.c_str());
+    std::remove(cfg.key.c_str());
+    if (!loaded) {
+      std::fprintf(stderr, "connection tests: the test certificate does not load: %s\n", error.c_str());
+      std::abort();
+    }
     return loaded;
   }();
   return context;

@@ -315,6 +315,24 @@ TEST(Closing, AProtocolErrorSendsItsCodeThenLingersUntilThePeersFin) {
   }
 }
 
+TEST(Closing, AProtocolErrorAfterOurCloseMovesClosingToLingering) {
+  rig r;
+  ws_reader reader;
+  const std::size_t i = open_echo(r, reader);
+  r.conn(i)->start_close(r.ctx, 1001, "going away");
+  r.settle();
+  EXPECT_EQ(r.state(i), conn_state::closing);
+  send(r, i, reader, to_bytes(std::string_view("\x81\x02hi", 4)));  // unmasked (§5.1)
+  ASSERT_EQ(reader.frames.size(), 1u);  // our Close was the last frame: no second one
+  EXPECT_EQ(reader.frames[0].close_code(), 1001);
+  EXPECT_EQ(r.state(i), conn_state::lingering);
+  EXPECT_TRUE(r.peer(i).fin);
+  r.peer(i).send_fin();
+  r.settle();
+  EXPECT_EQ(r.state(i), conn_state::closed);
+  r.expect_all_released();
+}
+
 TEST(Closing, AFailedConnectionLingersAtMostTheCloseTimeout) {
   rig r;
   ws_reader reader;
