@@ -235,7 +235,9 @@ bool tls_transport::encrypt(shard_context& ctx, connection& c, tls_session& s) {
 void tls_transport::write(shard_context& ctx, connection& c) {
   tls_session* s = c.io().tls;
   if (!s || !s->ready) {
-    if (s && !s->out.empty() && !c.io().send_in_flight) inner_->write(ctx, c);  // the handshake
+    // The handshake: new records, or the rest of a flight the socket took only part of.
+    if (s && (!s->out.empty() || s->sent != s->sending.size()) && !c.io().send_in_flight)
+      inner_->write(ctx, c);
     return;
   }
   for (;;) {
