@@ -191,10 +191,10 @@ route_result websocket(const core::http_request& req, endpoint ep, const connect
 }
 
 // The operator's paths, which the admin listener serves too: health, readiness, the metrics in
-// both forms and (unless server.status_page is off) the status page.
+// both forms and (unless server.status_page is off) the status page with its icon.
 bool operator_path(std::string_view path, const connection_settings& s) {
   return path == "/healthz" || path == "/readyz" || path == "/metrics" ||
-         (s.status_page && (path == "/metrics.json" || is_status_path(path)));
+         (s.status_page && (path == "/metrics.json" || is_status_path(path) || path == "/favicon.svg"));
 }
 
 route_result metrics_json(const core::http_request& req, const server_state& server, bool draining) {

@@ -17,7 +17,8 @@ from rawws import RawClient, frame
 WEB = os.path.join(os.path.dirname(__file__), "..", "..", "gateway", "web")
 DEADLINE = 60
 TYPES = {".js": "text/javascript; charset=utf-8", ".html": "text/html; charset=utf-8",
-         ".css": "text/css; charset=utf-8", ".ts": "text/plain; charset=utf-8"}
+         ".css": "text/css; charset=utf-8", ".ts": "text/plain; charset=utf-8",
+         ".svg": "image/svg+xml"}
 
 
 def web_files():
@@ -108,9 +109,10 @@ class EmbeddedFiles(unittest.TestCase):
     def test_admin_listener_serves_the_status_page_and_json_only(self):
         self.assertEqual(http_request(self.admin, "/status")[0], 200)
         self.assertEqual(http_request(self.admin, "/status.js")[0], 200)
+        self.assertEqual(http_request(self.admin, "/favicon.svg")[0], 200)
         self.assertEqual(metrics_json(self.admin)["server"]["shards"], 2)
         for path in web_files():
-            if not path.startswith("/status."):
+            if not path.startswith("/status.") and path != "/favicon.svg":
                 self.assertEqual(http_request(self.admin, path)[0], 404, path)
 
     def test_metrics_json_moves_with_traffic_and_holds_no_contents(self):
