@@ -123,9 +123,11 @@ export async function newPage(browser) {
 }
 
 // Opens the demo at `base` in a new page, joins `room` as `name` through the form, and waits
-// until the subscription is confirmed and the connection open.
-export async function openDemo(browser, base, name, room) {
+// until the subscription is confirmed and the connection open. `prepare(page)` runs before the
+// page loads (to watch it through CDP).
+export async function openDemo(browser, base, name, room, prepare = async () => {}) {
   const page = await newPage(browser);
+  await prepare(page);
   await page.goto(`${base}/demo/`, { waitUntil: 'load' });
   await page.type('#name', name);
   await page.type('#room', room);
@@ -153,8 +155,9 @@ export function stats(page) {
   return page.$eval('#stats', (el) => Object.fromEntries(Object.entries(el.dataset).map(([k, v]) => [k, Number(v)])));
 }
 
+// Sends `text` from the demo's form (the input filled at once: typing key by key is slow).
 export async function say(page, text) {
-  await page.type('#text', text);
+  await page.$eval('#text', (el, t) => { el.value = t; }, text);
   await page.click('#send');
 }
 
@@ -186,7 +189,7 @@ export async function nodeClient(url) {
     msgs,
     async pub(topic, data) { return (await request({ op: 'pub', topic, data })).seq; },
     sub(topic, since) { return request(since === undefined ? { op: 'sub', topic } : { op: 'sub', topic, since }); },
-    close() { ws.close(); },
+    close() { ws.close(1000); },
   };
 }
 
