@@ -158,7 +158,8 @@ export class Subscription {
  *
  * Events (`on`, `off`, `once`): `state` (state, previous), `open` ({reconnected}), `close`
  * ({code, reason, wasClean}: each connection that ends; 4000 = dropped by this client),
- * `retry` ({attempt, delay}), `error` (ShoalError), `gap` ({topic, from, to}), `reset`
+ * `retry` ({attempt, delay, code, reason}), `error` (ShoalError), `gap` ({topic, from, to,
+ * announced}), `reset`
  * ({topic, since, oldest, seq}), `authed` ({exp, sub}), `unsubscribed` ({topic, error}: the
  * server ended a subscription, e.g. a refreshed token no longer covers it).
  */
@@ -499,17 +500,17 @@ export class ShoalClient {
 
   // Subscribes every topic again (resuming from its position), then flushes queued publishes
   // and becomes open. Waiting for the answers makes `open` mean "subscriptions are live".
+  // The state becomes open synchronously with the last answer, so code that awaited a
+  // subscribe() already sees it open.
   _resubscribe(gen) {
     this._phase = "resubscribe";
-    const waits = [];
-    for (const entry of this._topics.values()) waits.push(this._sendSub(entry, true));
-    if (waits.length === 0) {
-      this._becomeOpen();
-      return;
-    }
-    Promise.all(waits).then(() => {
-      if (gen === this._gen && this._phase === "resubscribe") this._becomeOpen();
-    });
+    const entries = [...this._topics.values()];
+    let waiting = entries.length;
+    const settled = () => {
+      if (--waiting === 0 && gen === this._gen && this._phase === "resubscribe") this._becomeOpen();
+    };
+    for (const entry of entries) this._sendSub(entry, true, settled);
+    if (entries.length === 0) this._becomeOpen();
   }
 
   _becomeOpen() {
@@ -697,39 +698,38 @@ export class ShoalClient {
     entry.subs.add(sub);
     if (entry.state === "active") return Promise.resolve(sub);
     const promise = new Promise((resolve, reject) => entry.waiters.push({ sub, resolve, reject }));
-    if (fresh && (this._phase === "resubscribe" || this._phase === "open")) this._sendSub(entry, false);
+    if (fresh && (this._phase === "resubscribe" || this._phase === "open")) this._sendSub(entry, false, () => {});
     return promise;
   }
 
-  // Sends `sub` for `entry`; resolves (never rejects) once it is settled for this connection.
-  _sendSub(entry, resubscribing) {
+  // Sends `sub` for `entry`; `settled()` is called once its answer (or failure) has been
+  // handled on this connection.
+  _sendSub(entry, resubscribing, settled) {
     const gen = this._gen;
     entry.state = "pending";
     clearTimeout(entry.retryTimer);
     entry.retryTimer = null;
     const msg = { op: "sub", topic: entry.topic };
     if (entry.seq !== null) msg.since = entry.seq;
-    return new Promise((settled) => {
-      this._request(msg, entry.timeout,
-        (answer) => {
-          settled();
-          if (this._topics.get(entry.topic) !== entry) return;  // unsubscribed meanwhile
+    this._request(msg, entry.timeout,
+      (answer) => {
+        if (this._topics.get(entry.topic) === entry) {  // else unsubscribed meanwhile
           if (answer.op === "subscribed") this._subscribed(entry, answer);
           else this._subscribeRefused(entry, fromAnswer(answer, entry.topic), resubscribing, gen);
-        },
-        (err) => {
-          settled();
-          if (err.code !== "timeout" || gen !== this._gen) return;  // lost: resent on reconnect
-          if (this._phase !== "open" || resubscribing) {
-            this._drop(`no answer to a subscription within ${entry.timeout} ms`);
-            return;
-          }
-          if (this._topics.get(entry.topic) !== entry) return;
-          this._endEntry(entry, err);
-          // The answer may still come: ask the server to forget the subscription either way.
-          this._request({ op: "unsub", topic: entry.topic }, 0, () => {}, () => {});
-        });
-    });
+        }
+        settled();
+      },
+      (err) => {
+        if (err.code !== "timeout" || gen !== this._gen) return;  // lost: resent on reconnect
+        if (this._phase !== "open" || resubscribing) {
+          this._drop(`no answer to a subscription within ${entry.timeout} ms`);
+          return;
+        }
+        if (this._topics.get(entry.topic) !== entry) return;
+        this._endEntry(entry, err);
+        // The answer may still come: ask the server to forget the subscription either way.
+        this._request({ op: "unsub", topic: entry.topic }, 0, () => {}, () => {});
+      });
   }
 
   _subscribed(entry, answer) {
@@ -752,7 +752,7 @@ export class ShoalClient {
       this._emit("error", err);
       entry.retryTimer = setTimeout(() => {
         entry.retryTimer = null;
-        if (gen === this._gen && this._topics.get(entry.topic) === entry) this._sendSub(entry, true);
+        if (gen === this._gen && this._topics.get(entry.topic) === entry) this._sendSub(entry, true, () => {});
       }, delay);
       return;
     }
@@ -871,7 +871,7 @@ export class ShoalClient {
         return;
       case "gap": {
         const entry = this._topics.get(m.topic);
-        if (entry && entry.state === "active" && isSeq(m.from) && isSeq(m.to)) this._skip(entry, m.from, m.to);
+        if (entry && entry.state === "active" && isSeq(m.from) && isSeq(m.to)) this._skip(entry, m.from, m.to, true);
         return;
       }
       case "too_old": {
@@ -907,7 +907,7 @@ export class ShoalClient {
       this.stats.duplicates++;
       return;
     }
-    if (m.seq > entry.seq + 1) this._skip(entry, entry.seq + 1, m.seq - 1);  // never announced
+    if (m.seq > entry.seq + 1) this._skip(entry, entry.seq + 1, m.seq - 1, false);
     entry.seq = m.seq;
     this.stats.messages++;
     const msg = { topic: m.topic, seq: m.seq, data: m.data };
@@ -921,12 +921,14 @@ export class ShoalClient {
     }
   }
 
-  // Messages from..to will not be delivered: move past them and say so.
-  _skip(entry, from, to) {
+  // Messages from..to will not be delivered: move past them and say so. `announced`: by the
+  // server's gap notice; false for a jump in sequence numbers no notice explained (which the
+  // server's guarantees exclude, so it is reported rather than hidden).
+  _skip(entry, from, to, announced) {
     const first = Math.max(from, entry.seq + 1);
     if (first > to) return;
     entry.seq = to;
     this.stats.gaps++;
-    this._emit("gap", { topic: entry.topic, from: first, to });
+    this._emit("gap", { topic: entry.topic, from: first, to, announced });
   }
 }
