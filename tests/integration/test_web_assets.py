@@ -2,7 +2,8 @@
 demo, the status page) and /metrics.json: every file byte for byte with its content type, a
 strong ETag from its SHA-256, 304 on If-None-Match, HEAD, nosniff and CSP; folders redirect to
 their slash; /metrics.json per shard and in total, moving with traffic, without contents; the
-admin listener's share; server.status_page off (and back on through SIGHUP)."""
+admin listener's share; each node of a cluster naming itself and its link; server.status_page
+off (and back on through SIGHUP)."""
 import hashlib
 import json
 import os
@@ -150,6 +151,27 @@ class EmbeddedFiles(unittest.TestCase):
         finally:
             sub.close()
             pub.close()
+
+
+class Clustered(unittest.TestCase):
+    def test_each_node_names_itself_and_its_link(self):
+        from cluster_harness import NatsServer
+        folder = tempfile.mkdtemp(prefix="shoal-web-cluster-")
+        nats = NatsServer(log_dir=folder)
+        nodes = []
+        try:
+            for name in ("node-a", "node-b"):
+                nodes.append(Server("--nats", nats.url, "--node-name", name,
+                                    log=os.path.join(folder, f"{name}.log")))
+            for node, name in zip(nodes, ("node-a", "node-b")):
+                poll(f"{name}'s link up", lambda: metrics_json(node.port)["cluster"]["link_up"])
+                self.assertEqual(metrics_json(node.port)["cluster"]["node"], name)
+            nats.stop()
+            poll("the link down", lambda: not metrics_json(nodes[0].port)["cluster"]["link_up"])
+        finally:
+            for node in nodes:
+                node.stop()
+            nats.kill()
 
 
 class StatusPageOff(unittest.TestCase):

@@ -97,7 +97,8 @@ client.on("reset", (e) => {
 
 client.on("gap", (e) => {
   if (e.topic !== topic) return;
-  notice("gap", `Messages #${e.from} to #${e.to} were skipped (this tab fell behind).`);
+  const why = e.announced === false ? "a jump in numbering no notice explained" : "this tab fell behind";
+  notice("gap", `Messages #${e.from} to #${e.to} were skipped (${why}).`);
   separator(`— #${e.from}…#${e.to} skipped —`);
 });
 
