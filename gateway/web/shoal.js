@@ -152,12 +152,13 @@ export class Subscription {
  * A Shoal client: one WebSocket to `/ws`, kept open across failures.
  *
  * States: `connecting` (before the first open), `open` (authenticated and every subscription
- * re-established), `reconnecting` (a connection was lost; waiting or trying again), `closed`
+ * re-established, each resume's outcome known: any `reset` comes first), `reconnecting` (a connection was lost; waiting or trying again), `closed`
  * (not connected: before `connect()` with `autoConnect: false`, after `close()`, or after a
  * fatal error such as refused tokens).
  *
  * Events (`on`, `off`, `once`): `state` (state, previous), `open` ({reconnected}), `close`
- * ({code, reason, wasClean}: each connection that ends; 4000 = dropped by this client),
+ * ({code, reason, wasClean}: each connection that ends, also one that never opened (1006);
+ * 4000 = dropped by this client),
  * `retry` ({attempt, delay, code, reason}), `error` (ShoalError), `gap` ({topic, from, to,
  * announced}), `reset`
  * ({topic, since, oldest, seq}), `authed` ({exp, sub}), `unsubscribed` ({topic, error}: the
@@ -355,6 +356,10 @@ export class ShoalClient {
     this._queue = [];
     this._queuedBytes = 0;
     for (const entry of [...this._topics.values()]) {
+      clearTimeout(entry.retryTimer);
+      clearTimeout(entry.resumeTimer);
+      entry.retryTimer = entry.resumeTimer = entry.onResumeKnown = null;
+      entry.state = "idle";
       if (entry.seq === null && entry.waiters.length > 0) {
         // Never established: its subscribe() calls fail rather than wait for a connect().
         this._topics.delete(entry.topic);
@@ -581,7 +586,8 @@ export class ShoalClient {
     this._failPending(new ShoalError("connection_lost", `the connection was lost (${info.code} ${info.reason})`.trim()));
     for (const entry of this._topics.values()) {
       clearTimeout(entry.retryTimer);
-      entry.retryTimer = null;
+      clearTimeout(entry.resumeTimer);
+      entry.retryTimer = entry.resumeTimer = entry.onResumeKnown = null;
       entry.state = "idle";
     }
     if (info.code !== 0) this._emit("close", info);
@@ -691,7 +697,8 @@ export class ShoalClient {
     const fresh = !entry;
     if (fresh) {
       entry = { topic, subs: new Set(), waiters: [], state: "idle", seq: since ?? null, serverSeq: 0,
-                retryTimer: null, retries: 0, timeout: options.timeout ?? this._requestTimeout };
+                retryTimer: null, retries: 0, timeout: options.timeout ?? this._requestTimeout,
+                onResumeKnown: null, resumeTimer: null };
       this._topics.set(topic, entry);
     }
     const sub = new Subscription(this, entry, handler);
@@ -709,15 +716,31 @@ export class ShoalClient {
     entry.state = "pending";
     clearTimeout(entry.retryTimer);
     entry.retryTimer = null;
+    entry.onResumeKnown = null;
     const msg = { op: "sub", topic: entry.topic };
     if (entry.seq !== null) msg.since = entry.seq;
     this._request(msg, entry.timeout,
       (answer) => {
-        if (this._topics.get(entry.topic) === entry) {  // else unsubscribed meanwhile
-          if (answer.op === "subscribed") this._subscribed(entry, answer);
-          else this._subscribeRefused(entry, fromAnswer(answer, entry.topic), resubscribing, gen);
+        if (this._topics.get(entry.topic) !== entry) {  // unsubscribed meanwhile
+          settled();
+          return;
         }
-        settled();
+        if (answer.op !== "subscribed") {
+          this._subscribeRefused(entry, fromAnswer(answer, entry.topic), resubscribing, gen);
+          settled();
+          return;
+        }
+        this._subscribed(entry, answer);
+        // A resume from another position than the topic's last seq is followed at once by
+        // too_old or by the replay (the server queues them with the answer): settled by that
+        // frame, so that `open` comes after any `reset`.
+        if (msg.since !== undefined && msg.since !== entry.serverSeq) {
+          entry.onResumeKnown = settled;
+          // Should that frame never come, the connection still opens.
+          entry.resumeTimer = setTimeout(() => this._resumeKnown(entry), entry.timeout);
+        } else {
+          settled();
+        }
       },
       (err) => {
         if (err.code !== "timeout" || gen !== this._gen) return;  // lost: resent on reconnect
@@ -759,11 +782,21 @@ export class ShoalClient {
     this._endEntry(entry, err);
   }
 
+  // The first frame after a resume's answer (too_old, a replayed message or a gap) settles it.
+  _resumeKnown(entry) {
+    const settled = entry.onResumeKnown;
+    if (!settled) return;
+    entry.onResumeKnown = null;
+    clearTimeout(entry.resumeTimer);
+    settled();
+  }
+
   // Ends a subscription the server refused or ended: waiting subscribe() calls are rejected;
   // established Subscriptions become inactive and an `unsubscribed` event says why.
   _endEntry(entry, err) {
     this._topics.delete(entry.topic);
     clearTimeout(entry.retryTimer);
+    this._resumeKnown(entry);
     const waiting = new Set(entry.waiters.map((w) => w.sub));
     for (const w of entry.waiters) {
       w.sub._active = false;
@@ -789,6 +822,7 @@ export class ShoalClient {
     if (entry.subs.size > 0 || this._topics.get(entry.topic) !== entry) return Promise.resolve();
     this._topics.delete(entry.topic);
     clearTimeout(entry.retryTimer);
+    this._resumeKnown(entry);
     const sent = entry.state !== "idle";
     entry.state = "idle";
     if (!sent || !this._ws || (this._phase !== "resubscribe" && this._phase !== "open")) return Promise.resolve();
@@ -871,7 +905,10 @@ export class ShoalClient {
         return;
       case "gap": {
         const entry = this._topics.get(m.topic);
-        if (entry && entry.state === "active" && isSeq(m.from) && isSeq(m.to)) this._skip(entry, m.from, m.to, true);
+        if (entry && entry.state === "active" && isSeq(m.from) && isSeq(m.to)) {
+          this._skip(entry, m.from, m.to, true);
+          this._resumeKnown(entry);
+        }
         return;
       }
       case "too_old": {
@@ -880,6 +917,7 @@ export class ShoalClient {
         this.stats.resets++;
         entry.seq = entry.serverSeq;
         this._emit("reset", { topic: m.topic, since: m.since, oldest: m.oldest, seq: entry.serverSeq });
+        this._resumeKnown(entry);
         return;
       }
     }
@@ -903,6 +941,7 @@ export class ShoalClient {
     const entry = this._topics.get(m.topic);
     // Before `subscribed` (a previous subscription's tail) or after unsubscribe: not ours.
     if (!entry || entry.state !== "active" || !isSeq(m.seq)) return;
+    this._resumeKnown(entry);
     if (m.seq <= entry.seq) {
       this.stats.duplicates++;
       return;
