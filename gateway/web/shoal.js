@@ -152,17 +152,16 @@ export class Subscription {
  * A Shoal client: one WebSocket to `/ws`, kept open across failures.
  *
  * States: `connecting` (before the first open), `open` (authenticated and every subscription
- * re-established, each resume's outcome known: any `reset` comes first), `reconnecting` (a connection was lost; waiting or trying again), `closed`
- * (not connected: before `connect()` with `autoConnect: false`, after `close()`, or after a
- * fatal error such as refused tokens).
+ * re-established, each resume's outcome known: any `reset` comes first), `reconnecting` (a
+ * connection was lost; waiting or trying again), `closed` (not connected: before `connect()`
+ * with `autoConnect: false`, after `close()`, or after a fatal error such as refused tokens).
  *
  * Events (`on`, `off`, `once`): `state` (state, previous), `open` ({reconnected}), `close`
  * ({code, reason, wasClean}: each connection that ends, also one that never opened (1006);
- * 4000 = dropped by this client),
- * `retry` ({attempt, delay, code, reason}), `error` (ShoalError), `gap` ({topic, from, to,
- * announced}), `reset`
- * ({topic, since, oldest, seq}), `authed` ({exp, sub}), `unsubscribed` ({topic, error}: the
- * server ended a subscription, e.g. a refreshed token no longer covers it).
+ * 4000 = dropped by this client), `retry` ({attempt, delay, code, reason}), `error`
+ * (ShoalError), `gap` ({topic, from, to, announced}), `reset` ({topic, since, oldest, seq}),
+ * `authed` ({exp, sub}), `unsubscribed` ({topic, error}: the server ended a subscription, e.g.
+ * a refreshed token no longer covers it).
  */
 export class ShoalClient {
   /**
@@ -192,7 +191,6 @@ export class ShoalClient {
     this._state = "closed";
     this._phase = null;            // null | token | socket | auth | resubscribe | open
     this._wanted = false;          // connect() called and not closed since
-    this._everConnected = false;
     this._everOpened = false;
     this._finished = false;        // close() or a fatal error: subscribe() is refused
     this._gen = 0;                 // bumps per connection attempt; stale callbacks check it
@@ -310,7 +308,7 @@ export class ShoalClient {
    */
   close(code = 1000, reason = "") {
     const ws = this._ws;
-    this._finish(new ShoalError("closed", "the client was closed"), false, false);
+    this._finish(new ShoalError("closed", "the client was closed"), false, false, { code, reason });
     if (!ws) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -332,7 +330,7 @@ export class ShoalClient {
 
   // Stops for good (until connect()): by close(), or a fatal error (emitted). Closes the socket
   // unless the caller does.
-  _finish(error, emitError, closeSocket = true) {
+  _finish(error, emitError, closeSocket = true, closed = { code: 1000, reason: "" }) {
     const ws = this._ws;
     this._wanted = false;
     this._finished = true;
@@ -380,8 +378,7 @@ export class ShoalClient {
     for (const w of this._readyWaiters) w.reject(error);
     this._readyWaiters = [];
     if (emitError) this._emit("error", error);
-    if (ws && !emitError)
-      this._emit("close", { code: 1000, reason: "closed by the client", wasClean: true });
+    if (ws && !emitError) this._emit("close", { code: closed.code, reason: closed.reason, wasClean: true });
     this._setState("closed");
   }
 
@@ -392,14 +389,20 @@ export class ShoalClient {
     let token = this._token;
     if (this._getToken) {
       this._phase = "token";
+      let timer;
       try {
-        token = await this._getToken();
+        // Bounded like the connection itself: a token service that hangs is retried later.
+        token = await Promise.race([this._getToken(), new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no token within ${this._connectTimeout} ms`)), this._connectTimeout);
+        })]);
       } catch (err) {
         if (gen !== this._gen) return;
         // Not counted as a refusal: the token service may be as unreachable as the gateway.
         this._emit("error", new ShoalError("token_failed", `getToken failed: ${err?.message ?? err}`, { cause: err }));
         this._lost({ code: 0, reason: "getToken failed", wasClean: false });
         return;
+      } finally {
+        clearTimeout(timer);
       }
       if (gen !== this._gen) return;
     }
@@ -436,7 +439,6 @@ export class ShoalClient {
       this._finish(new ShoalError("bad_protocol", `the server chose subprotocol "${this._ws.protocol}", not ${SUBPROTOCOL}`), true);
       return;
     }
-    this._everConnected = true;
     this._lastRx = performance.now();
     this._probeAt = 0;
     this._armHeartbeat(gen);

@@ -349,3 +349,18 @@ test('a resubscription refused for a transient reason is asked again; a final re
   assert.deepEqual(errors, ['unavailable', 'unauthorized']);
   await client.close();
 });
+
+test('a getToken that hangs is bounded by connectTimeout and tried again', async () => {
+  reset();
+  let calls = 0;
+  const errors = [];
+  const client = fakeClient({ connectTimeout: 50, getToken: () => (++calls === 1 ? new Promise(() => {}) : 'tok') });
+  client.on('error', (e) => errors.push(e.code));
+  await waitFor(() => FakeSocket.made.length === 1, 'a connection after the second getToken');
+  assert.deepEqual(errors, ['token_failed']);
+  assert.equal(calls, 2);
+  latest().open();
+  assert.equal(latest().sent[0].token, 'tok');
+  await client.close(4321, 'bye');
+  assert.equal(client.state, 'closed');
+});
