@@ -176,8 +176,10 @@ export interface UnsubscribedEvent {
 
 export interface ShoalEvents {
   state: (state: ShoalState, previous: ShoalState) => void;
-  /** Authenticated and every subscription re-established; queued publishes have been sent. */
+  /** Authenticated and every subscription re-established, each resume's outcome known (any
+   *  "reset" comes before); queued publishes have been sent. */
   open: (info: { reconnected: boolean }) => void;
+  /** A connection ended, also one that never opened (1006: refused, unreachable). */
   close: (info: CloseInfo) => void;
   retry: (info: RetryInfo) => void;
   error: (error: ShoalError) => void;

@@ -152,16 +152,16 @@ export class Subscription {
  * A Shoal client: one WebSocket to `/ws`, kept open across failures.
  *
  * States: `connecting` (before the first open), `open` (authenticated and every subscription
- * re-established), `reconnecting` (a connection was lost; waiting or trying again), `closed`
- * (not connected: before `connect()` with `autoConnect: false`, after `close()`, or after a
- * fatal error such as refused tokens).
+ * re-established, each resume's outcome known: any `reset` comes first), `reconnecting` (a
+ * connection was lost; waiting or trying again), `closed` (not connected: before `connect()`
+ * with `autoConnect: false`, after `close()`, or after a fatal error such as refused tokens).
  *
  * Events (`on`, `off`, `once`): `state` (state, previous), `open` ({reconnected}), `close`
- * ({code, reason, wasClean}: each connection that ends; 4000 = dropped by this client),
- * `retry` ({attempt, delay, code, reason}), `error` (ShoalError), `gap` ({topic, from, to,
- * announced}), `reset`
- * ({topic, since, oldest, seq}), `authed` ({exp, sub}), `unsubscribed` ({topic, error}: the
- * server ended a subscription, e.g. a refreshed token no longer covers it).
+ * ({code, reason, wasClean}: each connection that ends, also one that never opened (1006);
+ * 4000 = dropped by this client), `retry` ({attempt, delay, code, reason}), `error`
+ * (ShoalError), `gap` ({topic, from, to, announced}), `reset` ({topic, since, oldest, seq}),
+ * `authed` ({exp, sub}), `unsubscribed` ({topic, error}: the server ended a subscription, e.g.
+ * a refreshed token no longer covers it).
  */
 export class ShoalClient {
   /**
@@ -191,7 +191,6 @@ export class ShoalClient {
     this._state = "closed";
     this._phase = null;            // null | token | socket | auth | resubscribe | open
     this._wanted = false;          // connect() called and not closed since
-    this._everConnected = false;
     this._everOpened = false;
     this._finished = false;        // close() or a fatal error: subscribe() is refused
     this._gen = 0;                 // bumps per connection attempt; stale callbacks check it
@@ -309,7 +308,7 @@ export class ShoalClient {
    */
   close(code = 1000, reason = "") {
     const ws = this._ws;
-    this._finish(new ShoalError("closed", "the client was closed"), false, false);
+    this._finish(new ShoalError("closed", "the client was closed"), false, false, { code, reason });
     if (!ws) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -331,7 +330,7 @@ export class ShoalClient {
 
   // Stops for good (until connect()): by close(), or a fatal error (emitted). Closes the socket
   // unless the caller does.
-  _finish(error, emitError, closeSocket = true) {
+  _finish(error, emitError, closeSocket = true, closed = { code: 1000, reason: "" }) {
     const ws = this._ws;
     this._wanted = false;
     this._finished = true;
@@ -355,6 +354,10 @@ export class ShoalClient {
     this._queue = [];
     this._queuedBytes = 0;
     for (const entry of [...this._topics.values()]) {
+      clearTimeout(entry.retryTimer);
+      clearTimeout(entry.resumeTimer);
+      entry.retryTimer = entry.resumeTimer = entry.onResumeKnown = null;
+      entry.state = "idle";
       if (entry.seq === null && entry.waiters.length > 0) {
         // Never established: its subscribe() calls fail rather than wait for a connect().
         this._topics.delete(entry.topic);
@@ -375,8 +378,7 @@ export class ShoalClient {
     for (const w of this._readyWaiters) w.reject(error);
     this._readyWaiters = [];
     if (emitError) this._emit("error", error);
-    if (ws && !emitError)
-      this._emit("close", { code: 1000, reason: "closed by the client", wasClean: true });
+    if (ws && !emitError) this._emit("close", { code: closed.code, reason: closed.reason, wasClean: true });
     this._setState("closed");
   }
 
@@ -387,14 +389,20 @@ export class ShoalClient {
     let token = this._token;
     if (this._getToken) {
       this._phase = "token";
+      let timer;
       try {
-        token = await this._getToken();
+        // Bounded like the connection itself: a token service that hangs is retried later.
+        token = await Promise.race([this._getToken(), new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no token within ${this._connectTimeout} ms`)), this._connectTimeout);
+        })]);
       } catch (err) {
         if (gen !== this._gen) return;
         // Not counted as a refusal: the token service may be as unreachable as the gateway.
         this._emit("error", new ShoalError("token_failed", `getToken failed: ${err?.message ?? err}`, { cause: err }));
         this._lost({ code: 0, reason: "getToken failed", wasClean: false });
         return;
+      } finally {
+        clearTimeout(timer);
       }
       if (gen !== this._gen) return;
     }
@@ -431,7 +439,6 @@ export class ShoalClient {
       this._finish(new ShoalError("bad_protocol", `the server chose subprotocol "${this._ws.protocol}", not ${SUBPROTOCOL}`), true);
       return;
     }
-    this._everConnected = true;
     this._lastRx = performance.now();
     this._probeAt = 0;
     this._armHeartbeat(gen);
@@ -581,7 +588,8 @@ export class ShoalClient {
     this._failPending(new ShoalError("connection_lost", `the connection was lost (${info.code} ${info.reason})`.trim()));
     for (const entry of this._topics.values()) {
       clearTimeout(entry.retryTimer);
-      entry.retryTimer = null;
+      clearTimeout(entry.resumeTimer);
+      entry.retryTimer = entry.resumeTimer = entry.onResumeKnown = null;
       entry.state = "idle";
     }
     if (info.code !== 0) this._emit("close", info);
@@ -691,7 +699,8 @@ export class ShoalClient {
     const fresh = !entry;
     if (fresh) {
       entry = { topic, subs: new Set(), waiters: [], state: "idle", seq: since ?? null, serverSeq: 0,
-                retryTimer: null, retries: 0, timeout: options.timeout ?? this._requestTimeout };
+                retryTimer: null, retries: 0, timeout: options.timeout ?? this._requestTimeout,
+                onResumeKnown: null, resumeTimer: null };
       this._topics.set(topic, entry);
     }
     const sub = new Subscription(this, entry, handler);
@@ -709,15 +718,31 @@ export class ShoalClient {
     entry.state = "pending";
     clearTimeout(entry.retryTimer);
     entry.retryTimer = null;
+    entry.onResumeKnown = null;
     const msg = { op: "sub", topic: entry.topic };
     if (entry.seq !== null) msg.since = entry.seq;
     this._request(msg, entry.timeout,
       (answer) => {
-        if (this._topics.get(entry.topic) === entry) {  // else unsubscribed meanwhile
-          if (answer.op === "subscribed") this._subscribed(entry, answer);
-          else this._subscribeRefused(entry, fromAnswer(answer, entry.topic), resubscribing, gen);
+        if (this._topics.get(entry.topic) !== entry) {  // unsubscribed meanwhile
+          settled();
+          return;
         }
-        settled();
+        if (answer.op !== "subscribed") {
+          this._subscribeRefused(entry, fromAnswer(answer, entry.topic), resubscribing, gen);
+          settled();
+          return;
+        }
+        this._subscribed(entry, answer);
+        // A resume from another position than the topic's last seq is followed at once by
+        // too_old or by the replay (the server queues them with the answer): settled by that
+        // frame, so that `open` comes after any `reset`.
+        if (msg.since !== undefined && msg.since !== entry.serverSeq) {
+          entry.onResumeKnown = settled;
+          // Should that frame never come, the connection still opens.
+          entry.resumeTimer = setTimeout(() => this._resumeKnown(entry), entry.timeout);
+        } else {
+          settled();
+        }
       },
       (err) => {
         if (err.code !== "timeout" || gen !== this._gen) return;  // lost: resent on reconnect
@@ -759,11 +784,21 @@ export class ShoalClient {
     this._endEntry(entry, err);
   }
 
+  // The first frame after a resume's answer (too_old, a replayed message or a gap) settles it.
+  _resumeKnown(entry) {
+    const settled = entry.onResumeKnown;
+    if (!settled) return;
+    entry.onResumeKnown = null;
+    clearTimeout(entry.resumeTimer);
+    settled();
+  }
+
   // Ends a subscription the server refused or ended: waiting subscribe() calls are rejected;
   // established Subscriptions become inactive and an `unsubscribed` event says why.
   _endEntry(entry, err) {
     this._topics.delete(entry.topic);
     clearTimeout(entry.retryTimer);
+    this._resumeKnown(entry);
     const waiting = new Set(entry.waiters.map((w) => w.sub));
     for (const w of entry.waiters) {
       w.sub._active = false;
@@ -789,6 +824,7 @@ export class ShoalClient {
     if (entry.subs.size > 0 || this._topics.get(entry.topic) !== entry) return Promise.resolve();
     this._topics.delete(entry.topic);
     clearTimeout(entry.retryTimer);
+    this._resumeKnown(entry);
     const sent = entry.state !== "idle";
     entry.state = "idle";
     if (!sent || !this._ws || (this._phase !== "resubscribe" && this._phase !== "open")) return Promise.resolve();
@@ -871,7 +907,10 @@ export class ShoalClient {
         return;
       case "gap": {
         const entry = this._topics.get(m.topic);
-        if (entry && entry.state === "active" && isSeq(m.from) && isSeq(m.to)) this._skip(entry, m.from, m.to, true);
+        if (entry && entry.state === "active" && isSeq(m.from) && isSeq(m.to)) {
+          this._skip(entry, m.from, m.to, true);
+          this._resumeKnown(entry);
+        }
         return;
       }
       case "too_old": {
@@ -880,6 +919,7 @@ export class ShoalClient {
         this.stats.resets++;
         entry.seq = entry.serverSeq;
         this._emit("reset", { topic: m.topic, since: m.since, oldest: m.oldest, seq: entry.serverSeq });
+        this._resumeKnown(entry);
         return;
       }
     }
@@ -903,6 +943,7 @@ export class ShoalClient {
     const entry = this._topics.get(m.topic);
     // Before `subscribed` (a previous subscription's tail) or after unsubscribe: not ours.
     if (!entry || entry.state !== "active" || !isSeq(m.seq)) return;
+    this._resumeKnown(entry);
     if (m.seq <= entry.seq) {
       this.stats.duplicates++;
       return;

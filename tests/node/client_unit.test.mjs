@@ -156,6 +156,7 @@ test('no duplicate and no out-of-order delivery; gaps announced or detected move
   const again = latest().last('sub');
   assert.equal(again.since, 13);
   latest().receive({ op: 'subscribed', topic: 't', seq: 16, id: again.id });
+  assert.equal(client.state, 'reconnecting');
   for (const seq of [12, 13, 14, 15, 16, 17]) latest().receive({ op: 'msg', topic: 't', seq, data: seq });
   assert.deepEqual(seqs.slice(5), [14, 15, 16, 17]);
   assert.equal(client.state, 'open');
@@ -169,8 +170,13 @@ test('no duplicate and no out-of-order delivery; gaps announced or detected move
   await waitFor(() => latest().last('sub'), 'resubscription');
   const third = latest().last('sub');
   assert.equal(third.since, 17);
+  const order = [];
+  client.on('reset', () => order.push('reset'));
+  client.on('open', () => order.push('open'));
   latest().receive({ op: 'subscribed', topic: 't', seq: 2, id: third.id });
+  assert.equal(client.state, 'reconnecting', 'a resume from another seq waits for too_old or the replay');
   latest().receive({ op: 'too_old', topic: 't', since: 17, oldest: 1 });
+  assert.deepEqual(order, ['reset', 'open'], 'open comes after the reset');
   latest().receive({ op: 'msg', topic: 't', seq: 3, data: 'new' });
   assert.deepEqual(resets, [{ topic: 't', since: 17, oldest: 1, seq: 2 }]);
   assert.deepEqual(seqs.slice(9), [3]);
@@ -285,4 +291,76 @@ test('heartbeat: silence past the timeout drops the connection; a quiet but live
   assert.match(closes[0].reason, /heartbeat/);
   await waitFor(() => FakeSocket.made.length === 2, 'a reconnection');
   await client.close();
+});
+
+// Opens a fake connection and answers the subscription of `topic` with `seq`.
+async function establish(client, topic, seq) {
+  latest().open();
+  await waitFor(() => latest().last('sub'), 'sub sent');
+  latest().receive({ op: 'subscribed', topic, seq, id: latest().last('sub').id });
+}
+
+test('a resume whose too_old or replay never comes still opens after the request timeout', async () => {
+  reset();
+  const client = fakeClient({ requestTimeout: 80 });
+  const subscribing = client.subscribe('t', () => {});
+  await establish(client, 't', 4);
+  await subscribing;
+  latest().serverClose(1006);
+  await waitFor(() => FakeSocket.made.length === 2, 'reconnection');
+  await establish(client, 't', 9);  // since 4: a replay of 5..9 should follow, and does not
+  assert.equal(client.state, 'reconnecting');
+  await waitFor(() => client.state === 'open', 'open after the timeout');
+  await client.close();
+});
+
+test('a resubscription refused for a transient reason is asked again; a final refusal ends it', async () => {
+  reset();
+  const client = fakeClient({ random: () => 0.5 });
+  const errors = [];
+  const ended = [];
+  client.on('error', (e) => errors.push(e.code));
+  client.on('unsubscribed', (e) => ended.push([e.topic, e.error.code]));
+  const a = client.subscribe('a', () => {});
+  const b = client.subscribe('b', () => {});
+  latest().open();
+  await waitFor(() => latest().sent.filter((m) => m.op === 'sub').length === 2, 'two subs');
+  for (const m of latest().sent) latest().receive({ op: 'subscribed', topic: m.topic, seq: 0, id: m.id });
+  const [sa, sb] = await Promise.all([a, b]);
+  latest().serverClose(1001, 'going away');
+  await waitFor(() => FakeSocket.made.length === 2, 'reconnection');
+  latest().open();
+  await waitFor(() => latest().sent.filter((m) => m.op === 'sub').length === 2, 'two resubscriptions');
+  const ws = latest();
+  const subA = ws.sent.find((m) => m.topic === 'a');
+  const subB = ws.sent.find((m) => m.topic === 'b');
+  ws.receive({ op: 'error', code: 'unavailable', message: 'cluster link down', id: subA.id, topic: 'a' });
+  ws.receive({ op: 'error', code: 'unauthorized', message: 'not any more', id: subB.id, topic: 'b' });
+  assert.equal(client.state, 'open', 'the connection opens; a is retried in the background');
+  assert.deepEqual(ended, [['b', 'unauthorized']]);
+  assert.equal(sb.active, false);
+  assert.equal(sa.active, true);
+  await waitFor(() => ws.sent.filter((m) => m.topic === 'a').length === 2, 'a asked again');
+  const retry = ws.sent.filter((m) => m.topic === 'a')[1];
+  assert.equal(retry.since, 0);
+  ws.receive({ op: 'subscribed', topic: 'a', seq: 0, id: retry.id });
+  ws.receive({ op: 'msg', topic: 'a', seq: 1, data: 1 });
+  assert.equal(sa.seq, 1);
+  assert.deepEqual(errors, ['unavailable', 'unauthorized']);
+  await client.close();
+});
+
+test('a getToken that hangs is bounded by connectTimeout and tried again', async () => {
+  reset();
+  let calls = 0;
+  const errors = [];
+  const client = fakeClient({ connectTimeout: 50, getToken: () => (++calls === 1 ? new Promise(() => {}) : 'tok') });
+  client.on('error', (e) => errors.push(e.code));
+  await waitFor(() => FakeSocket.made.length === 1, 'a connection after the second getToken');
+  assert.deepEqual(errors, ['token_failed']);
+  assert.equal(calls, 2);
+  latest().open();
+  assert.equal(latest().sent[0].token, 'tok');
+  await client.close(4321, 'bye');
+  assert.equal(client.state, 'closed');
 });
