@@ -9,7 +9,8 @@
 # deploy/shoal.service), strace (the system calls shoal makes, against the unit's
 # SystemCallFilter) and python3-yaml (the Kubernetes manifests); python3-jwt and
 # python3-cryptography sign the client tokens of the authentication tests; util-linux (unshare)
-# and iproute2 (ip) give the upgrade test a network namespace of its own. Idempotent.
+# and iproute2 (ip) give the upgrade test a network namespace of its own; chromium is the real
+# browser the browser tests (tests/browser) drive headless through puppeteer-core. Idempotent.
 set -euo pipefail
 
 packages=(
@@ -21,6 +22,7 @@ packages=(
   libnats-dev nats-server haproxy
   libsystemd-dev systemd strace util-linux iproute2
   python3-websockets python3-yaml python3-jwt python3-cryptography nodejs npm
+  chromium
 )
 
 missing=()
@@ -55,4 +57,12 @@ node_dir="$(dirname "$0")/../tests/node"
 if [[ ! -d "$node_dir/node_modules/ws" ]]; then
   echo "setup: installing the npm packages of tests/node"
   (cd "$node_dir" && npm ci --no-audit --no-fund --silent)
+fi
+
+# puppeteer-core (it drives Debian's chromium; it downloads no browser) for the browser tests,
+# pinned by tests/browser/package-lock.json.
+browser_dir="$(dirname "$0")/../tests/browser"
+if [[ ! -d "$browser_dir/node_modules/puppeteer-core" ]]; then
+  echo "setup: installing the npm packages of tests/browser"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --silent)
 fi

@@ -57,6 +57,9 @@ struct server_config {
   bool proxy_protocol = false;
   std::vector<listen_address> proxy_listen{};  // only these client listeners (when proxy_protocol is false)
   std::vector<std::string> proxy_trusted{};
+  // The operator's status page (/status) and its data (/metrics.json), on the client listeners
+  // and the admin listener. Off: both answer 404 (/metrics stays).
+  bool status_page = true;
   bool operator==(const server_config&) const = default;
 };
 

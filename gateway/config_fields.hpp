@@ -73,6 +73,10 @@ void for_each_field(Config& c, Visit&& visit) {
                    "With proxy_protocol: networks the balancer connects from (others are closed); "
                    "repeatable; none = any"},
         s.proxy_trusted);
+  visit(field_info{"server", "status_page", "--status-page", "true|false",
+                   "Serve the live status page (/status) and the metrics as JSON (/metrics.json), "
+                   "on the client and admin listeners; reloaded on SIGHUP"},
+        s.status_page);
   auto& t = c.timeouts;
   visit(field_info{"timeouts", "handshake", "--handshake-timeout", "DURATION",
                    "Time allowed for the HTTP upgrade; > 0"},

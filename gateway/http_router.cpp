@@ -1,14 +1,18 @@
 // The request router (see http_router.hpp): WebSocket endpoints by path, then the plain HTTP
-// endpoints an operator and a load balancer need. Every refusal says why, with its RFC clause.
+// endpoints an operator and a load balancer need, then the embedded web files (web_assets.hpp).
+// Every refusal says why, with its RFC clause.
 #include "gateway/http_router.hpp"
 
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/handshake.hpp"
 #include "gateway/cluster_link.hpp"
+#include "gateway/metrics_json.hpp"
 #include "gateway/pubsub_protocol.hpp"
+#include "gateway/web_assets.hpp"
 
 namespace shoal::gateway {
 
@@ -186,25 +190,48 @@ route_result websocket(const core::http_request& req, endpoint ep, const connect
   return r;
 }
 
+// The operator's paths, which the admin listener serves too: health, readiness, the metrics in
+// both forms and (unless server.status_page is off) the status page with its icon.
+bool operator_path(std::string_view path, const connection_settings& s) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+         (s.status_page && (path == "/metrics.json" || is_status_path(path) || path == "/favicon.svg"));
+}
+
+route_result metrics_json(const core::http_request& req, const server_state& server, bool draining) {
+  metrics_json_context c;
+  c.now_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  c.uptime_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - server.started).count());
+  c.draining = draining;
+  c.cluster = server.cluster;
+  c.addresses = server.addresses.get();
+  static const core::http_header headers[] = {{"Cache-Control", "no-store"},
+                                              {"X-Content-Type-Options", "nosniff"}};
+  return plain(200, "application/json", render_metrics_json(server.shard_metrics_list, c), req, draining,
+               headers);
+}
+
 }  // namespace
 
 route_result route_request(const core::http_request& req, const server_state& server,
                            const connection_settings& settings, bool admin,
                            const authenticator* auth, std::int64_t now_unix) {
   const std::string_view path = req.path();
-  const bool operator_path = path == "/healthz" || path == "/readyz" || path == "/metrics";
-  if (admin && !operator_path)
-    return plain(404, "text/plain", "the admin listener serves /healthz, /readyz and /metrics only\n",
-                 req, server.draining.load(std::memory_order_relaxed));
+  const bool draining = server.draining.load(std::memory_order_relaxed);
+  if (admin && !operator_path(path, settings))
+    return plain(404, "text/plain",
+                 "the admin listener serves /healthz, /readyz, /metrics, /metrics.json and /status only\n",
+                 req, draining);
   if (path == "/echo") return websocket(req, endpoint::echo, settings, auth, now_unix);
   if (path == "/ws") return websocket(req, endpoint::pubsub, settings, auth, now_unix);
   constexpr std::string_view publish_prefix = "/publish/";
   if (path.starts_with(publish_prefix))
     return publish(req, path.substr(publish_prefix.size()), settings, auth, now_unix);
 
-  const bool draining = server.draining.load(std::memory_order_relaxed);
   const bool get_or_head = req.method() == "GET" || req.method() == "HEAD";
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics") {
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+      (path == "/metrics.json" && settings.status_page)) {
     if (!get_or_head)
       return plain(405, "text/plain", "use GET or HEAD\n", req, draining, allow_get_head);
     if (path == "/healthz") return plain(200, "text/plain", "ok\n", req, draining);
@@ -214,10 +241,21 @@ route_result route_request(const core::http_request& req, const server_state& se
         return plain(503, "text/plain", "cluster link down: not connected to NATS JetStream\n", req, draining);
       return plain(200, "text/plain", "ready\n", req, draining);
     }
+    if (path == "/metrics.json") return metrics_json(req, server, draining);
     std::string text = render_prometheus(server.shard_metrics_list, draining);
     if (server.cluster) server.cluster->append_metrics(text);
     if (server.addresses) append_address_metrics(text, *server.addresses);
     return plain(200, "text/plain; version=0.0.4", text, req, draining);
+  }
+  // The embedded web files: the client library, the demo, the status page.
+  if (settings.status_page || !is_status_path(path)) {
+    const bool close = draining || !req.keep_alive();
+    if (auto answer = answer_web_request(req, close)) {
+      route_result r;
+      r.response = std::move(*answer);
+      r.close = close;
+      return r;
+    }
   }
   return plain(404, "text/plain", "no such endpoint\n", req, draining);
 }

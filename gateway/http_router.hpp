@@ -1,5 +1,6 @@
 // Routes a complete HTTP request to what the server answers: a WebSocket upgrade on /echo or
-// /ws (with the 101 response), or a plain HTTP response (/healthz, /readyz, /metrics, 404, 405,
+// /ws (with the 101 response), or a plain HTTP response (/healthz, /readyz, /metrics,
+// /metrics.json, the embedded web files and the status page, 404, 405,
 // 426 for a plain GET on a WebSocket path, and every handshake refusal, 401/403 for a token the
 // authenticator refuses). Pure function of the request, the server state and the shard's
 // authenticator; runs on the shard thread that read the request.
@@ -35,8 +36,8 @@ struct route_result {
   std::uint64_t body_length = 0;
 };
 
-// admin: the request came through an admin listener, which serves /healthz, /readyz and
-// /metrics only. auth: the shard's current authenticator (null or !enabled(): no auth);
+// admin: the request came through an admin listener, which serves /healthz, /readyz, /metrics,
+// /metrics.json and the status page only. auth: the shard's current authenticator (null or !enabled(): no auth);
 // now_unix: the wall clock, for token expiry.
 route_result route_request(const core::http_request& request, const server_state& server,
                            const connection_settings& settings, bool admin = false,

@@ -1,4 +1,5 @@
-// Prometheus text rendering of the per-shard metrics (see metrics.hpp).
+// Prometheus text rendering of the per-shard metrics (see metrics.hpp), and the table of them
+// that the JSON form shares.
 #include "gateway/metrics.hpp"
 
 #include <string_view>
@@ -7,13 +8,6 @@
 
 namespace shoal::gateway {
 namespace {
-
-struct metric_def {
-  const char* name;
-  const char* type;
-  const char* help;
-  shard_metrics::counter shard_metrics::*field;
-};
 
 constexpr metric_def defs[] = {
     {"shoal_connections_accepted_total", "counter", "TCP connections accepted", &shard_metrics::connections_accepted},
@@ -28,6 +22,9 @@ constexpr metric_def defs[] = {
     {"shoal_http_requests_total", "counter", "Plain HTTP requests served", &shard_metrics::http_requests},
     {"shoal_messages_in_total", "counter", "WebSocket messages received", &shard_metrics::messages_in},
     {"shoal_messages_out_total", "counter", "WebSocket messages queued for sending", &shard_metrics::messages_out},
+    {"shoal_deliveries_total", "counter",
+     "Live messages handed to local subscribers (each then subject to its slow-consumer policy)",
+     &shard_metrics::deliveries},
     {"shoal_bytes_in_total", "counter", "Bytes read from sockets", &shard_metrics::bytes_in},
     {"shoal_bytes_out_total", "counter", "Bytes written to sockets", &shard_metrics::bytes_out},
     {"shoal_writes_total", "counter", "Gather writes (system calls on epoll, sends submitted on io_uring)", &shard_metrics::writes},
@@ -136,6 +133,16 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
 
 }  // namespace
 
+std::span<const metric_def> metric_defs() noexcept { return defs; }
+
+std::string close_slot_name(std::size_t slot) {
+  return slot + 1 >= shard_metrics::close_slots ? "other" : std::to_string(1000 + slot);
+}
+
+std::string_view auth_refused_slot_name(std::size_t slot) {
+  return slot == 0 ? "missing_token" : core::to_string(static_cast<core::jwt_error>(slot));
+}
+
 std::string render_prometheus(std::span<const shard_metrics* const> shards, bool draining) {
   std::string out;
   out.reserve(4096 + shards.size() * 2048);
@@ -149,8 +156,7 @@ std::string render_prometheus(std::span<const shard_metrics* const> shards, bool
     for (std::size_t i = 0; i < shard_metrics::close_slots; ++i) {
       const std::uint64_t v = shards[s]->closes_by_code[i].load(std::memory_order_relaxed);
       if (v == 0) continue;
-      const std::string code = i + 1 == shard_metrics::close_slots ? "other" : std::to_string(1000 + i);
-      sample(out, "shoal_closes_total", s, code, v);
+      sample(out, "shoal_closes_total", s, close_slot_name(i), v);
     }
   }
   header(out, "shoal_auth_refused_total", "counter",
@@ -159,8 +165,7 @@ std::string render_prometheus(std::span<const shard_metrics* const> shards, bool
     for (std::size_t i = 0; i < shard_metrics::auth_reason_slots; ++i) {
       const std::uint64_t v = shards[s]->auth_refused[i].load(std::memory_order_relaxed);
       if (v == 0) continue;
-      const std::string_view reason = i == 0 ? "missing_token" : core::to_string(static_cast<core::jwt_error>(i));
-      sample(out, "shoal_auth_refused_total", s, reason, v, "reason");
+      sample(out, "shoal_auth_refused_total", s, auth_refused_slot_name(i), v, "reason");
     }
   }
   header(out, "shoal_draining", "gauge", "1 while the server drains for shutdown");

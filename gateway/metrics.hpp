@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace shoal::gateway {
 
@@ -33,6 +34,7 @@ class shard_metrics {
   counter http_requests{0};
   counter messages_in{0};
   counter messages_out{0};
+  counter deliveries{0};              // live messages handed to this shard's subscribers
   counter bytes_in{0};
   counter bytes_out{0};
   counter writes{0};                  // gather writes (syscalls on epoll, SQEs on io_uring)
@@ -82,6 +84,23 @@ class shard_metrics {
     add(closes_by_code[code >= 1000 && code < 1016 ? code - 1000 : close_slots - 1]);
   }
 };
+
+// One counter or gauge of shard_metrics: its Prometheus name, type and help, and the member.
+struct metric_def {
+  const char* name;
+  const char* type;  // "counter" or "gauge"
+  const char* help;
+  shard_metrics::counter shard_metrics::*field;
+};
+
+// Every plain counter and gauge of shard_metrics (not the per-code and per-reason arrays), in
+// exposition order; render_prometheus and the JSON form (metrics_json.hpp) both walk it.
+std::span<const metric_def> metric_defs() noexcept;
+
+// The close code a closes_by_code slot stands for ("1000".."1015", "other"), and the reason an
+// auth_refused slot stands for.
+std::string close_slot_name(std::size_t slot);
+std::string_view auth_refused_slot_name(std::size_t slot);
 
 // Renders every shard's metrics, labelled by shard, in the Prometheus text exposition format.
 std::string render_prometheus(std::span<const shard_metrics* const> shards, bool draining);

@@ -460,10 +460,15 @@ void pubsub_hub::on_deliver(shard_context& ctx, frame_ref frame) {
   if (seq > lt.last_seq) lt.last_seq = seq;
   lt.synced = true;
   local_frame* lf = pool_.adopt(std::move(frame));
+  std::uint64_t handed = 0;
   for (std::size_t i = 0; i < lt.subs.size(); ++i) {
     subscription& sub = *lt.subs[i];
-    if (sub.state != sub_state::waiting && seq > sub.from_seq) sub.client->deliver(ctx, sub, lf);
+    if (sub.state != sub_state::waiting && seq > sub.from_seq) {
+      sub.client->deliver(ctx, sub, lf);
+      ++handed;
+    }
   }
+  shard_metrics::add(ctx.metrics.deliveries, handed);  // one store per message and shard
   lf->release();
 }
 

@@ -86,6 +86,7 @@ connection_settings make_connection_settings(const config& cfg) {
                                           std::max<std::uint64_t>(l.bytes_per_second, l.max_message_size),
                                           UINT32_MAX));
   s.rate_limit_strikes = l.rate_limit_strikes;
+  s.status_page = cfg.server.status_page;
   const deflate_config& d = cfg.deflate;
   for (const std::string& e : d.endpoints) {
     s.deflate_echo = s.deflate_echo || e == "/echo";
@@ -307,7 +308,8 @@ bool reloadable(std::string_view key, bool address_limits_on) {
       "limits.bytes_burst", "limits.rate_limit_strikes", "limits.max_topics_per_connection",
       "security.allowed_origins", "pubsub.publish_token", "log.level",
       "backpressure.high_watermark", "backpressure.slow_consumer_limit", "backpressure.policy",
-      "tls.cert", "tls.key", "tls.chain", "tls.sni_certificates", "tls.min_version", "tls.ciphers"};
+      "tls.cert", "tls.key", "tls.chain", "tls.sni_certificates", "tls.min_version", "tls.ciphers",
+      "server.status_page"};
   if (key.starts_with("auth.")) return true;
   if (address_limits_on && (key == "limits.max_connections_per_address" ||
                             key == "limits.connects_per_address_per_second" ||

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -64,10 +65,12 @@ struct connection_settings {
   std::uint32_t bytes_per_second = 0;
   std::uint32_t bytes_burst = 0;
   std::uint32_t rate_limit_strikes = 20;
+  bool status_page = true;  // serve /status and /metrics.json (server.status_page)
 };
 
 // Server-wide state shared by every shard: written rarely, read on HTTP requests and accepts.
 struct server_state {
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // uptime
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> connections{0};  // TCP connections held, all shards
   std::vector<const shard_metrics*> shard_metrics_list;  // set before the shards start

@@ -60,7 +60,7 @@ class AdminListener(unittest.TestCase):
                                  ("/nothing", "GET")):
                 status, _, body = http_request(admin, path, method, body=b"{}")
                 self.assertEqual(status, 404, path)
-                self.assertIn(b"serves /healthz, /readyz and /metrics only", body)
+                self.assertIn(b"serves /healthz, /readyz, /metrics, /metrics.json and /status only", body)
             self.assertEqual(http_request(server.port, "/healthz")[0], 200)  # public: as before
         finally:
             self.assertEqual(server.stop(), 0)
