@@ -9,7 +9,7 @@
 // stored messages, answers to publishes and reads) arrives on the client's delivery thread and
 // is handed to the shard it is for, with the mesh's wake-up. A queue holds at most link_queue_bytes; past it the delivery thread waits, the NATS
 // client's own pending limit then drops live copies, and the shard repairs the hole from the
-// stream (pubsub_cluster.cpp), so memory stays bounded and nothing is lost unannounced.
+// stream (pubsub_cluster_receive.cpp), so memory stays bounded and nothing is lost unannounced.
 //
 // Start-up never waits for NATS: the connection retries in the background, and a thread of
 // its own creates or updates the stream once connected. ready() says both are done; each time

@@ -1,15 +1,19 @@
-// Internal to the pub/sub engine (pubsub_hub.cpp, pubsub_cluster.cpp): the cluster state of a
-// topic's home shard, as pubsub_cluster.cpp describes it. Shard-owned; not for other files.
+// Internal to the pub/sub engine (pubsub_hub.cpp, pubsub_cluster*.cpp): the cluster state of a
+// topic's home shard, as pubsub_cluster.cpp describes it, and the record helpers the
+// pubsub_cluster*.cpp files share. Shard-owned; not for other files.
 #pragma once
 
 #include <nats/nats.h>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "gateway/cluster_codec.hpp"
 #include "gateway/cluster_link.hpp"
 #include "gateway/pubsub_hub.hpp"
 #include "gateway/ring_queue.hpp"
@@ -79,5 +83,35 @@ struct pubsub_hub::cluster_request {
   std::unique_ptr<walk> w;     // kind walk
 };
 
+// ---- Shared by pubsub_cluster*.cpp ------------------------------------------------------
+
+inline constexpr std::size_t max_record_messages = 1000;
+inline constexpr const char* down_text =
+    "the cluster is unavailable: this node has no link to NATS JetStream; retry later";
+
+inline std::optional<std::uint64_t> header_number(natsMsg* m, const char* name) {
+  const char* v = nullptr;
+  if (natsMsgHeader_Get(m, name, &v) != NATS_OK || !v) return std::nullopt;
+  return cluster::parse_decimal(v);
+}
+
+// What a publish waiting here for JetStream counts against pubsub.queue_bytes.
+inline std::uint64_t backlog_weight(const publish_job& job) noexcept { return 64 + job.data.size() + job.topic.size(); }
+
+inline std::string_view body_of(natsMsg* m) {
+  return {natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m))};
+}
+
+// False for what is not a Shoal record (a message put on the subject by other means).
+inline bool read_record(natsMsg* m, cluster_record& r) {
+  const auto sseq = header_number(m, "Nats-Sequence");
+  const auto first = header_number(m, cluster::header_seq);
+  if (!sseq || !first || *first == 0) return false;
+  r.sseq = *sseq;
+  r.first = *first;
+  r.count = header_number(m, cluster::header_count).value_or(1);
+  r.prev = header_number(m, cluster::header_prev).value_or(0);
+  return r.count >= 1 && r.count <= max_record_messages && r.first <= UINT64_MAX - r.count;
+}
 
 }  // namespace shoal::gateway

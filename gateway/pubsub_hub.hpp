@@ -178,7 +178,7 @@ class pubsub_hub {
   // `oldest`, when not 0, is the oldest message the stream could give (for too_old).
   void answer_subscribe(shard_context& ctx, home_topic& t, std::unique_ptr<subscribe_job> job,
                         std::vector<frame_ref> fetched = {}, std::uint64_t oldest = 0);
-  // ---- Cluster (pubsub_cluster.cpp) ----
+  // ---- Cluster (pubsub_cluster*.cpp) ----
   // True when the subscribe can be answered now; else the job waits (moved from) for the topic
   // to be in step with the stream, or for a read of its history.
   bool cluster_subscribe(shard_context& ctx, const std::string& name, home_topic& t,

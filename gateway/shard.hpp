@@ -60,6 +60,12 @@ class shard {
   void arm_accepts();  // io_uring: every listener not accepting yet
   static void on_sent(void* self, std::uint64_t token, int result);
   enum class listener_kind : std::uint8_t { plain, tls, admin };
+  // Event tokens with the top bit set: listeners (listener_tag | index), the wake-up eventfd
+  // and the mailbox; a connection's token is (generation << 32) | slot.
+  static constexpr std::uint64_t listener_tag = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t wake_token = listener_tag | 0xffffffffu;
+  static constexpr std::uint64_t mailbox_token = listener_tag | 0xfffffffeu;
+  static int open_listener(const listen_address& addr, std::string& error);  // -1 and error
   listener_kind kind_of(std::size_t listener_index) const noexcept;
   void admit(int fd, listener_kind kind, bool proxied);
   void arm_accept(std::size_t listener_index);
