@@ -229,6 +229,7 @@ struct value_result {
 
 // "250ms", "5s", "2m", or a bare integer of milliseconds ("0" turns a timer off).
 value_result<std::chrono::milliseconds> parse_duration(std::string_view text);
+value_result<std::uint16_t> parse_port(std::string_view text);  // 1..65535
 // "127.0.0.1:8080", "[::1]:8080", "localhost:8080".
 value_result<listen_address> parse_listen_address(std::string_view text);
 value_result<io_backend> parse_io_backend(std::string_view text);
@@ -237,6 +238,8 @@ value_result<log_level> parse_log_level(std::string_view text);
 
 std::string format_duration(std::chrono::milliseconds d);    // "5s", "250ms"; parses back
 std::string format_listen_address(const listen_address& a);  // "[::1]:8080"
+// Why `a` cannot be listened on (no host, not an IP address, port 0), or empty.
+std::string listen_address_problem(const listen_address& a);
 std::string_view to_string(io_backend v) noexcept;
 std::string_view to_string(slow_consumer_policy v) noexcept;
 std::string_view to_string(log_level v) noexcept;
@@ -267,6 +270,7 @@ config with_reloaded(const config& running, const config& next,
 
 // server.shards with 0 resolved to the CPUs in this process's affinity mask, at most 256.
 unsigned resolved_shard_count(const server_config& server);
+constexpr unsigned max_shards = 256;  // server.shards and the automatic count, at most
 
 // --- Loading.
 
