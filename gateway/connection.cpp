@@ -223,8 +223,9 @@ void connection::flush(shard_context& ctx) {
   if (state_ == conn_state::closed) return;
   const bool nothing_queued = buffered() == 0;
   io_transport(ctx).write(ctx, *this);  // what it writes comes back through on_written
-  // A blocked socket is not written to, so no on_written syncs the gauge: sync it here.
-  if (state_ != conn_state::closed) sync_buffered(ctx);
+  // A blocked socket is not written to, so no on_written syncs the gauge: sync it here (a write
+  // that went out, or a send in flight, syncs it in on_written).
+  if (link_.write_blocked && state_ != conn_state::closed) sync_buffered(ctx);
   // Nothing to write, but something to do once the output is empty (a linger, a close).
   if (nothing_queued && state_ != conn_state::closed && !link_.send_in_flight) after_write(ctx);
 }
