@@ -207,6 +207,8 @@ function worker() {
   let armed = false;
   let reopened = 0;
   let delivered = 0;
+  let cpuAtArm = null;
+  const cpuSinceArm = () => { const u = process.cpuUsage(cpuAtArm); return (u.user + u.system) / 1000; };
 
   process.on('message', async (m) => {
     if (m.cmd === 'start') {
@@ -233,7 +235,7 @@ function worker() {
         c.on('open', () => {
           if (!armed || records[k][0] === 0 || records[k][1] !== 0) return;
           records[k][1] = now();
-          if (++reopened === clients.length) process.send({ ev: 'done', records });
+          if (++reopened === clients.length) process.send({ ev: 'done', records, cpuMs: cpuSinceArm() });
         });
         c.subscribe(m.topics[i], () => { delivered++; }).then(() => {
           if (++ready === m.count) process.send({ ev: 'ready' });
@@ -245,9 +247,10 @@ function worker() {
       process.send({ ev: 'delivered' });
     } else if (m.cmd === 'arm') {
       armed = true;
+      cpuAtArm = process.cpuUsage();
       process.send({ ev: 'armed' });
     } else if (m.cmd === 'report') {
-      process.send({ ev: 'done', records });  // at the timeout: what came back so far
+      process.send({ ev: 'done', records, cpuMs: cpuSinceArm() });  // at the timeout: what came back so far
     } else if (m.cmd === 'exit') {
       process.exit(0);
     }
@@ -382,6 +385,8 @@ async function coordinator(o) {
   clearTimeout(timer);
   const allBackAt = now();
   const serverCpuMs = cpuMs(server.proc.pid) - cpuAtUp;
+  const clientsCpuMs = results.reduce((a, r) => a + r.cpuMs, 0);
+  const stormWallMs = allBackAt - termAt;
   await new Promise((r) => setTimeout(r, 300));
   sampling = false;
   await sampler;
@@ -429,7 +434,8 @@ async function coordinator(o) {
     reconnected: back.length, not_back: o.clients - back.length, retries, failed_attempts: refused, resets,
     close_after_sigterm_ms: closeSpreadMs, close_to_open_ms: reconnectMs, open_after_server_up_ms: afterUpMs,
     handshake_after_server_up_ms: handshakeAfterUpMs, handshake_to_resubscribed_ms: resubscribeMs,
-    new_server_cpu_ms_after_up: serverCpuMs,
+    new_server_cpu_ms_after_up: serverCpuMs, clients_cpu_ms: Math.round(clientsCpuMs),
+    storm_wall_ms: Math.round(stormWallMs),
     all_back_after_up_ms: Math.round(allBackAt - upAt),
     reopen_histogram_100ms: histogram, accept_rate_per_s: acceptRate, peak_accept_per_s: peakAccept,
     peak_reopens_per_100ms: peakBin,
@@ -445,6 +451,8 @@ async function coordinator(o) {
               `${ms(exitAt - termAt)} (exit ${code}), exit->up ${ms(upAt - exitAt)}`);
   console.log(`  back: ${back.length}/${o.clients}; connection attempts that failed: ${refused}; resets (too_old): ${resets}; ` +
               `new server's CPU from up until all were back: ${ms(serverCpuMs)}`);
+  console.log(`  from SIGTERM until all were back ${ms(stormWallMs)}: the clients used ${ms(clientsCpuMs)} of CPU ` +
+              `(${(clientsCpuMs / stormWallMs).toFixed(2)} cores on average), the new server ${ms(serverCpuMs)}`);
   console.log(`  close after SIGTERM:      ${line(closeSpreadMs)}`);
   console.log(`  close -> open+resubscribed: ${line(reconnectMs)}`);
   console.log(`  open after server up:    ${line(afterUpMs)}`);
