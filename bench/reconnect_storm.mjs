@@ -293,6 +293,17 @@ function cpuMs(pid) {
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;  // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+// The kernel's counters of a herd at the listeners (machine-wide, from /proc/net/netstat):
+// connections dropped because an accept queue was full, and SYNs sent again.
+function tcpCounters() {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0].split(/\s+/);
+  const values = lines[1].split(/\s+/).map(Number);
+  const get = (n) => values[names.indexOf(n)] ?? 0;
+  return { listen_overflows: get('ListenOverflows'), listen_drops: get('ListenDrops'),
+           req_queue_full_drops: get('TCPReqQFullDrop'), syn_retransmits: get('TCPSynRetrans') };
+}
+
 async function acceptedTotal(adminPort) {
   try {
     const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
@@ -360,6 +371,7 @@ async function coordinator(o) {
   const done = workers.map((w) => next(w.child, 'done'));
 
   // The restart: SIGTERM, wait for the exit, start again on the same port.
+  const tcpBefore = tcpCounters();
   const termAt = now();
   server.proc.kill('SIGTERM');
   const code = await server.exited;
@@ -386,6 +398,8 @@ async function coordinator(o) {
   const allBackAt = now();
   const serverCpuMs = cpuMs(server.proc.pid) - cpuAtUp;
   const clientsCpuMs = results.reduce((a, r) => a + r.cpuMs, 0);
+  const tcpAfter = tcpCounters();
+  const tcp = Object.fromEntries(Object.keys(tcpAfter).map((k) => [k, tcpAfter[k] - tcpBefore[k]]));
   const stormWallMs = allBackAt - termAt;
   await new Promise((r) => setTimeout(r, 300));
   sampling = false;
@@ -435,7 +449,7 @@ async function coordinator(o) {
     close_after_sigterm_ms: closeSpreadMs, close_to_open_ms: reconnectMs, open_after_server_up_ms: afterUpMs,
     handshake_after_server_up_ms: handshakeAfterUpMs, handshake_to_resubscribed_ms: resubscribeMs,
     new_server_cpu_ms_after_up: serverCpuMs, clients_cpu_ms: Math.round(clientsCpuMs),
-    storm_wall_ms: Math.round(stormWallMs),
+    storm_wall_ms: Math.round(stormWallMs), tcp_during_storm: tcp,
     all_back_after_up_ms: Math.round(allBackAt - upAt),
     reopen_histogram_100ms: histogram, accept_rate_per_s: acceptRate, peak_accept_per_s: peakAccept,
     peak_reopens_per_100ms: peakBin,
@@ -453,6 +467,8 @@ async function coordinator(o) {
               `new server's CPU from up until all were back: ${ms(serverCpuMs)}`);
   console.log(`  from SIGTERM until all were back ${ms(stormWallMs)}: the clients used ${ms(clientsCpuMs)} of CPU ` +
               `(${(clientsCpuMs / stormWallMs).toFixed(2)} cores on average), the new server ${ms(serverCpuMs)}`);
+  console.log(`  kernel (machine-wide) during the storm: accept-queue overflows ${tcp.listen_overflows}, listen drops ` +
+              `${tcp.listen_drops}, SYN-queue-full drops ${tcp.req_queue_full_drops}, SYN retransmits ${tcp.syn_retransmits}`);
   console.log(`  close after SIGTERM:      ${line(closeSpreadMs)}`);
   console.log(`  close -> open+resubscribed: ${line(reconnectMs)}`);
   console.log(`  open after server up:    ${line(afterUpMs)}`);
