@@ -207,6 +207,8 @@ function worker() {
   let armed = false;
   let reopened = 0;
   let delivered = 0;
+  let cpuAtArm = null;
+  const cpuSinceArm = () => { const u = process.cpuUsage(cpuAtArm); return (u.user + u.system) / 1000; };
 
   process.on('message', async (m) => {
     if (m.cmd === 'start') {
@@ -233,7 +235,7 @@ function worker() {
         c.on('open', () => {
           if (!armed || records[k][0] === 0 || records[k][1] !== 0) return;
           records[k][1] = now();
-          if (++reopened === clients.length) process.send({ ev: 'done', records });
+          if (++reopened === clients.length) process.send({ ev: 'done', records, cpuMs: cpuSinceArm() });
         });
         c.subscribe(m.topics[i], () => { delivered++; }).then(() => {
           if (++ready === m.count) process.send({ ev: 'ready' });
@@ -245,9 +247,10 @@ function worker() {
       process.send({ ev: 'delivered' });
     } else if (m.cmd === 'arm') {
       armed = true;
+      cpuAtArm = process.cpuUsage();
       process.send({ ev: 'armed' });
     } else if (m.cmd === 'report') {
-      process.send({ ev: 'done', records });  // at the timeout: what came back so far
+      process.send({ ev: 'done', records, cpuMs: cpuSinceArm() });  // at the timeout: what came back so far
     } else if (m.cmd === 'exit') {
       process.exit(0);
     }
@@ -288,6 +291,17 @@ function startServer(o, port, adminPort) {
 function cpuMs(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;  // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+// The kernel's counters of a herd at the listeners (machine-wide, from /proc/net/netstat):
+// connections dropped because an accept queue was full, and SYNs sent again.
+function tcpCounters() {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0].split(/\s+/);
+  const values = lines[1].split(/\s+/).map(Number);
+  const get = (n) => values[names.indexOf(n)] ?? 0;
+  return { listen_overflows: get('ListenOverflows'), listen_drops: get('ListenDrops'),
+           req_queue_full_drops: get('TCPReqQFullDrop'), syn_retransmits: get('TCPSynRetrans') };
 }
 
 async function acceptedTotal(adminPort) {
@@ -357,6 +371,7 @@ async function coordinator(o) {
   const done = workers.map((w) => next(w.child, 'done'));
 
   // The restart: SIGTERM, wait for the exit, start again on the same port.
+  const tcpBefore = tcpCounters();
   const termAt = now();
   server.proc.kill('SIGTERM');
   const code = await server.exited;
@@ -382,6 +397,10 @@ async function coordinator(o) {
   clearTimeout(timer);
   const allBackAt = now();
   const serverCpuMs = cpuMs(server.proc.pid) - cpuAtUp;
+  const clientsCpuMs = results.reduce((a, r) => a + r.cpuMs, 0);
+  const tcpAfter = tcpCounters();
+  const tcp = Object.fromEntries(Object.keys(tcpAfter).map((k) => [k, tcpAfter[k] - tcpBefore[k]]));
+  const stormWallMs = allBackAt - termAt;
   await new Promise((r) => setTimeout(r, 300));
   sampling = false;
   await sampler;
@@ -429,7 +448,8 @@ async function coordinator(o) {
     reconnected: back.length, not_back: o.clients - back.length, retries, failed_attempts: refused, resets,
     close_after_sigterm_ms: closeSpreadMs, close_to_open_ms: reconnectMs, open_after_server_up_ms: afterUpMs,
     handshake_after_server_up_ms: handshakeAfterUpMs, handshake_to_resubscribed_ms: resubscribeMs,
-    new_server_cpu_ms_after_up: serverCpuMs,
+    new_server_cpu_ms_after_up: serverCpuMs, clients_cpu_ms: Math.round(clientsCpuMs),
+    storm_wall_ms: Math.round(stormWallMs), tcp_during_storm: tcp,
     all_back_after_up_ms: Math.round(allBackAt - upAt),
     reopen_histogram_100ms: histogram, accept_rate_per_s: acceptRate, peak_accept_per_s: peakAccept,
     peak_reopens_per_100ms: peakBin,
@@ -445,6 +465,10 @@ async function coordinator(o) {
               `${ms(exitAt - termAt)} (exit ${code}), exit->up ${ms(upAt - exitAt)}`);
   console.log(`  back: ${back.length}/${o.clients}; connection attempts that failed: ${refused}; resets (too_old): ${resets}; ` +
               `new server's CPU from up until all were back: ${ms(serverCpuMs)}`);
+  console.log(`  from SIGTERM until all were back ${ms(stormWallMs)}: the clients used ${ms(clientsCpuMs)} of CPU ` +
+              `(${(clientsCpuMs / stormWallMs).toFixed(2)} cores on average), the new server ${ms(serverCpuMs)}`);
+  console.log(`  kernel (machine-wide) during the storm: accept-queue overflows ${tcp.listen_overflows}, listen drops ` +
+              `${tcp.listen_drops}, SYN-queue-full drops ${tcp.req_queue_full_drops}, SYN retransmits ${tcp.syn_retransmits}`);
   console.log(`  close after SIGTERM:      ${line(closeSpreadMs)}`);
   console.log(`  close -> open+resubscribed: ${line(reconnectMs)}`);
   console.log(`  open after server up:    ${line(afterUpMs)}`);
