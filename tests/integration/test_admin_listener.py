@@ -4,9 +4,9 @@ check, Prometheus) still gets an answer when the public port is full: at max_con
 the open-file limit."""
 import resource
 import socket
-import time
 import unittest
 
+from cluster_harness import wait_until
 from harness import Server, free_port, http_request
 from rawws import RawClient
 
@@ -41,13 +41,6 @@ def metric(sock, name):
                if line.startswith(name + "{"))
 
 
-def poll(what, check):
-    end = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not within {DEADLINE} s")
-        time.sleep(0.05)
-
 
 class AdminListener(unittest.TestCase):
     def test_serves_the_operator_endpoints_only(self):
@@ -74,7 +67,7 @@ class AdminListener(unittest.TestCase):
                 RawClient(server.port, timeout=5)  # the public port is full
             with socket.create_connection(("127.0.0.1", admin), timeout=10) as op:
                 self.assertEqual(ask(op, "/readyz"), (200, "ready\n"))
-                poll("the refusal counted",
+                wait_until("the refusal counted",
                      lambda: metric(op, "shoal_connections_refused_total") >= 1)
                 self.assertEqual(metric(op, "shoal_connections"), 4)  # 3 clients and this one
             for c in held:
@@ -94,7 +87,7 @@ class AdminListener(unittest.TestCase):
                 s.setblocking(False)
                 s.connect_ex(("127.0.0.1", server.port))
                 extra.append(s)
-            poll("the public listener paused at EMFILE",
+            wait_until("the public listener paused at EMFILE",
                  lambda: metric(probe, "shoal_accept_paused_total") > 0)
             # Whether an operator comes in on the reserve or on a descriptor that happened to be
             # free for a moment, it must be answered, again and again, while clients wait in the

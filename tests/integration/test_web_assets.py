@@ -12,6 +12,7 @@ import tempfile
 import time
 import unittest
 
+from cluster_harness import wait_until
 from harness import Server, free_port, http_request
 from rawws import RawClient, frame
 
@@ -39,13 +40,6 @@ def metrics_json(port):
     assert headers["content-type"] == "application/json", headers
     return json.loads(body)
 
-
-def poll(what, check):
-    end = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what}: not within {DEADLINE} s")
-        time.sleep(0.05)
 
 
 class EmbeddedFiles(unittest.TestCase):
@@ -136,7 +130,7 @@ class EmbeddedFiles(unittest.TestCase):
                 pub.send(frame(1, b'{"op":"pub","topic":"private.topic-name","data":"secret-%d"}' % i))
             for _ in range(5):
                 self.assertIn(b"secret-", sub.recv_frame()[2])
-            poll("the messages counted", lambda: metrics_json(port)["total"]["deliveries"]
+            wait_until("the messages counted", lambda: metrics_json(port)["total"]["deliveries"]
                  >= before["total"]["deliveries"] + 5)
             status, _, body = http_request(port, "/metrics.json")
             after = json.loads(body)
@@ -164,10 +158,10 @@ class Clustered(unittest.TestCase):
                 nodes.append(Server("--nats", nats.url, "--node-name", name,
                                     log=os.path.join(folder, f"{name}.log")))
             for node, name in zip(nodes, ("node-a", "node-b")):
-                poll(f"{name}'s link up", lambda: metrics_json(node.port)["cluster"]["link_up"])
+                wait_until(f"{name}'s link up", lambda: metrics_json(node.port)["cluster"]["link_up"])
                 self.assertEqual(metrics_json(node.port)["cluster"]["node"], name)
             nats.stop()
-            poll("the link down", lambda: not metrics_json(nodes[0].port)["cluster"]["link_up"])
+            wait_until("the link down", lambda: not metrics_json(nodes[0].port)["cluster"]["link_up"])
         finally:
             for node in nodes:
                 node.stop()
@@ -191,7 +185,7 @@ class StatusPageOff(unittest.TestCase):
             with open(config, "w") as f:
                 f.write("[server]\nstatus_page = true\n")
             server.signal(signal.SIGHUP)
-            poll("the page back after SIGHUP", lambda: http_request(server.port, "/status")[0] == 200)
+            wait_until("the page back after SIGHUP", lambda: http_request(server.port, "/status")[0] == 200)
             self.assertEqual(http_request(admin, "/metrics.json")[0], 200)
             with open(log, errors="replace") as f:
                 self.assertIn("server.status_page", f.read())

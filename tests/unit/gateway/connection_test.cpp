@@ -604,7 +604,9 @@ std::string converse(rig& r, std::size_t i) {
   return p.text();
 }
 
-TEST(Failure, AReceiveFailingAtEveryStepAbortsCleanly) {
+// A receive (or a send) failing at step 1, 2, ... until a run completes: every run ends closed with
+// everything released, having written a prefix of what the whole conversation writes.
+void fail_at_every_step(bool sends) {
   std::string reference;
   {
     rig r;
@@ -619,7 +621,7 @@ TEST(Failure, AReceiveFailingAtEveryStepAbortsCleanly) {
     r.settings.high_watermark = 200;
     r.settings.low_watermark = 100;
     const std::size_t i = r.accept();
-    r.peer(i).fail_receive_at = n;
+    (sends ? r.peer(i).fail_send_at : r.peer(i).fail_receive_at) = n;
     r.peer(i).max_write = 50;
     const std::string out = converse(r, i);
     EXPECT_EQ(r.state(i), conn_state::closed);
@@ -634,34 +636,8 @@ TEST(Failure, AReceiveFailingAtEveryStepAbortsCleanly) {
   EXPECT_GT(n, 10u);
 }
 
-TEST(Failure, ASendFailingAtEveryStepAbortsCleanly) {
-  std::string reference;
-  {
-    rig r;
-    const std::size_t i = r.accept();
-    reference = converse(r, i);
-  }
-  std::size_t n = 1;
-  for (; n < 1000; ++n) {
-    SCOPED_TRACE(n);
-    rig r;
-    r.settings.high_watermark = 200;
-    r.settings.low_watermark = 100;
-    const std::size_t i = r.accept();
-    r.peer(i).fail_send_at = n;
-    r.peer(i).max_write = 50;
-    const std::string out = converse(r, i);
-    EXPECT_EQ(r.state(i), conn_state::closed);
-    EXPECT_TRUE(r.peer(i).closed);
-    r.expect_all_released();
-    if (!r.peer(i).failed) {
-      EXPECT_EQ(out, reference);
-      break;
-    }
-    EXPECT_EQ(reference.compare(0, out.size(), out), 0) << "not a prefix of the whole output";
-  }
-  EXPECT_GT(n, 10u);
-}
+TEST(Failure, AReceiveFailingAtEveryStepAbortsCleanly) { fail_at_every_step(false); }
+TEST(Failure, ASendFailingAtEveryStepAbortsCleanly) { fail_at_every_step(true); }
 
 }  // namespace
 }  // namespace shoal::gateway::conn_test
