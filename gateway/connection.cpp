@@ -47,6 +47,12 @@ class conn_user final : public transport_user {
   }
 };
 
+// An idle connection is this object alone: 128 bytes is one mimalloc size class (at 136 it took
+// the next, 160). See bench/RESULTS.md, "Memory per connection". Debug builds add the owner check.
+#ifdef NDEBUG
+static_assert(sizeof(void*) != 8 || sizeof(connection) <= 128, "connection grew past 128 bytes");
+#endif
+
 transport_user& connection::user() noexcept {
   static conn_user one;
   return one;

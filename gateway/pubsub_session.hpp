@@ -125,7 +125,7 @@ class pubsub_session final : public hub_client {
   connection& conn_;
   std::vector<std::unique_ptr<subscription>> subs_;
   // Tickets first_ticket_ .. first_ticket_ + size - 1. Two slots at first: a subscriber's one
-  // subscribe waits in it, and 16 slots (896 B) kept by every subscribed connection were most
+  // subscribe waits in it, and 16 slots kept by every subscribed connection were most
   // of what one subscription cost; a pipelining client grows it to what it uses, once.
   ring_queue<answer, 2> answers_;
   std::uint64_t first_ticket_ = 0;

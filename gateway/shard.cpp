@@ -24,7 +24,7 @@ namespace {
 constexpr std::uint64_t sweep_ticks = 100;  // forget unused topics, trim pools: once a second
 constexpr std::size_t read_buffer_size = 256 * 1024;
 // Descriptors closed per loop pass at most: when thousands of peers vanish at once, their
-// closes (~10 us of kernel work each) are spread over passes, and the healthy connections'
+// closes (kernel work each) are spread over passes, and the healthy connections'
 // events are served between them.
 constexpr std::size_t closes_per_pass = 128;
 }  // namespace

@@ -85,7 +85,7 @@ class transport {
   // True once the TLS handshake (if any) completed.
   virtual bool secured(const connection&) const noexcept { return true; }
   // Closes up to `budget` descriptors that close() queued; returns how many are still queued.
-  // Closing is what a mass disconnect costs (a socket's close is ~10 us of kernel work), so
+  // Closing is what a mass disconnect costs (each socket's close is kernel work), so
   // the shard spreads it over loop passes and the healthy connections get their turn between.
   virtual std::size_t finish_closes(shard_context&, std::size_t /*budget*/) { return 0; }
 
