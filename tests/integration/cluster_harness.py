@@ -308,14 +308,34 @@ class NatsCluster:
                 return name
         return None
 
+    def meshed(self):
+        """True if every running member has a route to every other running one (/routez): a
+        member reached only through another loses the cluster with it (a CI run saw the two left
+        after the leader's death never elect one, one of them with no quorum)."""
+        live = self.running()
+        ids = {}
+        for m in live:
+            status, varz = http_json(m.monitor_port, "/varz")
+            if status != 200 or not varz:
+                return False
+            ids[m.name] = varz.get("server_id")
+        for m in live:
+            status, body = http_json(m.monitor_port, "/routez")
+            if status != 200 or not body:
+                return False
+            peers = {r.get("remote_id") for r in body.get("routes") or []}
+            if not {ids[o.name] for o in live if o is not m} <= peers:
+                return False
+        return True
+
     def wait_ready(self):
-        """Until the running members agree on a running meta leader of the whole group and all
-        answer /healthz; returns the leader's name."""
+        """Until the running members are fully meshed, agree on a running meta leader of the
+        whole group and all answer /healthz; returns the leader's name."""
         def ready():
             for m in self.running():
                 m.check_alive()
             leader = self.leader()
-            return leader if leader and all(m.healthy() for m in self.running()) else None
+            return leader if leader and self.meshed() and all(m.healthy() for m in self.running()) else None
         return wait_until("JetStream meta leader elected", ready, logs=self.members)
 
     def member(self, name):
