@@ -54,31 +54,36 @@ shard_id pubsub_hub::home_of(std::string_view topic) const noexcept {
 
 // ---- Session side -------------------------------------------------------------------------
 
-void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, std::optional<std::uint64_t> since,
-                           std::string_view id, std::uint64_t ticket) {
-  local_topic& lt = local_.try_emplace(sub.topic).first->second;
+void pubsub_hub::subscribe(shard_context& ctx, subscription& sub, const subscribe_args& a) {
+  auto listed = local_.find(a.topic);
+  if (listed == local_.end()) listed = local_.try_emplace(std::string(a.topic)).first;
+  local_topic& lt = listed->second;
+  sub.name = &listed->first;  // node-based map: the key stays where it is while listed
   sub.index = static_cast<std::uint32_t>(lt.subs.size());
   sub.state = sub_state::waiting;
   lt.subs.push_back(&sub);
   auto job = std::make_unique<subscribe_job>();
-  job->topic = sub.topic;
-  job->id = std::string(id);
-  job->conn_token = sub.conn_token;
-  job->ticket = ticket;
+  job->topic = listed->first;
+  job->id = std::string(a.id);
+  job->conn_token = a.conn_token;
+  job->ticket = a.ticket;
   job->origin = self_;
-  job->since = since;
+  job->since = a.since;
   job->compressed = sub.compressed;
-  send(ctx, home_of(sub.topic), subscribe_request{std::move(job)});
+  send(ctx, home_of(a.topic), subscribe_request{std::move(job)});
 }
 
 void pubsub_hub::unsubscribe(shard_context& ctx, subscription& sub) {
+  auto job = std::make_unique<unsubscribe_job>(unsubscribe_job{*sub.name, self_, sub.compressed});
+  const shard_id home = home_of(*sub.name);
   unlist(sub);
-  auto job = std::make_unique<unsubscribe_job>(unsubscribe_job{sub.topic, self_, sub.compressed});
-  send(ctx, home_of(sub.topic), unsubscribe_request{std::move(job)});
+  send(ctx, home, unsubscribe_request{std::move(job)});
 }
 
 void pubsub_hub::unlist(subscription& sub) {
-  const auto it = local_.find(sub.topic);
+  if (!sub.name) return;
+  const auto it = local_.find(*sub.name);
+  sub.name = nullptr;
   if (it != local_.end()) {
     auto& subs = it->second.subs;
     if (sub.index < subs.size() && subs[sub.index] == &sub) {

@@ -70,6 +70,15 @@ struct publish_args {
   bool from_http = false;
 };
 
+// A subscribe as the hub takes it from a client.
+struct subscribe_args {
+  std::uint64_t conn_token = 0;
+  std::uint64_t ticket = 0;
+  std::string_view topic;
+  std::string_view id;
+  std::optional<std::uint64_t> since;  // resume after this sequence number
+};
+
 // The queue bound (pubsub.queue_bytes, 0 = derived from memory) as a shard applies it.
 std::uint64_t effective_queue_bytes(const config& cfg, unsigned shards) noexcept;
 
@@ -94,11 +103,10 @@ class pubsub_hub {
   command_parser& parser() noexcept { return parser_; }
   std::uint64_t queue_bytes() const noexcept { return queue_bytes_; }
 
-  // Session side. `sub` (topic, client, conn_token, compressed set) is owned by the session; it
-  // is listed under its topic until unsubscribe or unlist. The answer comes through
-  // sub.client->subscribed() with `ticket`, possibly before this returns (topic homed here).
-  void subscribe(shard_context& ctx, subscription& sub, std::optional<std::uint64_t> since,
-                 std::string_view id, std::uint64_t ticket);
+  // Session side. `sub` (client and compressed set) is owned by the session; it is listed under
+  // a.topic, whose name it then shares, until unsubscribe or unlist. The answer comes through
+  // sub.client->subscribed() with a.ticket, possibly before this returns (topic homed here).
+  void subscribe(shard_context& ctx, subscription& sub, const subscribe_args& a);
   void unsubscribe(shard_context& ctx, subscription& sub);
   // Removes `sub` from this shard's list for its topic, without telling the home shard (the
   // home refused the subscription, so it never counted it).

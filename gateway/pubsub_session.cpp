@@ -10,7 +10,7 @@
 namespace shoal::gateway {
 
 namespace {
-bool holds_back(const subscription& sub) noexcept { return sub.gap_from != 0 || sub.conflated; }
+bool holds_back(const subscription& sub) noexcept { return sub.backlog && sub.backlog->holds_back(); }
 }  // namespace
 
 pubsub_session::pubsub_session(connection& conn, shard_context& ctx) : conn_(conn) {
@@ -30,13 +30,26 @@ pubsub_session::access& pubsub_session::access_state(shard_context&) {
 }
 
 pubsub_session::~pubsub_session() {
-  for (auto& sub : subs_) release_held(*sub);
+  while (subscription* sub = subs_) {
+    subs_ = sub->next;
+    release_held(*sub);
+    delete sub;
+  }
 }
 
 subscription* pubsub_session::find(std::string_view topic) noexcept {
-  for (auto& sub : subs_)
-    if (sub->topic == topic) return sub.get();
+  for (subscription* sub = subs_; sub; sub = sub->next)
+    if (sub->topic() == topic) return sub;
   return nullptr;
+}
+
+sub_backlog& pubsub_session::backlog_of(subscription& sub) {
+  if (!sub.backlog) sub.backlog = std::make_unique<sub_backlog>();
+  return *sub.backlog;
+}
+
+void pubsub_session::drop_if_empty(subscription& sub) noexcept {
+  if (sub.backlog && sub.backlog->empty()) sub.backlog.reset();
 }
 
 // ---- Answers, in request order --------------------------------------------------------------
@@ -57,8 +70,7 @@ void pubsub_session::answer_with(shard_context& ctx, std::uint64_t ticket, std::
   const std::size_t at = ticket - first_ticket_;
   if (at == 0) {  // the usual case: nothing before it, nothing kept
     conn_.queue_text(ctx, text);
-    answers_.pop_front();
-    ++first_ticket_;
+    pop_answer();
     release_ready(ctx);
     return;
   }
@@ -96,12 +108,17 @@ void pubsub_session::release_ready(shard_context& ctx) {
     } else {
       conn_.queue_text(ctx, a.text);
     }
-    answers_.pop_front();
-    ++first_ticket_;
+    pop_answer();
   }
   if (answers_.size() < max_unanswered / 2) conn_.release_hold(ctx, conn_hold::answers);
   if (access_ && access_->close_code != 0 && answers_.empty()) [[unlikely]]
     conn_.start_close(ctx, access_->close_code, access_->close_reason);
+}
+
+void pubsub_session::pop_answer() noexcept {
+  answers_.pop_front();
+  ++first_ticket_;
+  answers_.release();
 }
 
 // ---- Client commands ------------------------------------------------------------------------
@@ -151,20 +168,20 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
 void pubsub_session::subscribe(shard_context& ctx, const client_command& cmd) {
   if (subscription* old = find(cmd.topic)) {
     leave(ctx, old);  // subscribing again (e.g. to resume from a sequence number) replaces it
-  } else if (subs_.size() >= ctx.settings.max_topics_per_connection) {
+  } else if (sub_count_ >= ctx.settings.max_topics_per_connection) {
     send_error_now(ctx, protocol_error_code::too_many_topics,
                    "this connection is at limits.max_topics_per_connection", cmd.id, cmd.topic);
     return;
   }
-  auto sub = std::make_unique<subscription>();
-  sub->topic = std::string(cmd.topic);
-  sub->client = this;
-  sub->conn_token = conn_.token();
-  sub->compressed = conn_.takes_compressed_broadcast();
-  subscription& added = *sub;
-  subs_.push_back(std::move(sub));  // first: the hub may answer at once (topic homed here)
-  const std::uint64_t ticket = take_ticket(ctx, &added);
-  ctx.hub->subscribe(ctx, added, cmd.since, cmd.id, ticket);
+  auto* added = new subscription();
+  added->client = this;
+  added->compressed = conn_.takes_compressed_broadcast();
+  subscription** end = &subs_;
+  while (*end) end = &(*end)->next;
+  *end = added;  // first: the hub may answer at once (topic homed here)
+  ++sub_count_;
+  const std::uint64_t ticket = take_ticket(ctx, added);
+  ctx.hub->subscribe(ctx, *added, subscribe_args{conn_.token(), ticket, cmd.topic, cmd.id, cmd.since});
 }
 
 // ---- Answers from home shards -----------------------------------------------------------------
@@ -202,8 +219,7 @@ void pubsub_session::subscribed(shard_context& ctx, std::unique_ptr<subscribe_jo
   if (at == 0) {
     sub->state = sub_state::active;
     activate(ctx, *sub, *job);
-    answers_.pop_front();
-    ++first_ticket_;
+    pop_answer();
     release_ready(ctx);
     return;
   }
@@ -229,19 +245,15 @@ void pubsub_session::activate(shard_context& ctx, subscription& sub, subscribe_j
   }
   job.replay.clear();
   sub.state = sub_state::active;
-  if (sub.held.empty() && !holds_back(sub)) return;
+  if (!sub.backlog) return;
   // What arrived while the answer waited, then the gap or conflated message that followed it
   // (held deliveries stop at the first one over the limit, so those come last).
-  std::vector<local_frame*> held;
-  held.swap(sub.held);
-  held_bytes_ -= sub.held_bytes;
-  sub.held_bytes = 0;
-  const std::uint64_t gap_from = sub.gap_from, gap_to = sub.gap_to;
-  local_frame* conflated = sub.conflated;
-  if (holds_back(sub)) --held_back_;
-  sub.gap_from = sub.gap_to = 0;
-  sub.conflated = nullptr;
-  for (local_frame* lf : held) {
+  const std::unique_ptr<sub_backlog> b = std::move(sub.backlog);
+  held_bytes_ -= b->held_bytes;
+  if (b->holds_back()) --held_back_;
+  const std::uint64_t gap_from = b->gap_from, gap_to = b->gap_to;
+  local_frame* conflated = b->conflated;
+  for (local_frame* lf : b->held) {
     deliver(ctx, sub, lf);
     lf->release();
   }
@@ -260,13 +272,10 @@ void pubsub_session::resume_input(shard_context& ctx) { conn_.release_hold(ctx, 
 // ---- Leaving ----------------------------------------------------------------------------------
 
 void pubsub_session::release_held(subscription& sub) {
-  for (local_frame* lf : sub.held) lf->release();
-  sub.held.clear();
-  held_bytes_ -= sub.held_bytes;
-  sub.held_bytes = 0;
-  if (sub.conflated) {
-    sub.conflated->release();
-    sub.conflated = nullptr;
+  if (const std::unique_ptr<sub_backlog> b = std::move(sub.backlog)) {
+    for (local_frame* lf : b->held) lf->release();
+    held_bytes_ -= b->held_bytes;
+    if (b->conflated) b->conflated->release();
   }
   if (sub.state != sub_state::active)
     for (std::size_t i = 0; i < answers_.size(); ++i)
@@ -276,7 +285,14 @@ void pubsub_session::release_held(subscription& sub) {
 void pubsub_session::erase(subscription* sub) {
   if (holds_back(*sub)) --held_back_;
   release_held(*sub);
-  std::erase_if(subs_, [sub](const auto& p) { return p.get() == sub; });
+  for (subscription** at = &subs_; *at; at = &(*at)->next) {
+    if (*at == sub) {
+      *at = sub->next;
+      --sub_count_;
+      delete sub;
+      return;
+    }
+  }
 }
 
 void pubsub_session::leave(shard_context& ctx, subscription* sub) {
@@ -285,32 +301,37 @@ void pubsub_session::leave(shard_context& ctx, subscription* sub) {
 }
 
 void pubsub_session::leave_all(shard_context& ctx) {
-  for (auto& sub : subs_) {
+  while (subscription* sub = subs_) {
+    subs_ = sub->next;
     ctx.hub->unsubscribe(ctx, *sub);
     release_held(*sub);
+    delete sub;
   }
-  subs_.clear();
+  sub_count_ = 0;
   answers_.clear();
+  answers_.release();
   held_back_ = 0;
 }
 
 // ---- Deliveries and the slow-consumer policy ------------------------------------------------
 
 void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to) {
-  if (sub.gap_from == 0) {
-    if (!sub.conflated) ++held_back_;
-    sub.gap_from = from;
+  sub_backlog& b = backlog_of(sub);
+  if (b.gap_from == 0) {
+    if (!b.conflated) ++held_back_;
+    b.gap_from = from;
   }
-  sub.gap_to = to;
+  b.gap_to = to;
 }
 
 void pubsub_session::send_gap(shard_context& ctx, subscription& sub) {
-  if (!sub.gap_from) return;
+  if (!sub.backlog || !sub.backlog->gap_from) return;
+  sub_backlog& b = *sub.backlog;
   ctx.scratch.clear();
-  encode_gap(ctx.scratch, sub.topic, sub.gap_from, sub.gap_to);
+  encode_gap(ctx.scratch, sub.topic(), b.gap_from, b.gap_to);
   conn_.queue_text(ctx, ctx.scratch);
   shard_metrics::add(ctx.metrics.gaps);
-  sub.gap_from = sub.gap_to = 0;
+  b.gap_from = b.gap_to = 0;
 }
 
 void pubsub_session::missed(shard_context&, subscription& sub, std::uint64_t from, std::uint64_t to) {
@@ -328,7 +349,7 @@ void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame*
     over_limit(ctx, sub, frame);
     return;
   }
-  if (sub.gap_from || sub.conflated) [[unlikely]] catch_up(ctx, sub);
+  if (sub.backlog) [[unlikely]] catch_up(ctx, sub);
   conn_.queue_broadcast(ctx, frame);
 }
 
@@ -340,9 +361,10 @@ void pubsub_session::hold_delivery(shard_context& ctx, subscription& sub, local_
     over_limit(ctx, sub, frame);
     return;
   }
+  sub_backlog& b = backlog_of(sub);
   frame->retain();
-  sub.held.push_back(frame);
-  sub.held_bytes += frame->size();
+  b.held.push_back(frame);
+  b.held_bytes += frame->size();
   held_bytes_ += frame->size();
 }
 
@@ -356,41 +378,44 @@ void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_fra
       conn_.start_close(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
                         "slow consumer: output buffer over backpressure.slow_consumer_limit");
       return;
-    case slow_consumer_policy::conflate:
+    case slow_consumer_policy::conflate: {
       // Keep only the newest message of the topic while backlogged.
-      if (sub.conflated) sub.conflated->release();
-      else if (sub.gap_from == 0) ++held_back_;
+      sub_backlog& b = backlog_of(sub);
+      if (b.conflated) b.conflated->release();
+      else if (b.gap_from == 0) ++held_back_;
       frame->retain();
-      sub.conflated = frame;
+      b.conflated = frame;
       return;
+    }
   }
 }
 
 void pubsub_session::catch_up(shard_context& ctx, subscription& sub) {
   // Below the limit again, with a gap or a conflated message held back: the gap notice goes
   // first; a conflated message is superseded by the newer one being delivered.
+  // Only an active subscription gets here, so nothing is held with an answer: the backlog
+  // is a gap, a conflated message, or both, and empty after this.
   send_gap(ctx, sub);
-  if (sub.conflated) {
-    sub.conflated->release();
-    sub.conflated = nullptr;
-  }
+  if (sub.backlog->conflated) sub.backlog->conflated->release();
+  sub.backlog.reset();
   --held_back_;
 }
 
 void pubsub_session::on_drained(shard_context& ctx) {
   held_back_ = 0;
-  for (auto& p : subs_) {
+  for (subscription* p = subs_; p; p = p->next) {
     subscription& sub = *p;
     if (sub.state != sub_state::active) {  // sent after its answer (activate)
       if (holds_back(sub)) ++held_back_;
       continue;
     }
+    if (!sub.backlog) continue;
     send_gap(ctx, sub);
-    if (sub.conflated) {
-      conn_.queue_broadcast(ctx, sub.conflated);
-      sub.conflated->release();
-      sub.conflated = nullptr;
+    if (local_frame* conflated = std::exchange(sub.backlog->conflated, nullptr)) {
+      conn_.queue_broadcast(ctx, conflated);
+      conflated->release();
     }
+    drop_if_empty(sub);
   }
 }
 

@@ -114,21 +114,31 @@ class pubsub_session final : public hub_client {
   [[gnu::noinline]] void over_limit(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void catch_up(shard_context& ctx, subscription& sub);
   void hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to);
+  // The subscription's backlog, allocated when it first holds something back.
+  static sub_backlog& backlog_of(subscription& sub);
+  // Frees the backlog once it holds nothing.
+  static void drop_if_empty(subscription& sub) noexcept;
   // Sends the gap notice held for `sub`, if any.
   void send_gap(shard_context& ctx, subscription& sub);
   // Drops what `sub` holds (messages, conflated message) and forgets its answer's link to it.
   void release_held(subscription& sub);
+  // Pops the front answer; an empty queue gives its array back.
+  void pop_answer() noexcept;
   // Unsubscribes from the hub, drops what was held back, and forgets the subscription.
   void leave(shard_context& ctx, subscription* sub);
+  // Unlinks `sub` from subs_ and deletes it.
   void erase(subscription* sub);
 
   connection& conn_;
-  std::vector<std::unique_ptr<subscription>> subs_;
-  // Tickets first_ticket_ .. first_ticket_ + size - 1. Two slots at first: a subscriber's one
-  // subscribe waits in it, and 16 slots kept by every subscribed connection were most
-  // of what one subscription cost; a pipelining client grows it to what it uses, once.
+  // Owned, in subscription order, linked through subscription::next (a list head rather than a
+  // vector: one pointer in the session, none per subscription beyond the link).
+  subscription* subs_ = nullptr;
+  // Tickets first_ticket_ .. first_ticket_ + size - 1. Its array is given back whenever it
+  // empties (ring_queue::release: to the shard thread's spares), so a subscriber whose subscribe
+  // was answered holds none, and a publisher's request takes one from the spares and returns it.
   ring_queue<answer, 2> answers_;
   std::uint64_t first_ticket_ = 0;
+  std::uint32_t sub_count_ = 0;    // length of subs_
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
   std::size_t held_bytes_ = 0;     // bytes of the messages held with early answers (all subs)
   // Authentication and rate limits, when either is on.

@@ -91,10 +91,10 @@ void pubsub_session::apply_grant(shard_context& ctx, auth_grant&& grant) {
     const std::uint64_t ticks = left > 0 ? static_cast<std::uint64_t>(left) * 1000 / tick_ms : 0;
     a.deadline = ctx.now + std::max<std::uint64_t>(ticks, 1);
   }
-  for (std::size_t i = subs_.size(); i-- > 0;) {
-    subscription* sub = subs_[i].get();
-    if (a.grants->may_subscribe(sub->topic)) continue;
-    std::string topic = sub->topic;
+  for (subscription *sub = subs_, *next; sub; sub = next) {
+    next = sub->next;
+    if (a.grants->may_subscribe(sub->topic())) continue;
+    std::string topic(sub->topic());
     leave(ctx, sub);
     ctx.scratch.clear();
     encode_unsubscribed(ctx.scratch, topic, {});

@@ -76,12 +76,11 @@ class recorder final : public hub_client {
 
   subscription& subscribe(const std::string& topic, std::optional<std::uint64_t> since = {}) {
     auto& sub = *subs_.emplace_back(std::make_unique<subscription>());
-    sub.topic = topic;
     sub.client = this;
-    sub.conn_token = token_;
     const std::uint64_t ticket = next_ticket_++;
     waiting_[ticket] = &sub;  // first: a topic homed here is answered before subscribe returns
-    ctx_.hub->subscribe(ctx_, sub, since, {}, ticket);
+    ctx_.hub->subscribe(ctx_, sub, subscribe_args{token_, ticket, topic, {}, since});
+    EXPECT_EQ(sub.topic(), topic);
     return sub;
   }
   void unsubscribe(subscription& sub) {
@@ -100,7 +99,7 @@ class recorder final : public hub_client {
   void deliver(shard_context&, subscription& sub, local_frame* frame) override {
     EXPECT_EQ(sub.state, sub_state::active);
     seen_message m = read_frame(*frame->frame);
-    EXPECT_EQ(m.topic, sub.topic);
+    EXPECT_EQ(m.topic, sub.topic());
     EXPECT_GT(m.seq, sub.from_seq);
     got.push_back(std::move(m));
   }
