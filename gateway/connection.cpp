@@ -47,10 +47,10 @@ class conn_user final : public transport_user {
   }
 };
 
-// An idle connection is this object alone: 128 bytes is one mimalloc size class (at 136 it took
-// the next, 160). See bench/RESULTS.md, "Memory per connection". Debug builds add the owner check.
+// An idle connection is this object alone: 112 bytes is one mimalloc size class (at 120 it took
+// the next, 128). See bench/RESULTS.md, "Memory per connection". Debug builds add the owner check.
 #ifdef NDEBUG
-static_assert(sizeof(void*) != 8 || sizeof(connection) <= 128, "connection grew past 128 bytes");
+static_assert(sizeof(void*) != 8 || sizeof(connection) <= 112, "connection grew past 112 bytes");
 #endif
 
 transport_user& connection::user() noexcept {
@@ -63,13 +63,12 @@ connection::connection(int fd, std::uint64_t token, transport_kind kind, shard_c
   owner_.bind();
   link_.fd = fd;
   link_.kind = kind;
-  timer_.owner = this;
   phase_started_ = last_rx_ = ping_sent_ = tick32(ctx.now);
   reschedule(ctx);
 }
 
 connection::~connection() {
-  timer_wheel::cancel(timer_);
+  timer_wheel::cancel(wheel_node);
   delete link_.tls;  // only if the shard stops with a send in flight
 }
 
@@ -330,7 +329,7 @@ void connection::reschedule(shard_context& ctx) {
     case conn_state::open:
       due = open_due(ctx);
       if (due == ~std::uint64_t{0}) {
-        timer_wheel::cancel(timer_);
+        timer_wheel::cancel(wheel_node);
         return;
       }
       break;
@@ -339,10 +338,10 @@ void connection::reschedule(shard_context& ctx) {
       due = ctx.now + s.close_ticks - std::min<std::uint64_t>(since(ctx, phase_started_), s.close_ticks);
       break;
     case conn_state::closed:
-      timer_wheel::cancel(timer_);
+      timer_wheel::cancel(wheel_node);
       return;
   }
-  ctx.timers.schedule(timer_, due);
+  ctx.timers.schedule(wheel_node, due);
 }
 
 void connection::enter(shard_context& ctx, conn_state next) {
@@ -370,7 +369,7 @@ void connection::abort(shard_context& ctx) {
     sync_buffered(ctx);
     out_.reset();
   }
-  timer_wheel::cancel(timer_);
+  timer_wheel::cancel(wheel_node);
   io_transport(ctx).close(ctx, *this);
   shard_metrics::sub(ctx.metrics.connections_open);
   if (!admin_) ctx.server.connections.fetch_sub(1, std::memory_order_relaxed);

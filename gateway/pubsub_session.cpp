@@ -16,7 +16,7 @@ bool holds_back(const subscription& sub) noexcept { return sub.backlog && sub.ba
 pubsub_session::pubsub_session(connection& conn, shard_context& ctx) : conn_(conn) {
   const connection_settings& s = ctx.settings;
   if (s.messages_per_second == 0 && s.bytes_per_second == 0) return;
-  access& a = access_state(ctx);
+  extras& a = extras_of(ctx);
   a.limited = true;
   a.messages = core::token_bucket(s.messages_per_second, s.message_burst);
   a.bytes = core::token_bucket(s.bytes_per_second, s.bytes_burst);
@@ -24,9 +24,9 @@ pubsub_session::pubsub_session(connection& conn, shard_context& ctx) : conn_(con
   a.strikes = core::token_bucket(std::max<std::uint32_t>(1, s.rate_limit_strikes / 10), s.rate_limit_strikes);
 }
 
-pubsub_session::access& pubsub_session::access_state(shard_context&) {
-  if (!access_) access_ = std::make_unique<access>();
-  return *access_;
+pubsub_session::extras& pubsub_session::extras_of(shard_context&) {
+  if (!extras_) extras_ = std::make_unique<extras>();
+  return *extras_;
 }
 
 pubsub_session::~pubsub_session() {
@@ -56,7 +56,7 @@ void pubsub_session::drop_if_empty(subscription& sub) noexcept {
 
 std::uint64_t pubsub_session::take_ticket(shard_context& ctx, subscription* sub) {
   keep(ctx, answer{{}, nullptr, sub, false});
-  return first_ticket_ + answers_.size() - 1;
+  return static_cast<std::uint32_t>(first_ticket_ + answers_.size() - 1);
 }
 
 void pubsub_session::keep(shard_context& ctx, answer&& a) {
@@ -67,7 +67,7 @@ void pubsub_session::keep(shard_context& ctx, answer&& a) {
 }
 
 void pubsub_session::answer_with(shard_context& ctx, std::uint64_t ticket, std::string_view text) {
-  const std::size_t at = ticket - first_ticket_;
+  const std::size_t at = ticket_index(ticket);
   if (at == 0) {  // the usual case: nothing before it, nothing kept
     conn_.queue_text(ctx, text);
     pop_answer();
@@ -111,8 +111,8 @@ void pubsub_session::release_ready(shard_context& ctx) {
     pop_answer();
   }
   if (answers_.size() < max_unanswered / 2) conn_.release_hold(ctx, conn_hold::answers);
-  if (access_ && access_->close_code != 0 && answers_.empty()) [[unlikely]]
-    conn_.start_close(ctx, access_->close_code, access_->close_reason);
+  if (extras_ && extras_->close_code != 0 && answers_.empty()) [[unlikely]]
+    conn_.start_close(ctx, extras_->close_code, extras_->close_reason);
 }
 
 void pubsub_session::pop_answer() noexcept {
@@ -125,15 +125,15 @@ void pubsub_session::pop_answer() noexcept {
 
 void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
   pubsub_hub& hub = *ctx.hub;
-  if (access_ && access_->close_code != 0) return;  // closing: what follows is not carried out
+  if (extras_ && extras_->close_code != 0) return;  // closing: what follows is not carried out
   const parse_outcome in = hub.parser().parse(text, ctx.settings.max_topic_length);
-  if (access_ && access_->limited && !within_limits(ctx, text.size(), in.id)) return;
+  if (extras_ && extras_->limited && !within_limits(ctx, text.size(), in.id)) return;
   if (!in.ok) {
     send_error_now(ctx, in.error, in.message, in.id, in.topic);
     return;
   }
   const client_command& cmd = in.command;
-  if (access_ && access_->grants && !authorized(ctx, cmd)) [[unlikely]] return;
+  if (extras_ && extras_->grants && !authorized(ctx, cmd)) [[unlikely]] return;
   switch (cmd.op) {
     case client_op::authenticate:
       send_error_now(ctx, protocol_error_code::bad_message,
@@ -166,9 +166,13 @@ void pubsub_session::on_text(shard_context& ctx, std::string_view text) {
 }
 
 void pubsub_session::subscribe(shard_context& ctx, const client_command& cmd) {
-  if (subscription* old = find(cmd.topic)) {
+  std::size_t count = 0;
+  subscription* old = nullptr;
+  for (subscription* sub = subs_; sub; sub = sub->next, ++count)
+    if (sub->topic() == cmd.topic) old = sub;
+  if (old) {
     leave(ctx, old);  // subscribing again (e.g. to resume from a sequence number) replaces it
-  } else if (sub_count_ >= ctx.settings.max_topics_per_connection) {
+  } else if (count >= ctx.settings.max_topics_per_connection) {
     send_error_now(ctx, protocol_error_code::too_many_topics,
                    "this connection is at limits.max_topics_per_connection", cmd.id, cmd.topic);
     return;
@@ -179,7 +183,6 @@ void pubsub_session::subscribe(shard_context& ctx, const client_command& cmd) {
   subscription** end = &subs_;
   while (*end) end = &(*end)->next;
   *end = added;  // first: the hub may answer at once (topic homed here)
-  ++sub_count_;
   const std::uint64_t ticket = take_ticket(ctx, added);
   ctx.hub->subscribe(ctx, *added, subscribe_args{conn_.token(), ticket, cmd.topic, cmd.id, cmd.since});
 }
@@ -195,7 +198,7 @@ void pubsub_session::published(shard_context& ctx, std::unique_ptr<publish_job> 
 }
 
 void pubsub_session::subscribed(shard_context& ctx, std::unique_ptr<subscribe_job> job) {
-  const std::size_t at = job->ticket - first_ticket_;
+  const std::size_t at = ticket_index(job->ticket);
   answer& a = answers_[at];
   subscription* sub = a.sub;
   std::string& text = ctx.scratch;
@@ -249,7 +252,7 @@ void pubsub_session::activate(shard_context& ctx, subscription& sub, subscribe_j
   // What arrived while the answer waited, then the gap or conflated message that followed it
   // (held deliveries stop at the first one over the limit, so those come last).
   const std::unique_ptr<sub_backlog> b = std::move(sub.backlog);
-  held_bytes_ -= b->held_bytes;
+  if (extras_) extras_->held_bytes -= b->held_bytes;
   if (b->holds_back()) --held_back_;
   const std::uint64_t gap_from = b->gap_from, gap_to = b->gap_to;
   local_frame* conflated = b->conflated;
@@ -274,7 +277,7 @@ void pubsub_session::resume_input(shard_context& ctx) { conn_.release_hold(ctx, 
 void pubsub_session::release_held(subscription& sub) {
   if (const std::unique_ptr<sub_backlog> b = std::move(sub.backlog)) {
     for (local_frame* lf : b->held) lf->release();
-    held_bytes_ -= b->held_bytes;
+    if (extras_) extras_->held_bytes -= b->held_bytes;
     if (b->conflated) b->conflated->release();
   }
   if (sub.state != sub_state::active)
@@ -288,7 +291,6 @@ void pubsub_session::erase(subscription* sub) {
   for (subscription** at = &subs_; *at; at = &(*at)->next) {
     if (*at == sub) {
       *at = sub->next;
-      --sub_count_;
       delete sub;
       return;
     }
@@ -307,7 +309,6 @@ void pubsub_session::leave_all(shard_context& ctx) {
     release_held(*sub);
     delete sub;
   }
-  sub_count_ = 0;
   answers_.clear();
   answers_.release();
   held_back_ = 0;
@@ -357,7 +358,8 @@ void pubsub_session::hold_delivery(shard_context& ctx, subscription& sub, local_
   // The subscription's answer waits for an earlier one; its messages wait with it, counted
   // against the slow-consumer limit like queued ones.
   if (holds_back(sub) ||
-      conn_.buffered() + held_bytes_ + frame->size() > ctx.settings.slow_consumer_limit) {
+      conn_.buffered() + (extras_ ? extras_->held_bytes : 0) + frame->size() >
+          ctx.settings.slow_consumer_limit) {
     over_limit(ctx, sub, frame);
     return;
   }
@@ -365,7 +367,7 @@ void pubsub_session::hold_delivery(shard_context& ctx, subscription& sub, local_
   frame->retain();
   b.held.push_back(frame);
   b.held_bytes += frame->size();
-  held_bytes_ += frame->size();
+  extras_of(ctx).held_bytes += frame->size();
 }
 
 void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_frame* frame) {

@@ -12,8 +12,13 @@
 // Access (README "Security"). With authentication on, the session holds what the client's token
 // grants (shared, immutable topic patterns) and a deadline: the first `auth` message's (when the
 // upgrade carried no token) or the token's expiry. With rate limits on, token buckets over its
-// messages and bytes. Both live in a session_access allocated only when one is on: with auth
-// off and no limits a session pays one null pointer, and a message one test of it.
+// messages and bytes. Both live in the session's extras, allocated only when one is on (or when
+// messages are held with an early answer): with auth off and no limits a session pays one null
+// pointer, and a message one test of it.
+//
+// Size. A session is 48 bytes, one per subscribed connection, so what only some sessions need
+// lives elsewhere: subscriptions in a list, each one's backlog apart, answers in an array held
+// only while requests wait, and the rest in extras.
 #pragma once
 
 #include <cstdint>
@@ -64,7 +69,7 @@ class pubsub_session final : public hub_client {
   // none if the client must authenticate with its first message, before the handshake timeout.
   void start_auth(shard_context& ctx, std::optional<auth_grant> grant);
   // The tick at which on_deadline() is due, 0 for none.
-  std::uint64_t deadline() const noexcept { return access_ ? access_->deadline : 0; }
+  std::uint64_t deadline() const noexcept { return extras_ ? extras_->deadline : 0; }
   // Closes the connection: 1008 if no token came in time, 4001 if the token expired.
   void on_deadline(shard_context& ctx);
 
@@ -84,6 +89,10 @@ class pubsub_session final : public hub_client {
     bool ready = false;
   };
 
+  // The position in answers_ of `ticket`'s answer.
+  std::size_t ticket_index(std::uint64_t ticket) const noexcept {
+    return static_cast<std::uint32_t>(ticket - first_ticket_);
+  }
   // Takes a ticket for a request answered later.
   std::uint64_t take_ticket(shard_context& ctx, subscription* sub);
   // Queues an answer slot, holding the client's input while too many wait.
@@ -137,12 +146,13 @@ class pubsub_session final : public hub_client {
   // empties (ring_queue::release: to the shard thread's spares), so a subscriber whose subscribe
   // was answered holds none, and a publisher's request takes one from the spares and returns it.
   ring_queue<answer, 2> answers_;
-  std::uint64_t first_ticket_ = 0;
-  std::uint32_t sub_count_ = 0;    // length of subs_
+  // Tickets are counted modulo 2^32: fewer than max_unanswered wait at any time, so the
+  // distance from a ticket to the first is exact (ticket_index()).
+  std::uint32_t first_ticket_ = 0;
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
-  std::size_t held_bytes_ = 0;     // bytes of the messages held with early answers (all subs)
-  // Authentication and rate limits, when either is on.
-  struct access {
+  // What few sessions need: authentication and rate limits when either is on, and the bytes of
+  // messages held with early answers.
+  struct extras {
     std::shared_ptr<const core::topic_permissions> grants;  // null: authentication off
     std::uint64_t deadline = 0;     // tick; 0 = none
     bool awaiting_token = false;    // no token yet: only `auth` is answered
@@ -153,9 +163,10 @@ class pubsub_session final : public hub_client {
     std::string last_published;     // the last topic grants allowed a publish on
     std::uint16_t close_code = 0;   // non-zero: closing once the answers owed are out
     std::string_view close_reason;  // static text
+    std::size_t held_bytes = 0;     // bytes of the messages held with early answers (all subs)
   };
-  access& access_state(shard_context& ctx);
-  std::unique_ptr<access> access_;
+  extras& extras_of(shard_context& ctx);
+  std::unique_ptr<extras> extras_;
 };
 
 }  // namespace shoal::gateway

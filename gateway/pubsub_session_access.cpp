@@ -23,7 +23,7 @@ bool pubsub_session::authorized(shard_context& ctx, const client_command& cmd) {
     authenticate(ctx, cmd);
     return false;
   }
-  access& a = *access_;
+  extras& a = *extras_;
   const char* refusal = nullptr;
   if (a.awaiting_token) {
     refusal = "authenticate first: {\"op\":\"auth\",\"token\":\"<JWT>\"}";
@@ -48,7 +48,7 @@ void pubsub_session::start_auth(shard_context& ctx, std::optional<auth_grant> gr
     return;
   }
   static const auto nothing = std::make_shared<const core::topic_permissions>();
-  access& a = access_state(ctx);
+  extras& a = extras_of(ctx);
   a.grants = nothing;
   a.awaiting_token = true;
   a.deadline = ctx.now + ctx.settings.handshake_ticks;
@@ -63,7 +63,7 @@ void pubsub_session::authenticate(shard_context& ctx, const client_command& cmd)
     shard_metrics::add(ctx.metrics.auth_refused[static_cast<std::size_t>(err)]);
     send_error_now(ctx, protocol_error_code::unauthorized, core::describe(err), cmd.id);
     // A refused first token ends the connection; a refused refresh keeps the token it has.
-    if (access_->awaiting_token)
+    if (extras_->awaiting_token)
       close_when_answered(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
                           "unauthorized");
     return;
@@ -78,7 +78,7 @@ void pubsub_session::authenticate(shard_context& ctx, const client_command& cmd)
 }
 
 void pubsub_session::apply_grant(shard_context& ctx, auth_grant&& grant) {
-  access& a = access_state(ctx);
+  extras& a = extras_of(ctx);
   a.grants = std::move(grant.permissions);
   a.last_published.clear();
   a.awaiting_token = false;
@@ -104,8 +104,8 @@ void pubsub_session::apply_grant(shard_context& ctx, auth_grant&& grant) {
 }
 
 void pubsub_session::on_deadline(shard_context& ctx) {
-  access_->deadline = 0;
-  if (access_->awaiting_token) {
+  extras_->deadline = 0;
+  if (extras_->awaiting_token) {
     shard_metrics::add(ctx.metrics.auth_refused[0]);
     close_when_answered(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
                         "no auth message within the handshake timeout");
@@ -117,15 +117,15 @@ void pubsub_session::on_deadline(shard_context& ctx) {
 
 void pubsub_session::close_when_answered(shard_context& ctx, std::uint16_t code,
                                          std::string_view reason) {
-  access_->close_code = code;
-  access_->close_reason = reason;
+  extras_->close_code = code;
+  extras_->close_reason = reason;
   if (answers_.empty()) conn_.start_close(ctx, code, reason);
 }
 
 bool pubsub_session::within_limits(shard_context& ctx, std::size_t bytes, std::string_view id) {
   const std::uint64_t now = now_ms(ctx);
   const auto cost = static_cast<std::uint32_t>(std::min<std::size_t>(bytes, UINT32_MAX));
-  access& a = *access_;
+  extras& a = *extras_;
   if (a.messages.take(now) && a.bytes.take(now, cost)) return true;
   if (!a.strikes.take(now)) {
     shard_metrics::add(ctx.metrics.rate_limit_closes);

@@ -15,6 +15,10 @@
 #include <cstring>
 #include <ctime>
 
+#if SHOAL_HAVE_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 #include "gateway/log.hpp"
 #include "gateway/tls_transport.hpp"
 
@@ -233,9 +237,14 @@ void shard::run() {
       hub_.sweep(ctx_.now);
       pools_.inputs.trim(conn_pools::reserve);
       pools_.outputs.trim(conn_pools::reserve);
+#if SHOAL_HAVE_MIMALLOC
+      // This thread's empty segments and retired pages back to the system: after a burst (a
+      // reconnect storm, a wave of subscribes) mimalloc would otherwise keep its peak cached.
+      mi_collect(false);
+#endif
     }
     timers_.advance(ctx_.now, [this](timer_node& node) {
-      static_cast<connection*>(node.owner)->on_timer(ctx_);
+      connection::of_timer(node).on_timer(ctx_);
     });
     if (!draining_ && server_.draining.load(std::memory_order_acquire)) begin_drain();
     if (draining_) drain_step();

@@ -1,6 +1,6 @@
 // A hashed timer wheel with intrusive nodes (after h2o's timerwheel): O(1) schedule and cancel,
-// and an advance that visits only the slots that came due. Connections embed one timer_node
-// each and keep one deadline (the earliest of their timeouts), re-checked lazily when it fires,
+// and an advance that visits only the slots that came due. Connections are each `timed` (a
+// base holding one node) and keep one deadline (the earliest of their timeouts), re-checked lazily when it fires,
 // so traffic never touches the wheel. Owned by one shard; not thread-safe.
 #pragma once
 
@@ -13,8 +13,15 @@ struct timer_node {
   timer_node* prev = nullptr;
   timer_node* next = nullptr;
   std::uint64_t due = 0;  // tick at which the node fires
-  void* owner = nullptr;  // the object the node belongs to, for the expiry callback
   bool linked() const noexcept { return prev != nullptr; }
+};
+
+// A base for what a wheel times: the expiry callback gets the object back from its node (of(),
+// then a static_cast to the derived type) instead of every node storing a pointer back. The
+// node is the first member of a standard-layout class, so the two addresses are the same object's.
+struct timed {
+  timer_node wheel_node;
+  static timed& of(timer_node& node) noexcept { return *reinterpret_cast<timed*>(&node); }
 };
 
 class timer_wheel {

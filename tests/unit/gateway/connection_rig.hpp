@@ -188,7 +188,7 @@ class rig {
         if (c->state() != conn_state::closed) c->on_readable(ctx);
       }
     }
-    timers.advance(ctx.now, [this](timer_node& node) { static_cast<connection*>(node.owner)->on_timer(ctx); });
+    timers.advance(ctx.now, [this](timer_node& node) { connection::of_timer(node).on_timer(ctx); });
     for (std::size_t i = 0; i < dirty.size(); ++i) dirty[i]->flush(ctx);
     dirty.clear();
     for (connection* c : closed) {
