@@ -233,6 +233,13 @@ void shard::run() {
       hub_.sweep(ctx_.now);
       pools_.inputs.trim(conn_pools::reserve);
       pools_.outputs.trim(conn_pools::reserve);
+      if (uring_) {
+        const trim_result t = uring_->trim_buffers();  // when quiet after a burst
+        if (t.status == trim_status::trimmed) {
+          shard_metrics::add(metrics_.receive_buffer_trims);
+          shard_metrics::add(metrics_.receive_buffer_bytes_trimmed, t.resident_bytes);
+        }
+      }
     }
     timers_.advance(ctx_.now, [this](timer_node& node) {
       static_cast<connection*>(node.owner)->on_timer(ctx_);
