@@ -239,6 +239,7 @@ void shard::run() {
           shard_metrics::add(metrics_.receive_buffer_trims);
           shard_metrics::add(metrics_.receive_buffer_bytes_trimmed, t.resident_bytes);
         }
+        uring_->trim_backlog();
       }
     }
     timers_.advance(ctx_.now, [this](timer_node& node) {

@@ -4,7 +4,8 @@
 // pass, eventfd wake-ups read in the ring, the ring fd registered with the shard's thread — and
 // readiness through multishot poll, the reactor interface's add/modify/remove (connections do
 // not use it: TLS runs over the same receives and sends as plain TCP, see tls_transport.hpp).
-// After a burst, a quiet shard gives the receive buffers' pages back (trim_buffers()).
+// After a burst, a quiet shard gives the receive buffers' pages back (trim_buffers()), and
+// the sweep frees the storage a burst's completion backlog grew (trim_backlog()).
 // One per shard, used only by that shard's thread.
 //
 // Tokens: the backend keeps the operation kind in bits 59..62 of each SQE's user_data, so the
@@ -88,6 +89,9 @@ class uring_backend final : public reactor_backend {
   // fewer receives since the last call than there are buffers. Why that is safe and why that
   // threshold: uring_backend.cpp.
   trim_result trim_buffers() noexcept;
+  // Also from the sweep: frees the completion backlog's storage (what finish_sends() set aside
+  // for wait()) once it is empty and a burst has grown it past a few pages. Returns the bytes.
+  std::size_t trim_backlog() noexcept;
   // Queues one gather write; the iovecs are copied, the bytes they point at must stay put until
   // the io_kind::sent completion, which finish_sends() delivers before the pass ends.
   void send(int fd, std::uint64_t token, std::span<const iovec> iov) noexcept;
@@ -153,7 +157,7 @@ class uring_backend final : public reactor_backend {
   std::size_t msgs_used_ = 0;
   std::size_t iovs_used_ = 0;
   unsigned sends_in_flight_ = 0;
-  std::vector<deferred> deferred_;
+  std::vector<deferred> deferred_;  // grows with bursts; trim_backlog() gives it back
   std::size_t deferred_head_ = 0;
   std::array<counter_slot, 4> counters_{};
   std::unordered_map<std::uint64_t, int> polls_;     // readiness registrations: token -> fd
