@@ -83,8 +83,8 @@ class uring_backend final : public reactor_backend {
   void stop_receiving(std::uint64_t token) noexcept;
   void stop_accepting(std::uint64_t token) noexcept;
   void recycle(std::uint16_t buffer) noexcept;
-  // Called once a second (the shard's sweep), between wait() and the next one: gives the
-  // receive buffers' pages back to the kernel (MADV_DONTNEED) if that is safe and worth it —
+  // Called once a second (the shard's sweep), on the ring's thread outside any ring call: gives
+  // the receive buffers' pages back to the kernel (MADV_DONTNEED) if that is safe and worth it —
   // task work deferred, no completion waiting, no buffer lent, a receive since the last trim,
   // fewer receives since the last call than there are buffers. Why that is safe and why that
   // threshold: uring_backend.cpp.
