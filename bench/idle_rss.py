@@ -7,6 +7,15 @@ code that path runs (libcrypto's SHA-1 for the handshake: ~2 MB of its pages) is
 per process, not per connection, and was counted as ~200 B per connection at 10,000 before.
 Figures are given for RssAnon (the process's own memory: heap, buffers) and for VmRSS.
 
+Both readings come 2.5 s after the last burst (the upgrades, then the subscribes): past one
+ping interval, so idle connections have trimmed their buffers, and long enough for io_uring
+shards to give their receive buffers back. A shard does that at its once-a-second sweep when the
+second before it saw fewer receives than it has buffers (uring_backend::trim_buffers), so the
+sweep that follows a burst may still count it and the next one trims: up to 2 s after the
+burst's last receive. With 1.0 s after the subscribes, whether the io_uring reading included
+the buffers' pages (256 buffers x one 4 KiB page a shard, by default) depended on where the
+sweeps fell.
+
 With a MODE other than plain the server runs with permessage-deflate and every client offers
 it; the subscribe commands are then sent compressed (RSV1), so a connection that keeps a
 decompressor of its own (client context takeover) has allocated it by the second reading.
@@ -123,7 +132,7 @@ def main():
         print(f"io {io}, mode {mode}: {n} idle connections: {per(idle, base)}")
         for i, s in enumerate(socks):
             s.sendall(frame(b'{"op":"sub","topic":"t%d"}' % (i % 100)))
-        time.sleep(1.0)
+        time.sleep(2.5)  # see the top: io_uring shards trim their receive buffers when quiet
         subscribed = rss()
         print(f"after one subscription each (100 topics): {per(subscribed, base)}")
     finally:

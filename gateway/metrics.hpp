@@ -39,6 +39,8 @@ class shard_metrics {
   counter bytes_out{0};
   counter writes{0};                  // gather writes (syscalls on epoll, SQEs on io_uring)
   counter receive_buffers_dry{0};     // io_uring: receives stopped for lack of provided buffers
+  counter receive_buffer_trims{0};    // io_uring: receive buffers given back after a burst
+  counter receive_buffer_bytes_trimmed{0};  // io_uring: resident bytes those trims gave back
   counter drops{0};                   // messages skipped for slow consumers
   counter gaps{0};                    // gap notices sent
   counter publishes_refused{0};       // publishes refused: HTTP with full queues, topic limit

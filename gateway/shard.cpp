@@ -237,6 +237,14 @@ void shard::run() {
       hub_.sweep(ctx_.now);
       pools_.inputs.trim(conn_pools::reserve);
       pools_.outputs.trim(conn_pools::reserve);
+      if (uring_) {
+        const trim_result t = uring_->trim_buffers();  // when quiet after a burst
+        if (t.status == trim_status::trimmed) {
+          shard_metrics::add(metrics_.receive_buffer_trims);
+          shard_metrics::add(metrics_.receive_buffer_bytes_trimmed, t.resident_bytes);
+        }
+        uring_->trim_backlog();
+      }
 #if SHOAL_HAVE_MIMALLOC
       // This thread's empty segments and retired pages back to the system: after a burst (a
       // reconnect storm, a wave of subscribes) mimalloc would otherwise keep its peak cached.

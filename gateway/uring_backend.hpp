@@ -4,6 +4,8 @@
 // pass, eventfd wake-ups read in the ring, the ring fd registered with the shard's thread — and
 // readiness through multishot poll, the reactor interface's add/modify/remove (connections do
 // not use it: TLS runs over the same receives and sends as plain TCP, see tls_transport.hpp).
+// After a burst, a quiet shard gives the receive buffers' pages back (trim_buffers()), and
+// the sweep frees the storage a burst's completion backlog grew (trim_backlog()).
 // One per shard, used only by that shard's thread.
 //
 // Tokens: the backend keeps the operation kind in bits 59..62 of each SQE's user_data, so the
@@ -33,6 +35,21 @@ struct uring_options {
 };
 
 constexpr std::uint64_t uring_token_mask = ~(std::uint64_t{15} << 59);
+
+// What uring_backend::trim_buffers() did: trimmed, or why it left the buffers alone.
+enum class trim_status : std::uint8_t {
+  trimmed,
+  task_work_not_deferred,  // no IORING_SETUP_DEFER_TASKRUN: the kernel may write them any time
+  completions_waiting,     // a completion not yet handed out may point into a buffer
+  buffer_lent,             // a received buffer is not back yet (recycle())
+  untouched,               // no receive since the last trim: nothing to give back
+  busy,                    // as many receives in the interval as buffers: they would come back
+  refused,                 // madvise failed (locked memory)
+};
+struct trim_result {
+  trim_status status;
+  std::size_t resident_bytes = 0;  // trimmed: the buffers' bytes that were resident (mincore)
+};
 
 class uring_backend final : public reactor_backend {
  public:
@@ -66,6 +83,15 @@ class uring_backend final : public reactor_backend {
   void stop_receiving(std::uint64_t token) noexcept;
   void stop_accepting(std::uint64_t token) noexcept;
   void recycle(std::uint16_t buffer) noexcept;
+  // Called once a second (the shard's sweep), on the ring's thread outside any ring call: gives
+  // the receive buffers' pages back to the kernel (MADV_DONTNEED) if that is safe and worth it —
+  // task work deferred, no completion waiting, no buffer lent, a receive since the last trim,
+  // fewer receives since the last call than there are buffers. Why that is safe and why that
+  // threshold: uring_backend.cpp.
+  trim_result trim_buffers() noexcept;
+  // Also from the sweep: frees the completion backlog's storage (what finish_sends() set aside
+  // for wait()) once it is empty and a burst has grown it past a few pages. Returns the bytes.
+  std::size_t trim_backlog() noexcept;
   // Queues one gather write; the iovecs are copied, the bytes they point at must stay put until
   // the io_kind::sent completion, which finish_sends() delivers before the pass ends.
   void send(int fd, std::uint64_t token, std::span<const iovec> iov) noexcept;
@@ -119,6 +145,11 @@ class uring_backend final : public reactor_backend {
   std::size_t buffer_memory_bytes_ = 0;
   unsigned buffers_ = 0;
   unsigned buffer_size_ = 0;
+  // Buffers handed out with a received event and not recycled yet; receives since the last
+  // trim_buffers() call; whether any buffer was written since the last trim.
+  unsigned lent_ = 0;
+  std::uint64_t receives_ = 0;
+  bool touched_ = false;
   // Sends queued this pass: their msghdrs and iovecs, valid until submitted (the kernel copies
   // them at submission: IORING_FEAT_SUBMIT_STABLE).
   std::vector<msghdr> msgs_;
@@ -126,7 +157,7 @@ class uring_backend final : public reactor_backend {
   std::size_t msgs_used_ = 0;
   std::size_t iovs_used_ = 0;
   unsigned sends_in_flight_ = 0;
-  std::vector<deferred> deferred_;
+  std::vector<deferred> deferred_;  // grows with bursts; trim_backlog() gives it back
   std::size_t deferred_head_ = 0;
   std::array<counter_slot, 4> counters_{};
   std::unordered_map<std::uint64_t, int> polls_;     // readiness registrations: token -> fd

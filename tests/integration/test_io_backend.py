@@ -2,12 +2,14 @@
 io_uring where the kernel has it (Linux 6.1+) and epoll elsewhere, saying why; io_uring falls back
 to epoll, with a warning naming the reason, where the kernel refuses io_uring (simulated here with a
 seccomp filter that makes io_uring_setup fail with ENOSYS, as on a kernel built without it); and
-a provided-buffer ring that runs dry under load slows receiving down without losing a byte.
+a provided-buffer ring that runs dry under load slows receiving down without losing a byte; and a
+shard quiet after a burst gives its receive buffers' pages back, and receives intact afterwards.
 """
 import asyncio
 import ctypes
 import os
 import re
+import time
 import unittest
 
 import websockets
@@ -57,6 +59,13 @@ def metric(port, name):
     status, _, body = http_request(port, "/metrics")
     assert status == 200
     return sum(float(v) for v in re.findall(rf"^{name}{{[^}}]*}} (\S+)$", body.decode(), re.M))
+
+
+def per_shard(port, name):
+    status, _, body = http_request(port, "/metrics")
+    assert status == 200
+    return {shard: float(v) for shard, v in
+            re.findall(rf'^{name}{{shard="(\d+)"}} (\S+)$', body.decode(), re.M)}
 
 
 class BackendTest(unittest.TestCase):
@@ -111,6 +120,35 @@ class BackendTest(unittest.TestCase):
             self.assertGreater(metric(server.port, "shoal_receive_buffers_dry_total"), 0)
             # The server is still fine for a newcomer.
             self.assertEqual(asyncio.run(echo_round_trips(server.url, 1, "after", 1)), [True])
+        finally:
+            self.assertEqual(server.stop(), 0)
+
+    def test_a_quiet_shard_trims_its_receive_buffers_and_receives_intact_after(self):
+        # A burst touches the buffers; a connection held across the trim then echoes big
+        # messages (several buffers each) through trimmed buffers, byte for byte.
+        server = Server("--io", "io_uring")
+        try:
+            burst = os.urandom(48 * 1024)
+            self.assertEqual(asyncio.run(echo_round_trips(server.url, 20, burst, 2)), [True] * 20)
+
+            async def held():
+                async with websockets.connect(server.url + "/echo", max_size=None) as ws:
+                    await ws.send("before")
+                    self.assertEqual(await ws.recv(), "before")
+                    # Every shard trims after that receive, so the held connection's does.
+                    before = per_shard(server.port, "shoal_receive_buffer_trims_total")
+                    self.assertEqual(len(before), 2)
+                    deadline = time.monotonic() + 10
+                    while any(after <= before[shard] for shard, after in
+                              per_shard(server.port, "shoal_receive_buffer_trims_total").items()):
+                        self.assertLess(time.monotonic(), deadline, "a shard did not trim in 10 s")
+                        await asyncio.sleep(0.25)
+                    for size in (5, 4096, 100 * 1024):
+                        message = os.urandom(size)
+                        await ws.send(message)
+                        self.assertEqual(await ws.recv(), message)
+            asyncio.run(held())
+            self.assertGreater(metric(server.port, "shoal_receive_buffer_trimmed_bytes_total"), 0)
         finally:
             self.assertEqual(server.stop(), 0)
 
