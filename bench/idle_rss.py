@@ -25,7 +25,13 @@ decompressor of its own (client context takeover) has allocated it by the second
   tls       every client over TLS (a TLS listener with a throwaway certificate, made with the
             openssl CLI by tests/integration/certs.py), no compression
 
-usage: bench/idle_rss.py SHOAL_BINARY [N=10000] [MODE=plain] [IO=auto]
+The binary may also be one of the reference servers of bench/compare.sh, to read them with the
+same method in the same sitting (plain mode only; both answer `sub` on /ws as Shoal does):
+build/release/bench/shoal-ref-beast (Boost.Beast, one thread) or bench/reference/node/server.mjs
+(Node `ws`, run with `node`). PORT (environment, default 18555) moves the listener, so that two
+sittings on one machine do not meet.
+
+usage: [PORT=18555] bench/idle_rss.py SHOAL_BINARY|REFERENCE [N=10000] [MODE=plain] [IO=auto]
 """
 import base64
 import os
@@ -55,7 +61,7 @@ def main():
     mode = sys.argv[3] if len(sys.argv) > 3 else "plain"
     io = sys.argv[4] if len(sys.argv) > 4 else "auto"
     compressed = mode in ("deflate", "takeover")
-    port = 18555
+    port = int(os.environ.get("PORT", "18555"))
     flags = list(MODES[mode])
     client_tls = None
     if mode == "tls":
@@ -64,9 +70,15 @@ def main():
         cert, key = ca.issue("localhost", "localhost")
         flags += ["--tls-listen", f"127.0.0.1:{port + 1}", "--tls-cert", cert, "--tls-key", key]
         client_tls = ssl.create_default_context(cafile=ca.cert)
-    server = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}", "--shards", "2",
-                               "--ping-interval", "1s", "--pong-timeout", "60s", "--io", io, *flags],
-                              stderr=subprocess.DEVNULL)
+    if binary.endswith(".mjs") or os.path.basename(binary) == "shoal-ref-beast":
+        assert mode == "plain", "the reference servers are read in plain mode only"
+        command = (["node"] if binary.endswith(".mjs") else []) + [binary, str(port)]
+        label = os.path.basename(binary)
+    else:
+        command = [binary, "--listen", f"127.0.0.1:{port}", "--shards", "2", "--ping-interval", "1s",
+                   "--pong-timeout", "60s", "--io", io, *flags]
+        label = f"io {io}"
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
 
     def rss():
@@ -129,7 +141,7 @@ def main():
         idle = rss()
         if compressed:
             assert b"permessage-deflate" in data, "the server did not accept permessage-deflate"
-        print(f"io {io}, mode {mode}: {n} idle connections: {per(idle, base)}")
+        print(f"{label}, mode {mode}: {n} idle connections: {per(idle, base)}")
         for i, s in enumerate(socks):
             s.sendall(frame(b'{"op":"sub","topic":"t%d"}' % (i % 100)))
         time.sleep(2.5)  # see the top: io_uring shards trim their receive buffers when quiet
