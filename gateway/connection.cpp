@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "gateway/conn_user.hpp"
 #include "gateway/tls_transport.hpp"
 
 namespace shoal::gateway {
@@ -21,39 +22,13 @@ core::http_limits http_limits_from(const connection_settings& s) {
 }
 }  // namespace
 
-// The transports' user: one for every connection, forwarding to it.
-class conn_user final : public transport_user {
- public:
-  void on_bytes(shard_context& ctx, connection& c, std::span<std::uint8_t> bytes) override {
-    c.on_bytes(ctx, bytes);
-  }
-  void on_end(shard_context& ctx, connection& c, bool) override {
-    // The peer's FIN (or an error). In lingering or closing this ends the close; anywhere else
-    // the peer vanished without a closing handshake (1006, nothing to send).
-    c.abort(ctx);
-  }
-  bool wants_input(const connection& c) const noexcept override {
-    return c.state_ != conn_state::closed && !c.input_stopped();
-  }
-  std::size_t gather(connection& c, std::span<iovec> iov) override {
-    return c.out_ ? c.out_->queue.gather(iov) : 0;
-  }
-  void on_written(shard_context& ctx, connection& c, std::size_t n, bool) override {
-    c.on_written(ctx, n);
-  }
-  void on_writable(shard_context& ctx, connection& c) override { c.request_flush(ctx); }
-  void write_later(shard_context& ctx, connection& c) override {
-    if (c.buffered() != 0) c.request_flush(ctx);  // more than one send takes
-  }
-};
-
 // An idle connection is this object alone: 128 bytes is one mimalloc size class (at 136 it took
 // the next, 160). See bench/RESULTS.md, "Memory per connection". Debug builds add the owner check.
 #ifdef NDEBUG
 static_assert(sizeof(void*) != 8 || sizeof(connection) <= 128, "connection grew past 128 bytes");
 #endif
 
-transport_user& connection::user() noexcept {
+conn_user& connection::user() noexcept {
   static conn_user one;
   return one;
 }

@@ -27,6 +27,7 @@
 namespace shoal::gateway {
 
 struct route_result;
+class conn_user;
 
 // The connection's state. The allowed transitions (checked by connection::enter):
 //   http      → http (keep-alive: the next request), open (upgrade), lingering (a response
@@ -73,8 +74,8 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // What every transport reports to (stateless; one for all connections).
-  static transport_user& user() noexcept;
+  // What every transport reports to (stateless; one for all connections; conn_user.hpp).
+  static conn_user& user() noexcept;
 
   // Starts the transport (TLS: its session) and reads what may already be waiting. May close.
   void start(shard_context& ctx);
@@ -82,6 +83,11 @@ class connection {
   void on_event(shard_context& ctx, const io_event& ev) {
     owner_.check();
     io_transport(ctx).on_event(ctx, *this, ev);
+  }
+  // An io_uring send of this connection's completed (bytes written, or -errno).
+  void on_sent(shard_context& ctx, int result) {
+    owner_.check();
+    io_transport(ctx).on_sent(ctx, *this, result);
   }
   // Input again: the read budget was used, a hold ended, or reading was paused and resumed.
   void on_readable(shard_context& ctx);

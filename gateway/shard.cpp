@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "gateway/conn_user.hpp"
 #include "gateway/log.hpp"
 #include "gateway/tls_transport.hpp"
 
@@ -73,11 +74,12 @@ bool shard::open(std::string& error) {
     if (!backend_) return false;
   }
   ctx_.backend = backend_.get();
-  const auto make_plain = uring_ ? &make_uring_transport : &make_epoll_transport;
-  plain_transport_ = make_plain(connection::user());
+  plain_transport_ = uring_ ? make_uring_transport() : make_epoll_transport();
   ctx_.transports[plain_transport] = plain_transport_.get();
   if (!cfg_.tls.listen.empty()) {
-    tls_transport_ = std::make_unique<tls_transport>(connection::user(), server_.tls, make_plain);
+    using make_inner = std::unique_ptr<transport> (*)(transport_user&);
+    const make_inner inner = uring_ ? make_inner{make_uring_transport} : make_inner{make_epoll_transport};
+    tls_transport_ = std::make_unique<tls_transport>(connection::user(), server_.tls, inner);
     ctx_.transports[tls_transport_kind] = tls_transport_.get();
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -293,13 +295,7 @@ void shard::dispatch(const io_event& ev) {
 void shard::on_sent(void* self, std::uint64_t token, int result) {
   auto* s = static_cast<shard*>(self);
   // Closed connections stay in their slot until free_closed(), after every send completed.
-  if (connection* c = s->lookup(token)) {
-    io_event ev;
-    ev.token = token;
-    ev.kind = io_kind::sent;
-    ev.result = result;
-    c->on_event(s->ctx_, ev);
-  }
+  if (connection* c = s->lookup(token)) c->on_sent(s->ctx_, result);
 }
 
 void shard::finish_closes() {

@@ -46,6 +46,7 @@ class tls_transport final : public transport, private transport_user {
   void on_event(shard_context& ctx, connection& c, const io_event& ev) override {
     inner_->on_event(ctx, c, ev);
   }
+  void on_sent(shard_context& ctx, connection& c, int result) override { inner_->on_sent(ctx, c, result); }
   void resume_input(shard_context& ctx, connection& c) override;
   void pause_input(shard_context& ctx, connection& c) override { inner_->pause_input(ctx, c); }
   void write(shard_context& ctx, connection& c) override;
