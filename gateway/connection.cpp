@@ -79,12 +79,6 @@ void connection::take_output(shard_context& ctx) {
   if (!out_) out_ = std::make_unique<output_state>();
 }
 
-void connection::release_output(shard_context& ctx) {
-  // Only an empty queue whose bytes the gauge no longer counts, and no send in flight, goes back.
-  if (out_ && out_->queue.empty() && out_->reported == 0 && !link_.send_in_flight)
-    ctx.pools.outputs.give(std::move(out_));
-}
-
 void connection::on_readable(shard_context& ctx) {
   owner_.check();
   if (state_ == conn_state::closed || input_stopped()) return;
@@ -93,18 +87,6 @@ void connection::on_readable(shard_context& ctx) {
     if (state_ == conn_state::closed || input_stopped()) return;
   }
   io_transport(ctx).resume_input(ctx, *this);
-}
-
-void connection::on_bytes(shard_context& ctx, std::span<std::uint8_t> bytes) {
-  shard_metrics::add(ctx.metrics.bytes_in, bytes.size());
-  if (input_done_) return;
-  // Input kept at a hold that has ended comes first: the transport may read new bytes before
-  // the read-again pass that would have decoded it (a readiness event, a receive in flight).
-  if (in_ && !in_->pending.empty() && !(in_->publish && in_->publish->awaiting)) [[unlikely]] {
-    process_pending(ctx);
-    if (state_ == conn_state::closed) return;
-  }
-  process(ctx, bytes);
 }
 
 void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
@@ -189,15 +171,6 @@ void connection::enqueue_dirty(shard_context& ctx) {
   ctx.dirty.push_back(this);
 }
 
-void connection::sync_buffered(shard_context& ctx) {
-  if (!out_) return;
-  const std::size_t now = out_->queue.buffered();
-  std::size_t& reported = out_->reported;
-  if (now > reported) shard_metrics::add(ctx.metrics.buffered_bytes, now - reported);
-  else shard_metrics::sub(ctx.metrics.buffered_bytes, reported - now);
-  reported = now;
-}
-
 void connection::flush(shard_context& ctx) {
   owner_.check();
   in_dirty_list = false;
@@ -211,22 +184,13 @@ void connection::flush(shard_context& ctx) {
   if (nothing_queued && state_ != conn_state::closed && !link_.send_in_flight) after_write(ctx);
 }
 
-void connection::on_written(shard_context& ctx, std::size_t n) {
-  if (state_ == conn_state::closed) {  // a send completed after the close: free its bytes now
-    if (out_ && !link_.send_in_flight) {
-      out_->queue.clear();
-      sync_buffered(ctx);
-      out_.reset();
-    }
-    return;
+void connection::written_after_close(shard_context& ctx) {
+  // A send completed after the close: free its bytes now.
+  if (out_ && !link_.send_in_flight) {
+    out_->queue.clear();
+    sync_buffered(ctx);
+    out_.reset();
   }
-  if (n != 0) {
-    shard_metrics::add(ctx.metrics.writes);
-    shard_metrics::add(ctx.metrics.bytes_out, n);
-    out_->queue.consume(n);
-  }
-  sync_buffered(ctx);
-  after_write(ctx);
 }
 
 void connection::after_write(shard_context& ctx) {
