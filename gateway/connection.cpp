@@ -206,7 +206,7 @@ void connection::after_write(shard_context& ctx) {
     session_->on_drained(ctx);  // may queue more (written on the next pass)
   if (buffered() == 0 && !link_.send_in_flight) {
     release_output(ctx);  // an idle connection holds no output state
-    after_flush(ctx);
+    if (after_flush_ != then::keep_open) after_flush(ctx);  // the usual case makes no call
   }
 }
 
