@@ -245,8 +245,11 @@ void shard::run() {
     for (std::size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush(ctx_);
     dirty_.clear();
     if (uring_) uring_->finish_sends(&shard::on_sent, this);  // the pass's one submission of sends
+    // Only connections that closed queue a close with their transport (connection::abort): a
+    // pass without any, and none left over, asks no transport.
+    const bool closed_some = !closed_.empty();
     free_closed();
-    finish_closes();
+    if (closed_some || closes_queued_ != 0) finish_closes();
     if (draining_ && metrics_.connections_open.load(std::memory_order_relaxed) == 0) break;
   }
   log_line(log_level::debug, "shard %u: stopped", index_of(id_));
