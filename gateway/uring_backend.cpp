@@ -326,7 +326,7 @@ void uring_backend::finish_sends(sent_handler on_sent, void* self) noexcept {
   msgs_used_ = iovs_used_ = 0;
   while (sends_in_flight_ > 0) {
     // Every completion there is, in one walk and one update of the queue's head (a peek and a
-    // head update per completion cost ~15 instructions per send more).
+    // head update per completion: 44 instead of 32 instructions per send in the io_uring echo).
     unsigned head;
     unsigned seen = 0;
     io_uring_cqe* cqe;
