@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "gateway/conn_user.hpp"
 #include "gateway/tls_transport.hpp"
 
 namespace shoal::gateway {
@@ -21,39 +22,13 @@ core::http_limits http_limits_from(const connection_settings& s) {
 }
 }  // namespace
 
-// The transports' user: one for every connection, forwarding to it.
-class conn_user final : public transport_user {
- public:
-  void on_bytes(shard_context& ctx, connection& c, std::span<std::uint8_t> bytes) override {
-    c.on_bytes(ctx, bytes);
-  }
-  void on_end(shard_context& ctx, connection& c, bool) override {
-    // The peer's FIN (or an error). In lingering or closing this ends the close; anywhere else
-    // the peer vanished without a closing handshake (1006, nothing to send).
-    c.abort(ctx);
-  }
-  bool wants_input(const connection& c) const noexcept override {
-    return c.state_ != conn_state::closed && !c.input_stopped();
-  }
-  std::size_t gather(connection& c, std::span<iovec> iov) override {
-    return c.out_ ? c.out_->queue.gather(iov) : 0;
-  }
-  void on_written(shard_context& ctx, connection& c, std::size_t n, bool) override {
-    c.on_written(ctx, n);
-  }
-  void on_writable(shard_context& ctx, connection& c) override { c.request_flush(ctx); }
-  void write_later(shard_context& ctx, connection& c) override {
-    if (c.buffered() != 0) c.request_flush(ctx);  // more than one send takes
-  }
-};
-
 // An idle connection is this object alone: 112 bytes is one mimalloc size class (at 120 it took
 // the next, 128). See bench/RESULTS.md, "Memory per connection". Debug builds add the owner check.
 #ifdef NDEBUG
 static_assert(sizeof(void*) != 8 || sizeof(connection) <= 112, "connection grew past 112 bytes");
 #endif
 
-transport_user& connection::user() noexcept {
+conn_user& connection::user() noexcept {
   static conn_user one;
   return one;
 }
@@ -103,12 +78,6 @@ void connection::take_output(shard_context& ctx) {
   if (!out_) out_ = std::make_unique<output_state>();
 }
 
-void connection::release_output(shard_context& ctx) {
-  // Only an empty queue whose bytes the gauge no longer counts, and no send in flight, goes back.
-  if (out_ && out_->queue.empty() && out_->reported == 0 && !link_.send_in_flight)
-    ctx.pools.outputs.give(std::move(out_));
-}
-
 void connection::on_readable(shard_context& ctx) {
   owner_.check();
   if (state_ == conn_state::closed || input_stopped()) return;
@@ -117,18 +86,6 @@ void connection::on_readable(shard_context& ctx) {
     if (state_ == conn_state::closed || input_stopped()) return;
   }
   io_transport(ctx).resume_input(ctx, *this);
-}
-
-void connection::on_bytes(shard_context& ctx, std::span<std::uint8_t> bytes) {
-  shard_metrics::add(ctx.metrics.bytes_in, bytes.size());
-  if (input_done_) return;
-  // Input kept at a hold that has ended comes first: the transport may read new bytes before
-  // the read-again pass that would have decoded it (a readiness event, a receive in flight).
-  if (in_ && !in_->pending.empty() && !(in_->publish && in_->publish->awaiting)) [[unlikely]] {
-    process_pending(ctx);
-    if (state_ == conn_state::closed) return;
-  }
-  process(ctx, bytes);
 }
 
 void connection::process(shard_context& ctx, std::span<std::uint8_t> bytes) {
@@ -213,15 +170,6 @@ void connection::enqueue_dirty(shard_context& ctx) {
   ctx.dirty.push_back(this);
 }
 
-void connection::sync_buffered(shard_context& ctx) {
-  if (!out_) return;
-  const std::size_t now = out_->queue.buffered();
-  std::size_t& reported = out_->reported;
-  if (now > reported) shard_metrics::add(ctx.metrics.buffered_bytes, now - reported);
-  else shard_metrics::sub(ctx.metrics.buffered_bytes, reported - now);
-  reported = now;
-}
-
 void connection::flush(shard_context& ctx) {
   owner_.check();
   in_dirty_list = false;
@@ -235,22 +183,13 @@ void connection::flush(shard_context& ctx) {
   if (nothing_queued && state_ != conn_state::closed && !link_.send_in_flight) after_write(ctx);
 }
 
-void connection::on_written(shard_context& ctx, std::size_t n) {
-  if (state_ == conn_state::closed) {  // a send completed after the close: free its bytes now
-    if (out_ && !link_.send_in_flight) {
-      out_->queue.clear();
-      sync_buffered(ctx);
-      out_.reset();
-    }
-    return;
+void connection::written_after_close(shard_context& ctx) {
+  // A send completed after the close: free its bytes now.
+  if (out_ && !link_.send_in_flight) {
+    out_->queue.clear();
+    sync_buffered(ctx);
+    out_.reset();
   }
-  if (n != 0) {
-    shard_metrics::add(ctx.metrics.writes);
-    shard_metrics::add(ctx.metrics.bytes_out, n);
-    out_->queue.consume(n);
-  }
-  sync_buffered(ctx);
-  after_write(ctx);
 }
 
 void connection::after_write(shard_context& ctx) {
@@ -266,7 +205,7 @@ void connection::after_write(shard_context& ctx) {
     session_->on_drained(ctx);  // may queue more (written on the next pass)
   if (buffered() == 0 && !link_.send_in_flight) {
     release_output(ctx);  // an idle connection holds no output state
-    after_flush(ctx);
+    if (after_flush_ != then::keep_open) after_flush(ctx);  // the usual case makes no call
   }
 }
 

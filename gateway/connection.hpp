@@ -27,6 +27,7 @@
 namespace shoal::gateway {
 
 struct route_result;
+class conn_user;
 
 // The connection's state. The allowed transitions (checked by connection::enter):
 //   http      → http (keep-alive: the next request), open (upgrade), lingering (a response
@@ -75,8 +76,8 @@ class connection : private timed {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // What every transport reports to (stateless; one for all connections).
-  static transport_user& user() noexcept;
+  // What every transport reports to (stateless; one for all connections; conn_user.hpp).
+  static conn_user& user() noexcept;
 
   // Starts the transport (TLS: its session) and reads what may already be waiting. May close.
   void start(shard_context& ctx);
@@ -84,6 +85,11 @@ class connection : private timed {
   void on_event(shard_context& ctx, const io_event& ev) {
     owner_.check();
     io_transport(ctx).on_event(ctx, *this, ev);
+  }
+  // An io_uring send of this connection's completed (bytes written, or -errno).
+  void on_sent(shard_context& ctx, int result) {
+    owner_.check();
+    io_transport(ctx).on_sent(ctx, *this, result);
   }
   // Input again: the read budget was used, a hold ended, or reading was paused and resumed.
   void on_readable(shard_context& ctx);
@@ -173,8 +179,20 @@ class connection : private timed {
   transport& io_transport(shard_context& ctx) const noexcept { return *ctx.transports[link_.kind]; }
   bool input_stopped() const noexcept { return read_paused_ || held_ != 0; }
 
-  // Input, by phase (connection.cpp dispatches; the phases' files do the work).
-  void on_bytes(shard_context& ctx, std::span<std::uint8_t> bytes);
+  // Input, by phase (connection.cpp dispatches; the phases' files do the work). on_bytes is
+  // what a transport reports; inline, so that the plain transports' read path makes one call
+  // (process), not two.
+  void on_bytes(shard_context& ctx, std::span<std::uint8_t> bytes) {
+    shard_metrics::add(ctx.metrics.bytes_in, bytes.size());
+    if (input_done_) return;
+    // Input kept at a hold that has ended comes first: the transport may read new bytes before
+    // the read-again pass that would have decoded it (a readiness event, a receive in flight).
+    if (in_ && !in_->pending.empty() && !(in_->publish && in_->publish->awaiting)) [[unlikely]] {
+      process_pending(ctx);
+      if (state_ == conn_state::closed) return;
+    }
+    process(ctx, bytes);
+  }
   void process(shard_context& ctx, std::span<std::uint8_t> bytes);
   // Decodes the bytes kept in input_state::pending (behind an HTTP publish, or a hold).
   void process_pending(shard_context& ctx);
@@ -220,10 +238,33 @@ class connection : private timed {
   void mark_dirty(shard_context& ctx) { mark_dirty(ctx, buffered()); }
   [[gnu::noinline]] void enqueue_dirty(shard_context& ctx);
   void pause_reading(shard_context& ctx);
-  void on_written(shard_context& ctx, std::size_t n);
+  // `n` bytes of the output were written. Inline, with the gauge's sync: the plain transports
+  // call it on every write (conn_user.hpp), and a call per layer showed in the echo's profile.
+  void on_written(shard_context& ctx, std::size_t n) {
+    if (state_ == conn_state::closed) [[unlikely]] {
+      written_after_close(ctx);
+      return;
+    }
+    if (n != 0) {
+      shard_metrics::add(ctx.metrics.writes);
+      shard_metrics::add(ctx.metrics.bytes_out, n);
+      out_->queue.consume(n);
+    }
+    sync_buffered(ctx);
+    after_write(ctx);
+  }
+  void written_after_close(shard_context& ctx);
   void after_write(shard_context& ctx);  // watermarks, held-back deliveries, what comes next
   void after_flush(shard_context& ctx);
-  void sync_buffered(shard_context& ctx);
+  // The shard's buffered-bytes gauge follows this connection's queue.
+  void sync_buffered(shard_context& ctx) {
+    if (!out_) return;
+    const std::size_t now = out_->queue.buffered();
+    std::size_t& reported = out_->reported;
+    if (now > reported) shard_metrics::add(ctx.metrics.buffered_bytes, now - reported);
+    else shard_metrics::sub(ctx.metrics.buffered_bytes, reported - now);
+    reported = now;
+  }
   void reschedule(shard_context& ctx);
   void enter(shard_context& ctx, conn_state next);
 
@@ -236,7 +277,13 @@ class connection : private timed {
     return out_->queue;
   }
   void take_output(shard_context& ctx);
-  void release_output(shard_context& ctx);
+  // Only an empty queue whose bytes the gauge no longer counts, and no send in flight, goes back.
+  // Inline: every write that empties the queue comes here (out of line, callgrind counted 34
+  // instructions per echo in it).
+  void release_output(shard_context& ctx) {
+    if (out_ && out_->queue.empty() && out_->reported == 0 && !link_.send_in_flight)
+      ctx.pools.outputs.give(std::move(out_));
+  }
   // Ticks are kept as 32-bit values (497 days at 10 ms); differences are taken modulo 2^32.
   static std::uint32_t tick32(std::uint64_t now) noexcept { return static_cast<std::uint32_t>(now); }
   static std::uint64_t since(const shard_context& ctx, std::uint32_t then_tick) noexcept {

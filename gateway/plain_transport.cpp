@@ -2,7 +2,9 @@
 // socket is ready; on io_uring, a multishot receive into the ring's provided buffers and one
 // send per connection per pass, submitted with the others and completed before the pass ends.
 // Both queue closes and finish them a bounded number per pass (finish_closes). errno is read
-// here and nowhere above.
+// here and nowhere above. Each is a template over its user: conn_user (final) when it sits
+// directly under the connection, so every call up is direct and inlined, or transport_user
+// under the TLS layer.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "gateway/conn_user.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/transport.hpp"
 #include "gateway/uring_backend.hpp"
@@ -20,9 +23,10 @@ namespace {
 constexpr std::size_t max_iov = 1024;  // IOV_MAX on Linux
 constexpr int read_rounds = 4;         // reads per connection per pass before yielding
 
+template <class User>
 class epoll_transport final : public transport {
  public:
-  using transport::transport;
+  explicit epoll_transport(User& user) noexcept : transport(user), user_(user) {}
 
   bool open(shard_context& ctx, connection& c) override {
     // Registered once, edge-triggered, for both directions: steady traffic costs no epoll_ctl.
@@ -32,14 +36,14 @@ class epoll_transport final : public transport {
   void on_event(shard_context& ctx, connection& c, const io_event& ev) override {
     if (ev.writable && c.io().write_blocked) {
       c.io().write_blocked = false;
-      above_.on_writable(ctx, c);
+      user_.on_writable(ctx, c);
       if (c.state() == conn_state::closed) return;
     }
     if (ev.readable) {
       resume_input(ctx, c);
     } else if (ev.hangup) {
-      if (above_.wants_input(c)) resume_input(ctx, c);  // reads what is left, then the EOF or error
-      else above_.on_end(ctx, c, false);
+      if (user_.wants_input(c)) resume_input(ctx, c);  // reads what is left, then the EOF or error
+      else user_.on_end(ctx, c, false);
     }
   }
 
@@ -47,20 +51,20 @@ class epoll_transport final : public transport {
     c.io().input_paused = false;
     const std::span<std::uint8_t> buf = ctx.read_buffer;
     for (int round = 0; round < read_rounds; ++round) {
-      if (!above_.wants_input(c)) return;
+      if (!user_.wants_input(c)) return;
       const ssize_t n = ::recv(c.io().fd, buf.data(), buf.size(), 0);
       if (n > 0) {
-        above_.on_bytes(ctx, c, buf.first(static_cast<std::size_t>(n)));
+        user_.on_bytes(ctx, c, buf.first(static_cast<std::size_t>(n)));
         if (static_cast<std::size_t>(n) < buf.size()) return;  // the socket is drained
         continue;
       }
       if (n == 0) {
-        above_.on_end(ctx, c, true);
+        user_.on_end(ctx, c, true);
         return;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
-      above_.on_end(ctx, c, false);  // ECONNRESET and friends
+      user_.on_end(ctx, c, false);  // ECONNRESET and friends
       return;
     }
     // Read budget used: there may be more; other connections get their turn first.
@@ -72,7 +76,7 @@ class epoll_transport final : public transport {
   void write(shard_context& ctx, connection& c) override {
     iovec iov[max_iov];
     while (!c.io().write_blocked && c.state() != conn_state::closed) {
-      const std::size_t count = above_.gather(c, iov);
+      const std::size_t count = user_.gather(c, iov);
       if (count == 0) return;
       std::size_t want = 0;
       for (std::size_t i = 0; i < count; ++i) want += iov[i].iov_len;
@@ -84,15 +88,15 @@ class epoll_transport final : public transport {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
           c.io().write_blocked = true;  // EPOLLOUT (edge-triggered, registered once) resumes us
-          above_.on_written(ctx, c, 0, true);
+          user_.on_written(ctx, c, 0, true);
           return;
         }
-        above_.on_end(ctx, c, false);
+        user_.on_end(ctx, c, false);
         return;
       }
       const bool full = static_cast<std::size_t>(n) < want;  // the socket buffer is full
       if (full) c.io().write_blocked = true;
-      above_.on_written(ctx, c, static_cast<std::size_t>(n), full);
+      user_.on_written(ctx, c, static_cast<std::size_t>(n), full);
     }
   }
 
@@ -118,12 +122,14 @@ class epoll_transport final : public transport {
   }
 
  private:
+  User& user_;  // above_, as its own type
   std::vector<int> closing_;
 };
 
+template <class User>
 class uring_transport final : public transport {
  public:
-  using transport::transport;
+  explicit uring_transport(User& user) noexcept : transport(user), user_(user) {}
 
   bool open(shard_context&, connection&) override { return true; }  // receive armed on resume
 
@@ -132,13 +138,10 @@ class uring_transport final : public transport {
       case io_kind::received:
         on_received(ctx, c, ev);
         return;
-      case io_kind::sent:
-        on_sent(ctx, c, ev.result);
-        return;
       case io_kind::ready:  // the wait for room (wait_writable) ended
         if (c.io().write_blocked && c.state() != conn_state::closed) {
           c.io().write_blocked = false;
-          above_.on_writable(ctx, c);
+          user_.on_writable(ctx, c);
         }
         return;
       default:
@@ -146,10 +149,36 @@ class uring_transport final : public transport {
     }
   }
 
+  void on_sent(shard_context& ctx, connection& c, int result) override {
+    io_link& l = c.io();
+    l.send_in_flight = false;
+    if (c.state() == conn_state::closed) {  // closed while the send was in flight: free now
+      user_.on_written(ctx, c, 0, false);
+      return;
+    }
+    if (result < 0) {
+      if (result != -EAGAIN && result != -EINTR) {
+        user_.on_end(ctx, c, false);
+        return;
+      }
+      l.write_blocked = true;
+      ctx.uring->wait_writable(l.fd, c.token());
+      user_.on_written(ctx, c, 0, true);
+      return;
+    }
+    const bool full = static_cast<std::size_t>(result) < l.write_len;  // the socket buffer is full
+    if (full) {
+      l.write_blocked = true;
+      ctx.uring->wait_writable(l.fd, c.token());
+    }
+    user_.on_written(ctx, c, static_cast<std::size_t>(result), full);
+    if (!full && c.state() != conn_state::closed) user_.write_later(ctx, c);
+  }
+
   void resume_input(shard_context& ctx, connection& c) override {
     io_link& l = c.io();
     l.input_paused = false;
-    if (l.receiving || !above_.wants_input(c)) return;
+    if (l.receiving || !user_.wants_input(c)) return;
     l.receiving = true;
     ctx.uring->receive(l.fd, c.token());
   }
@@ -165,7 +194,7 @@ class uring_transport final : public transport {
     io_link& l = c.io();
     if (l.send_in_flight || l.write_blocked || c.state() == conn_state::closed) return;
     iovec iov[max_iov];
-    const std::size_t count = above_.gather(c, iov);
+    const std::size_t count = user_.gather(c, iov);
     if (count == 0) return;
     std::size_t want = 0;
     for (std::size_t i = 0; i < count; ++i) want += iov[i].iov_len;
@@ -212,59 +241,42 @@ class uring_transport final : public transport {
     if (ev.result > 0) {
       // The provided buffer is ours until the shard recycles it after this call; the decoder
       // unmasks in place and copies what it keeps (a split frame, a fragmented message).
-      above_.on_bytes(ctx, c, {const_cast<std::uint8_t*>(ev.data), static_cast<std::size_t>(ev.result)});
+      user_.on_bytes(ctx, c, {const_cast<std::uint8_t*>(ev.data), static_cast<std::size_t>(ev.result)});
     } else if (ev.result == 0) {
-      above_.on_end(ctx, c, true);
+      user_.on_end(ctx, c, true);
       return;
     } else if (ev.result == -ENOBUFS) {
       shard_metrics::add(ctx.metrics.receive_buffers_dry);
     } else if (ev.result != -ECANCELED) {
-      above_.on_end(ctx, c, false);  // ECONNRESET and friends
+      user_.on_end(ctx, c, false);  // ECONNRESET and friends
       return;
     }
     // Stopped with the connection still open: out of provided buffers (try again next pass,
     // when buffers are back), or cancelled by a pause that has since ended.
-    if (!ev.more && !l.receiving && c.state() != conn_state::closed && above_.wants_input(c))
+    if (!ev.more && !l.receiving && c.state() != conn_state::closed && user_.wants_input(c))
       c.read_later(ctx);
   }
 
-  void on_sent(shard_context& ctx, connection& c, int result) {
-    io_link& l = c.io();
-    l.send_in_flight = false;
-    if (c.state() == conn_state::closed) {  // closed while the send was in flight: free now
-      above_.on_written(ctx, c, 0, false);
-      return;
-    }
-    if (result < 0) {
-      if (result != -EAGAIN && result != -EINTR) {
-        above_.on_end(ctx, c, false);
-        return;
-      }
-      l.write_blocked = true;
-      ctx.uring->wait_writable(l.fd, c.token());
-      above_.on_written(ctx, c, 0, true);
-      return;
-    }
-    const bool full = static_cast<std::size_t>(result) < l.write_len;  // the socket buffer is full
-    if (full) {
-      l.write_blocked = true;
-      ctx.uring->wait_writable(l.fd, c.token());
-    }
-    above_.on_written(ctx, c, static_cast<std::size_t>(result), full);
-    if (!full && c.state() != conn_state::closed) above_.write_later(ctx, c);
-  }
-
+  User& user_;  // above_, as its own type
   std::vector<pending_close> closing_;
 };
 
 }  // namespace
 
+std::unique_ptr<transport> make_epoll_transport() {
+  return std::make_unique<epoll_transport<conn_user>>(connection::user());
+}
+
+std::unique_ptr<transport> make_uring_transport() {
+  return std::make_unique<uring_transport<conn_user>>(connection::user());
+}
+
 std::unique_ptr<transport> make_epoll_transport(transport_user& above) {
-  return std::make_unique<epoll_transport>(above);
+  return std::make_unique<epoll_transport<transport_user>>(above);
 }
 
 std::unique_ptr<transport> make_uring_transport(transport_user& above) {
-  return std::make_unique<uring_transport>(above);
+  return std::make_unique<uring_transport<transport_user>>(above);
 }
 
 }  // namespace shoal::gateway

@@ -19,6 +19,7 @@
 #include <mimalloc.h>
 #endif
 
+#include "gateway/conn_user.hpp"
 #include "gateway/log.hpp"
 #include "gateway/tls_transport.hpp"
 
@@ -77,11 +78,12 @@ bool shard::open(std::string& error) {
     if (!backend_) return false;
   }
   ctx_.backend = backend_.get();
-  const auto make_plain = uring_ ? &make_uring_transport : &make_epoll_transport;
-  plain_transport_ = make_plain(connection::user());
+  plain_transport_ = uring_ ? make_uring_transport() : make_epoll_transport();
   ctx_.transports[plain_transport] = plain_transport_.get();
   if (!cfg_.tls.listen.empty()) {
-    tls_transport_ = std::make_unique<tls_transport>(connection::user(), server_.tls, make_plain);
+    using make_inner = std::unique_ptr<transport> (*)(transport_user&);
+    const make_inner inner = uring_ ? make_inner{make_uring_transport} : make_inner{make_epoll_transport};
+    tls_transport_ = std::make_unique<tls_transport>(connection::user(), server_.tls, inner);
     ctx_.transports[tls_transport_kind] = tls_transport_.get();
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -260,8 +262,11 @@ void shard::run() {
     for (std::size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush(ctx_);
     dirty_.clear();
     if (uring_) uring_->finish_sends(&shard::on_sent, this);  // the pass's one submission of sends
+    // Only connections that closed queue a close with their transport (connection::abort): a
+    // pass without any, and none left over, asks no transport.
+    const bool closed_some = !closed_.empty();
     free_closed();
-    finish_closes();
+    if (closed_some || closes_queued_ != 0) finish_closes();
     if (draining_ && metrics_.connections_open.load(std::memory_order_relaxed) == 0) break;
   }
   log_line(log_level::debug, "shard %u: stopped", index_of(id_));
@@ -310,13 +315,7 @@ void shard::dispatch(const io_event& ev) {
 void shard::on_sent(void* self, std::uint64_t token, int result) {
   auto* s = static_cast<shard*>(self);
   // Closed connections stay in their slot until free_closed(), after every send completed.
-  if (connection* c = s->lookup(token)) {
-    io_event ev;
-    ev.token = token;
-    ev.kind = io_kind::sent;
-    ev.result = result;
-    c->on_event(s->ctx_, ev);
-  }
+  if (connection* c = s->lookup(token)) c->on_sent(s->ctx_, result);
 }
 
 void shard::finish_closes() {

@@ -110,6 +110,12 @@ bool tls_transport::open(shard_context& ctx, connection& c) {
   return inner_->open(ctx, c);
 }
 
+void tls_transport::on_event(shard_context& ctx, connection& c, const io_event& ev) {
+  inner_->on_event(ctx, c, ev);
+}
+
+void tls_transport::on_sent(shard_context& ctx, connection& c, int result) { inner_->on_sent(ctx, c, result); }
+
 bool tls_transport::secured(const connection& c) const noexcept {
   const tls_session* s = c.io().tls;
   return s && s->ready;

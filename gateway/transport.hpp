@@ -6,8 +6,10 @@
 //
 // One transport object per kind per shard, holding no per-connection state: what a connection
 // owns of its transport is its `io_link` (descriptor, flags, TLS session), kept in the connection.
-// Above a transport is a transport_user: the connection (conn_user, in connection.cpp), or the
-// TLS layer above a plain transport. Shard thread only.
+// Above a transport is a transport_user: the connection (conn_user.hpp), or the TLS layer above
+// a plain transport. A plain transport directly under the connection calls conn_user directly
+// (no virtual hop: it is final and known there); under TLS, through this interface. Shard thread
+// only.
 #pragma once
 
 #include <sys/uio.h>
@@ -69,8 +71,13 @@ class transport {
 
   // Starts a connection's transport state (TLS: its session); false if it cannot.
   virtual bool open(shard_context& ctx, connection& c) = 0;
-  // A reactor event for the connection's descriptor: readiness or an io_uring completion.
+  // A reactor event for the connection's descriptor: readiness or an io_uring completion other
+  // than a send's.
   virtual void on_event(shard_context& ctx, connection& c, const io_event& ev) = 0;
+  // io_uring: the send write() submitted completed (`result`: bytes written, or -errno). The
+  // shard hands it over as the ring reports it (uring_backend::finish_sends), without building
+  // an io_event; transports that never submit sends ignore it.
+  virtual void on_sent(shard_context&, connection&, int /*result*/) {}
   // Input is wanted (again): reads what is there, or arms the receive. May end the connection.
   virtual void resume_input(shard_context& ctx, connection& c) = 0;
   virtual void pause_input(shard_context& ctx, connection& c) = 0;
@@ -93,7 +100,10 @@ class transport {
   transport_user& above_;
 };
 
-// The plain transports of the two backends, reporting to `above`.
+// The plain transports of the two backends: directly under the connection (reporting to
+// connection::user() without a virtual call), or under another layer, reporting to `above`.
+std::unique_ptr<transport> make_epoll_transport();
+std::unique_ptr<transport> make_uring_transport();
 std::unique_ptr<transport> make_epoll_transport(transport_user& above);
 std::unique_ptr<transport> make_uring_transport(transport_user& above);
 

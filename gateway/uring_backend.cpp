@@ -331,23 +331,25 @@ void uring_backend::finish_sends(sent_handler on_sent, void* self) noexcept {
   io_uring_submit(&ring_);
   msgs_used_ = iovs_used_ = 0;
   while (sends_in_flight_ > 0) {
-    io_uring_cqe* cqe = nullptr;
-    int rc = io_uring_peek_cqe(&ring_, &cqe);
-    if (rc != 0) rc = io_uring_wait_cqe(&ring_, &cqe);  // a non-blocking send finishing elsewhere
-    if (rc != 0) {
-      if (rc == -EINTR) continue;
-      return;  // the ring failed: nothing sensible is left to wait for
+    // Every completion there is, in one walk and one update of the queue's head (a peek and a
+    // head update per completion: 44 instead of 32 instructions per send in the io_uring echo).
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      const std::uint64_t user_data = io_uring_cqe_get_data64(cqe);
+      if (static_cast<op>((user_data >> 59) & 15) == op::send) {
+        --sends_in_flight_;
+        on_sent(self, user_data & uring_token_mask, cqe->res);
+      } else {
+        deferred_.push_back(deferred{user_data, cqe->res, cqe->flags});
+      }
     }
-    const std::uint64_t user_data = io_uring_cqe_get_data64(cqe);
-    if (static_cast<op>((user_data >> 59) & 15) == op::send) {
-      --sends_in_flight_;
-      const std::int32_t res = cqe->res;
-      io_uring_cqe_seen(&ring_, cqe);
-      on_sent(self, user_data & uring_token_mask, res);
-    } else {
-      deferred_.push_back(deferred{user_data, cqe->res, cqe->flags});
-      io_uring_cqe_seen(&ring_, cqe);
-    }
+    io_uring_cq_advance(&ring_, seen);
+    if (seen != 0) continue;
+    const int rc = io_uring_wait_cqe(&ring_, &cqe);  // a non-blocking send finishing elsewhere
+    if (rc != 0 && rc != -EINTR) return;  // the ring failed: nothing sensible is left to wait for
   }
 }
 

@@ -29,6 +29,7 @@
 #include "core/frame_encoder.hpp"
 #include "core/handshake.hpp"
 #include "gateway/conn_pools.hpp"
+#include "gateway/conn_user.hpp"
 #include "gateway/connection.hpp"
 #include "gateway/tls_transport.hpp"
 #include "memory_transport.hpp"
