@@ -411,8 +411,12 @@ class SlowConsumers(unittest.TestCase):
         # The limit leaves a fast reader 0.4 s of slack at this rate (a busy machine can stall
         # a reader that long; at 1 MiB a stalled fast reader was closed as slow), while a slow
         # reader, 20 MB behind, passes it whatever the kernel buffers.
+        # The close timeout: under the close policy the 1008 Close waits behind the 4 MiB a slow
+        # reader had not read, and that reader reads again only when the drain begins, ~2 s after
+        # it was closed; with the default 3 s a busy machine (ASan, load 5) cut some of those
+        # connections before their reader reached the Close, and the test saw no 1008.
         server = Server("--policy", policy, "--slow-consumer-limit", "4194304",
-                        "--high-watermark", "2097152")
+                        "--high-watermark", "2097152", "--close-timeout", "60s")
         try:
             return loadgen("slow", "--url", server.url + "/ws", "--subscribers", "4",
                            "--slow-share", "0.5", "--topics", "1", "--publishers", "1",
