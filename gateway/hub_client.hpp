@@ -27,18 +27,6 @@ enum class sub_state : std::uint8_t {
   active,   // answered and told the client: messages flow
 };
 
-// What a subscription holds back, allocated only while it holds anything (a slow consumer's
-// losses, or messages waiting with an answer): a subscriber in step pays one null pointer.
-struct sub_backlog {
-  std::uint64_t gap_from = 0;        // dropped (not yet reported) range; 0 = none
-  std::uint64_t gap_to = 0;
-  local_frame* conflated = nullptr;  // conflate policy: the newest message held back
-  std::vector<local_frame*> held;    // state held: messages after the answer, in order
-  std::size_t held_bytes = 0;
-  bool holds_back() const noexcept { return gap_from != 0 || conflated; }
-  bool empty() const noexcept { return !holds_back() && held.empty(); }
-};
-
 // One topic a connection subscribes to. The hub lists it under the topic (at `index`), and the
 // topic's name is the hub's copy, held once per topic and shard rather than per subscriber.
 struct subscription {
@@ -46,10 +34,11 @@ struct subscription {
   hub_client* client = nullptr;
   subscription* next = nullptr;        // the owner's list of its subscriptions
   std::uint64_t from_seq = 0;          // deliveries with seq > from_seq are for this subscriber
-  std::unique_ptr<sub_backlog> backlog;
   std::uint32_t index = 0;             // position in the hub's list for the topic
   sub_state state = sub_state::waiting;
   bool compressed = false;             // takes the broadcast's shared compressed variant
+  bool backlogged = false;             // its owner holds something back for it (the session's
+                                       // slow-consumer state, kept by the session, not here)
 
   std::string_view topic() const noexcept { return *name; }
 };

@@ -9,10 +9,6 @@
 
 namespace shoal::gateway {
 
-namespace {
-bool holds_back(const subscription& sub) noexcept { return sub.backlog && sub.backlog->holds_back(); }
-}  // namespace
-
 pubsub_session::pubsub_session(connection& conn, shard_context& ctx) : conn_(conn) {
   const connection_settings& s = ctx.settings;
   if (s.messages_per_second == 0 && s.bytes_per_second == 0) return;
@@ -43,13 +39,39 @@ subscription* pubsub_session::find(std::string_view topic) noexcept {
   return nullptr;
 }
 
-sub_backlog& pubsub_session::backlog_of(subscription& sub) {
-  if (!sub.backlog) sub.backlog = std::make_unique<sub_backlog>();
-  return *sub.backlog;
+pubsub_session::sub_backlog* pubsub_session::backlog(const subscription& sub) noexcept {
+  if (!sub.backlogged) return nullptr;
+  for (const auto& b : extras_->backlogs)
+    if (b->owner == &sub) return b.get();
+  return nullptr;
 }
 
-void pubsub_session::drop_if_empty(subscription& sub) noexcept {
-  if (sub.backlog && sub.backlog->empty()) sub.backlog.reset();
+pubsub_session::sub_backlog& pubsub_session::backlog_of(shard_context& ctx, subscription& sub) {
+  if (sub_backlog* b = backlog(sub)) return *b;
+  auto& all = extras_of(ctx).backlogs;
+  all.push_back(std::make_unique<sub_backlog>());
+  all.back()->owner = &sub;
+  sub.backlogged = true;
+  return *all.back();
+}
+
+std::unique_ptr<pubsub_session::sub_backlog> pubsub_session::take_backlog(subscription& sub) noexcept {
+  if (!sub.backlogged) return nullptr;
+  sub.backlogged = false;
+  auto& all = extras_->backlogs;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (all[i]->owner != &sub) continue;
+    std::unique_ptr<sub_backlog> b = std::move(all[i]);
+    all[i] = std::move(all.back());
+    all.pop_back();
+    return b;
+  }
+  return nullptr;
+}
+
+bool pubsub_session::holds_back(const subscription& sub) noexcept {
+  const sub_backlog* b = backlog(sub);
+  return b && b->holds_back();
 }
 
 // ---- Answers, in request order --------------------------------------------------------------
@@ -248,10 +270,10 @@ void pubsub_session::activate(shard_context& ctx, subscription& sub, subscribe_j
   }
   job.replay.clear();
   sub.state = sub_state::active;
-  if (!sub.backlog) return;
+  if (!sub.backlogged) return;
   // What arrived while the answer waited, then the gap or conflated message that followed it
   // (held deliveries stop at the first one over the limit, so those come last).
-  const std::unique_ptr<sub_backlog> b = std::move(sub.backlog);
+  const std::unique_ptr<sub_backlog> b = take_backlog(sub);
   if (extras_) extras_->held_bytes -= b->held_bytes;
   if (b->holds_back()) --held_back_;
   const std::uint64_t gap_from = b->gap_from, gap_to = b->gap_to;
@@ -261,7 +283,7 @@ void pubsub_session::activate(shard_context& ctx, subscription& sub, subscribe_j
     lf->release();
   }
   if (gap_from != 0) {
-    hold_gap(sub, gap_from, gap_to);
+    hold_gap(ctx, sub, gap_from, gap_to);
     if (conn_.buffered() < ctx.settings.slow_consumer_limit) catch_up(ctx, sub);
   }
   if (conflated) {
@@ -275,7 +297,7 @@ void pubsub_session::resume_input(shard_context& ctx) { conn_.release_hold(ctx, 
 // ---- Leaving ----------------------------------------------------------------------------------
 
 void pubsub_session::release_held(subscription& sub) {
-  if (const std::unique_ptr<sub_backlog> b = std::move(sub.backlog)) {
+  if (const std::unique_ptr<sub_backlog> b = take_backlog(sub)) {
     for (local_frame* lf : b->held) lf->release();
     if (extras_) extras_->held_bytes -= b->held_bytes;
     if (b->conflated) b->conflated->release();
@@ -316,8 +338,8 @@ void pubsub_session::leave_all(shard_context& ctx) {
 
 // ---- Deliveries and the slow-consumer policy ------------------------------------------------
 
-void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to) {
-  sub_backlog& b = backlog_of(sub);
+void pubsub_session::hold_gap(shard_context& ctx, subscription& sub, std::uint64_t from, std::uint64_t to) {
+  sub_backlog& b = backlog_of(ctx, sub);
   if (b.gap_from == 0) {
     if (!b.conflated) ++held_back_;
     b.gap_from = from;
@@ -325,9 +347,8 @@ void pubsub_session::hold_gap(subscription& sub, std::uint64_t from, std::uint64
   b.gap_to = to;
 }
 
-void pubsub_session::send_gap(shard_context& ctx, subscription& sub) {
-  if (!sub.backlog || !sub.backlog->gap_from) return;
-  sub_backlog& b = *sub.backlog;
+void pubsub_session::send_gap(shard_context& ctx, const subscription& sub, sub_backlog& b) {
+  if (!b.gap_from) return;
   ctx.scratch.clear();
   encode_gap(ctx.scratch, sub.topic(), b.gap_from, b.gap_to);
   conn_.queue_text(ctx, ctx.scratch);
@@ -335,8 +356,8 @@ void pubsub_session::send_gap(shard_context& ctx, subscription& sub) {
   b.gap_from = b.gap_to = 0;
 }
 
-void pubsub_session::missed(shard_context&, subscription& sub, std::uint64_t from, std::uint64_t to) {
-  hold_gap(sub, from, to);  // reported with the next delivery or when the output drains
+void pubsub_session::missed(shard_context& ctx, subscription& sub, std::uint64_t from, std::uint64_t to) {
+  hold_gap(ctx, sub, from, to);  // reported with the next delivery or when the output drains
 }
 
 void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame* frame) {
@@ -350,7 +371,7 @@ void pubsub_session::deliver(shard_context& ctx, subscription& sub, local_frame*
     over_limit(ctx, sub, frame);
     return;
   }
-  if (sub.backlog) [[unlikely]] catch_up(ctx, sub);
+  if (sub.backlogged) [[unlikely]] catch_up(ctx, sub);
   conn_.queue_broadcast(ctx, frame);
 }
 
@@ -363,7 +384,7 @@ void pubsub_session::hold_delivery(shard_context& ctx, subscription& sub, local_
     over_limit(ctx, sub, frame);
     return;
   }
-  sub_backlog& b = backlog_of(sub);
+  sub_backlog& b = backlog_of(ctx, sub);
   frame->retain();
   b.held.push_back(frame);
   b.held_bytes += frame->size();
@@ -374,7 +395,7 @@ void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_fra
   shard_metrics::add(ctx.metrics.drops);
   switch (ctx.settings.policy) {
     case slow_consumer_policy::drop:
-      hold_gap(sub, frame->frame->seq(), frame->frame->seq());
+      hold_gap(ctx, sub, frame->frame->seq(), frame->frame->seq());
       return;
     case slow_consumer_policy::close:
       conn_.start_close(ctx, static_cast<std::uint16_t>(core::close_code::policy_violation),
@@ -382,7 +403,7 @@ void pubsub_session::over_limit(shard_context& ctx, subscription& sub, local_fra
       return;
     case slow_consumer_policy::conflate: {
       // Keep only the newest message of the topic while backlogged.
-      sub_backlog& b = backlog_of(sub);
+      sub_backlog& b = backlog_of(ctx, sub);
       if (b.conflated) b.conflated->release();
       else if (b.gap_from == 0) ++held_back_;
       frame->retain();
@@ -397,27 +418,32 @@ void pubsub_session::catch_up(shard_context& ctx, subscription& sub) {
   // first; a conflated message is superseded by the newer one being delivered.
   // Only an active subscription gets here, so nothing is held with an answer: the backlog
   // is a gap, a conflated message, or both, and empty after this.
-  send_gap(ctx, sub);
-  if (sub.backlog->conflated) sub.backlog->conflated->release();
-  sub.backlog.reset();
+  const std::unique_ptr<sub_backlog> b = take_backlog(sub);
+  send_gap(ctx, sub, *b);
+  if (b->conflated) b->conflated->release();
   --held_back_;
 }
 
 void pubsub_session::on_drained(shard_context& ctx) {
   held_back_ = 0;
-  for (subscription* p = subs_; p; p = p->next) {
-    subscription& sub = *p;
+  if (!extras_) return;
+  auto& all = extras_->backlogs;
+  for (std::size_t i = 0; i < all.size();) {
+    sub_backlog& b = *all[i];
+    subscription& sub = *b.owner;
     if (sub.state != sub_state::active) {  // sent after its answer (activate)
-      if (holds_back(sub)) ++held_back_;
+      if (b.holds_back()) ++held_back_;
+      ++i;
       continue;
     }
-    if (!sub.backlog) continue;
-    send_gap(ctx, sub);
-    if (local_frame* conflated = std::exchange(sub.backlog->conflated, nullptr)) {
+    // An active subscription holds no messages (activate took them): only a gap, a conflated
+    // message, or both, and nothing once they are out.
+    send_gap(ctx, sub, b);
+    if (local_frame* conflated = std::exchange(b.conflated, nullptr)) {
       conn_.queue_broadcast(ctx, conflated);
       conflated->release();
     }
-    drop_if_empty(sub);
+    take_backlog(sub);  // moves the last backlog to i: look at i again
   }
 }
 

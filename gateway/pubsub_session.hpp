@@ -17,8 +17,8 @@
 // pointer, and a message one test of it.
 //
 // Size. A session is 48 bytes, one per subscribed connection, so what only some sessions need
-// lives elsewhere: subscriptions in a list, each one's backlog apart, answers in an array held
-// only while requests wait, and the rest in extras.
+// lives elsewhere: subscriptions in a list, answers in an array held only while requests wait,
+// and the rest in extras (with the backlogs of slow or held subscriptions). A subscription is 40.
 #pragma once
 
 #include <cstdint>
@@ -122,13 +122,29 @@ class pubsub_session final : public hub_client {
   [[gnu::noinline]] void hold_delivery(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void over_limit(shard_context& ctx, subscription& sub, local_frame* frame);
   [[gnu::noinline]] void catch_up(shard_context& ctx, subscription& sub);
-  void hold_gap(subscription& sub, std::uint64_t from, std::uint64_t to);
-  // The subscription's backlog, allocated when it first holds something back.
-  static sub_backlog& backlog_of(subscription& sub);
-  // Frees the backlog once it holds nothing.
-  static void drop_if_empty(subscription& sub) noexcept;
-  // Sends the gap notice held for `sub`, if any.
-  void send_gap(shard_context& ctx, subscription& sub);
+  void hold_gap(shard_context& ctx, subscription& sub, std::uint64_t from, std::uint64_t to);
+  // What a subscription holds back: its messages while its answer waits (state held), a slow
+  // consumer's dropped range or conflated message. Kept in extras, only while it holds anything
+  // (subscription::backlogged says there is one), so a subscriber in step pays one bit.
+  struct sub_backlog {
+    subscription* owner = nullptr;
+    std::uint64_t gap_from = 0;        // dropped (not yet reported) range; 0 = none
+    std::uint64_t gap_to = 0;
+    local_frame* conflated = nullptr;  // conflate policy: the newest message held back
+    std::vector<local_frame*> held;    // state held: messages after the answer, in order
+    std::size_t held_bytes = 0;
+    bool holds_back() const noexcept { return gap_from != 0 || conflated; }
+    bool empty() const noexcept { return !holds_back() && held.empty(); }
+  };
+  // The subscription's backlog, or null.
+  sub_backlog* backlog(const subscription& sub) noexcept;
+  // The subscription's backlog, made if it has none.
+  sub_backlog& backlog_of(shard_context& ctx, subscription& sub);
+  // Takes the subscription's backlog out (null if none).
+  std::unique_ptr<sub_backlog> take_backlog(subscription& sub) noexcept;
+  bool holds_back(const subscription& sub) noexcept;
+  // Sends the gap notice held in `b` (the backlog of `sub`), if any.
+  void send_gap(shard_context& ctx, const subscription& sub, sub_backlog& b);
   // Drops what `sub` holds (messages, conflated message) and forgets its answer's link to it.
   void release_held(subscription& sub);
   // Pops the front answer; an empty queue gives its array back.
@@ -164,6 +180,7 @@ class pubsub_session final : public hub_client {
     std::uint16_t close_code = 0;   // non-zero: closing once the answers owed are out
     std::string_view close_reason;  // static text
     std::size_t held_bytes = 0;     // bytes of the messages held with early answers (all subs)
+    std::vector<std::unique_ptr<sub_backlog>> backlogs;  // of the subscriptions backlogged
   };
   extras& extras_of(shard_context& ctx);
   std::unique_ptr<extras> extras_;
