@@ -50,8 +50,10 @@ async function waitListening(port, proc) {
   }, 30_000);
 }
 
-// A shoal with 2 shards on `port` (a free one by default); `flags` are added. stop() sends
-// SIGTERM and resolves with the exit code.
+// A shoal with 2 shards on `port` (a free one by default); `flags` are added. Returns once every
+// listener is open: `port`, and each address given with --tls-listen or --admin-listen (a shard
+// opens its listeners one after the other, so the plain port alone does not say the TLS one is
+// open). stop() sends SIGTERM and resolves with the exit code.
 export async function startShoal({ port, flags = [] } = {}) {
   port = port ?? await freePort();
   const io = process.env.SHOAL_IO ? ['--io', process.env.SHOAL_IO] : [];
@@ -62,6 +64,9 @@ export async function startShoal({ port, flags = [] } = {}) {
   proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20_000); });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
   await waitListening(port, proc);
+  for (let i = 0; i + 1 < flags.length; i++)
+    if (flags[i] === '--tls-listen' || flags[i] === '--admin-listen')
+      await waitListening(Number(flags[i + 1].slice(flags[i + 1].lastIndexOf(':') + 1)), proc);
   return {
     port,
     proc,

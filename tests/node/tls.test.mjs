@@ -36,7 +36,10 @@ before(async () => {
                   '--tls-cert', p('server.pem'), '--tls-key', p('server.key'), '--shards', '2',
                   '--permessage-deflate', ...ioFlags()],
                  { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Each shard opens its listeners one after the other, so the plain port may take connections
+  // before the TLS one listens (a CI run under ASan connected in between): wait for both.
   await waitListening(plainPort);
+  await waitListening(tlsPort);
 });
 
 after(async () => {
