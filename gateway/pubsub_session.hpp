@@ -166,8 +166,8 @@ class pubsub_session final : public hub_client {
   // distance from a ticket to the first is exact (ticket_index()).
   std::uint32_t first_ticket_ = 0;
   std::uint32_t held_back_ = 0;    // subscriptions with a pending gap notice or conflated frame
-  // What few sessions need: authentication and rate limits when either is on, and the bytes of
-  // messages held with early answers.
+  // What few sessions need: authentication and rate limits when either is on, and the backlogs
+  // of subscriptions that hold something back (with the bytes of messages held for answers).
   struct extras {
     std::shared_ptr<const core::topic_permissions> grants;  // null: authentication off
     std::uint64_t deadline = 0;     // tick; 0 = none

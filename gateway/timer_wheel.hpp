@@ -1,7 +1,7 @@
 // A hashed timer wheel with intrusive nodes (after h2o's timerwheel): O(1) schedule and cancel,
-// and an advance that visits only the slots that came due. Connections are each `timed` (a
-// base holding one node) and keep one deadline (the earliest of their timeouts), re-checked lazily when it fires,
-// so traffic never touches the wheel. Owned by one shard; not thread-safe.
+// and an advance that visits only the slots that came due. Connections are each `timed` (a base
+// holding one node) and keep one deadline (the earliest of their timeouts), re-checked lazily
+// when it fires, so traffic never touches the wheel. Owned by one shard; not thread-safe.
 #pragma once
 
 #include <array>
