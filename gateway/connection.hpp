@@ -170,7 +170,9 @@ class connection : private timed {
 
   conn_state state() const noexcept { return state_; }
   std::uint64_t token() const noexcept { return token_; }
-  static connection& of_timer(timer_node& node) noexcept { return static_cast<connection&>(timed::of(node)); }
+  static connection& of_timer(timer_node& node) noexcept {
+    return static_cast<connection&>(timed::of(node));
+  }
   std::size_t buffered() const noexcept { return out_ ? out_->queue.buffered() : 0; }
 
  private:
