@@ -28,7 +28,8 @@ decompressor of its own (client context takeover) has allocated it by the second
 The binary may also be one of the reference servers of bench/compare.sh, to read them with the
 same method in the same sitting (plain mode only; both answer `sub` on /ws as Shoal does):
 build/release/bench/shoal-ref-beast (Boost.Beast, one thread) or bench/reference/node/server.mjs
-(Node `ws`, run with `node`). PORT (environment, default 18555) moves the listener, so that two
+(Node `ws`, run with `node`); bench/compare.sh installs what they need (libboost-dev, the node
+packages) and builds the first. PORT (environment, default 18555) moves the listener, so that two
 sittings on one machine do not meet.
 
 usage: [PORT=18555] bench/idle_rss.py SHOAL_BINARY|REFERENCE [N=10000] [MODE=plain] [IO=auto]

@@ -87,11 +87,11 @@ class uring_backend final : public reactor_backend {
   // the receive buffers' pages back to the kernel (MADV_DONTNEED) if that is safe and worth it —
   // task work deferred, no completion waiting, no buffer lent, a receive since the last trim,
   // fewer receives since the last call than there are buffers. Why that is safe and why that
-  // threshold: uring_backend.cpp.
+  // threshold: uring_buffers.cpp.
   trim_result trim_buffers() noexcept;
   // Also from the sweep: frees the completion backlog's storage (what finish_sends() set aside
-  // for wait()) once it is empty and a burst has grown it past a few pages. Returns the bytes.
-  std::size_t trim_backlog() noexcept;
+  // for wait()) once it is empty and a burst has grown it past a few pages.
+  void trim_backlog() noexcept;
   // Queues one gather write; the iovecs are copied, the bytes they point at must stay put until
   // the io_kind::sent completion, which finish_sends() delivers before the pass ends.
   void send(int fd, std::uint64_t token, std::span<const iovec> iov) noexcept;

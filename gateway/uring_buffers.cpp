@@ -82,13 +82,11 @@ trim_result uring_backend::trim_buffers() noexcept {
 // (32,768 seen during bench/idle_rss.py's handshakes: 512 KiB, 50 B per connection at 10,000),
 // and clear() keeps the capacity. Freed at the sweep when empty: a busy shard reallocates it at
 // most once a second.
-std::size_t uring_backend::trim_backlog() noexcept {
+void uring_backend::trim_backlog() noexcept {
   constexpr std::size_t keep = 1024;  // entries (16 KiB): what ordinary passes use stays
-  if (!deferred_.empty() || deferred_.capacity() <= keep) return 0;
-  const std::size_t bytes = deferred_.capacity() * sizeof(deferred);
+  if (!deferred_.empty() || deferred_.capacity() <= keep) return;
   std::vector<deferred>().swap(deferred_);
   deferred_head_ = 0;
-  return bytes;
 }
 
 }  // namespace shoal::gateway
